@@ -1,0 +1,93 @@
+"""Argument normalisation and validation shared by every layer.
+
+Errors are raised here, on Python values and static shapes, before XLA sees
+anything; each names the argument and shows what was expected and received.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+IntOrSeq = int | Sequence[int]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def as_tuple(value: IntOrSeq, rank: int, name: str, *, minimum: int = 1) -> tuple[int, ...]:
+    """`value` as `rank` ints, each >= `minimum`; an int means the same on every axis."""
+    if _is_int(value):
+        values = (int(value),) * rank
+    elif isinstance(value, Sequence) and not isinstance(value, str) and all(map(_is_int, value)):
+        values = tuple(int(v) for v in value)
+        if len(values) != rank:
+            raise ValueError(
+                f"`{name}` must be an int or a sequence of {rank} ints (one per spatial "
+                f"axis), got {value!r} of length {len(values)}."
+            )
+    else:
+        raise TypeError(f"`{name}` must be an int or a sequence of {rank} ints, got {value!r}.")
+    if any(v < minimum for v in values):
+        raise ValueError(f"`{name}` must be >= {minimum} on every axis, got {value!r}.")
+    return values
+
+
+def as_pairs(value: Any, rank: int, name: str) -> tuple[tuple[int, int], ...]:
+    """Keras `ZeroPaddingND`/`CroppingND` forms as one `(lo, hi)` pair per axis.
+
+    int -> same pair everywhere; `rank` ints -> symmetric per axis; `rank` pairs -> as
+    given. With rank 1 a pair of ints is `(lo, hi)`, as in Keras `ZeroPadding1D`.
+    """
+    def pair(v: Any) -> tuple[int, int]:
+        if _is_int(v):
+            return int(v), int(v)
+        if isinstance(v, Sequence) and len(v) == 2 and all(map(_is_int, v)):
+            return int(v[0]), int(v[1])
+        raise TypeError(f"`{name}` entries must be ints or (lo, hi) pairs, got {v!r} in {value!r}.")
+
+    if _is_int(value):
+        pairs = (pair(value),) * rank
+    elif not isinstance(value, Sequence) or isinstance(value, str):
+        raise TypeError(f"`{name}` must be an int, {rank} ints or {rank} (lo, hi) pairs, got {value!r}.")
+    elif rank == 1 and len(value) == 2 and all(map(_is_int, value)):
+        pairs = (pair(value),)
+    elif len(value) == rank:
+        pairs = tuple(pair(v) for v in value)
+    else:
+        raise ValueError(
+            f"`{name}` must be an int, {rank} ints or {rank} (lo, hi) pairs (one per spatial "
+            f"axis), got {value!r}."
+        )
+    if any(v < 0 for p in pairs for v in p):
+        raise ValueError(f"`{name}` must be non-negative, got {value!r}.")
+    return pairs
+
+
+def check_ndim(x: Any, ndim: int, name: str, layout: str) -> None:
+    """Raise unless `x.ndim == ndim`; `layout` describes the expected axes."""
+    if x.ndim != ndim:
+        raise ValueError(
+            f"`{name}` must have {ndim} dimensions {layout}, got shape {tuple(x.shape)} "
+            f"({x.ndim} dimensions)."
+        )
+
+
+def spatial_rank(x: Any, name: str = "x") -> int:
+    """Number of spatial axes of a channels-last batch `(batch, *spatial, channels)`."""
+    if x.ndim < 3:
+        raise ValueError(
+            f"`{name}` must be (batch, *spatial, channels) with at least one spatial axis, "
+            f"got shape {tuple(x.shape)}."
+        )
+    return x.ndim - 2
+
+
+def layout(rank: int) -> str:
+    """Human-readable channels-last layout for `rank` spatial axes."""
+    return "(batch, " + ", ".join(("width",) if rank == 1 else
+                                   ("height", "width") if rank == 2 else
+                                   ("depth", "height", "width") if rank == 3 else
+                                   [f"s{i}" for i in range(rank)]) + ", channels)"

@@ -1,0 +1,27 @@
+"""Pure layer functions on `jax.lax`: channels-last, Keras kernel layouts, jit/grad/vmap-safe.
+
+Inputs are `(batch, *spatial, channels)`; the spatial rank comes from the kernel
+(`kernel.ndim - 2`) for convolutions and from the input (`x.ndim - 2`) otherwise.
+"""
+from jaxlayers.functional.conv import conv, conv_transpose
+from jaxlayers.functional.dense import dense
+from jaxlayers.functional.pooling import avg_pool, global_avg_pool, global_max_pool, max_pool
+from jaxlayers.functional.reshaping import crop, flatten, zero_pad
+from jaxlayers.functional.unpooling import max_pool_with_indices, max_unpool
+from jaxlayers.functional.upsampling import upsample
+
+__all__ = [
+    "avg_pool",
+    "conv",
+    "conv_transpose",
+    "crop",
+    "dense",
+    "flatten",
+    "global_avg_pool",
+    "global_max_pool",
+    "max_pool",
+    "max_pool_with_indices",
+    "max_unpool",
+    "upsample",
+    "zero_pad",
+]

@@ -1,0 +1,123 @@
+"""N-D convolution and transposed convolution, channels-last, Keras kernel layouts."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+from jax import lax
+
+from jaxlayers import padding as pad
+from jaxlayers._args import IntOrSeq, as_tuple
+from jaxlayers.functional._checks import check_bias, check_channels, check_input
+
+
+def _dimension_numbers(rank: int, kernel_io: tuple[int, int]) -> lax.ConvDimensionNumbers:
+    """Channels-last activations; kernel `(*spatial, a, b)` with `kernel_io` = (in, out) axes."""
+    activations = (0, rank + 1, *range(1, rank + 1))
+    kernel_in, kernel_out = kernel_io
+    return lax.ConvDimensionNumbers(activations, (kernel_out, kernel_in, *range(rank)), activations)
+
+
+def _kernel_rank(kernel: jax.Array) -> int:
+    if kernel.ndim < 3:
+        raise ValueError(
+            f"`kernel` must be (*kernel_size, in, out) with at least one spatial axis, "
+            f"got shape {tuple(kernel.shape)}."
+        )
+    return kernel.ndim - 2
+
+
+def conv(
+    x: jax.Array,
+    kernel: jax.Array,
+    bias: jax.Array | None = None,
+    *,
+    strides: IntOrSeq = 1,
+    padding: pad.Padding = "valid",
+    dilation: IntOrSeq = 1,
+    groups: int = 1,
+    precision: lax.PrecisionLike = None,
+) -> jax.Array:
+    """Keras `ConvND`: x: (batch, *spatial, in) * kernel: (*kernel_size, in // groups, filters).
+
+    padding: "valid" | "same" | "causal" (1-D) | ints or (lo, hi) pairs per axis.
+    Strides and dilation may both exceed 1 (Keras refuses that combination).
+    Returns (batch, *out_spatial, filters).
+    """
+    rank = _kernel_rank(kernel)
+    check_input(x, rank)
+    shape = tuple(kernel.shape)
+    groups = as_tuple(groups, 1, "groups")[0]
+    if shape[-1] % groups:
+        raise ValueError(f"`kernel` has {shape[-1]} filters, not divisible by groups={groups}.")
+    check_channels(x, shape[-2] * groups, shape, f" ({shape[-2]} per group x groups={groups})")
+    check_bias(bias, shape[-1], shape)
+    strides = as_tuple(strides, rank, "strides")
+    dilation = as_tuple(dilation, rank, "dilation")
+    windows = pad.effective_window(shape[:-2], dilation)
+    pairs = pad.forward_pairs(
+        padding, x.shape[1:-1], windows, strides, allowed=("valid", "same", "causal", "explicit")
+    )
+    pad.check_window_fits(x.shape[1:-1], windows, pairs, x.shape, f"`kernel` (dilated to {windows})")
+    y = lax.conv_general_dilated(
+        x, kernel, strides, pairs,
+        rhs_dilation=dilation,
+        dimension_numbers=_dimension_numbers(rank, (rank, rank + 1)),
+        feature_group_count=groups,
+        precision=precision,
+    )
+    return y if bias is None else y + bias
+
+
+def conv_transpose(
+    x: jax.Array,
+    kernel: jax.Array,
+    bias: jax.Array | None = None,
+    *,
+    strides: IntOrSeq = 1,
+    padding: pad.Padding = "valid",
+    output_padding: IntOrSeq | None = None,
+    dilation: IntOrSeq = 1,
+    precision: lax.PrecisionLike = None,
+) -> jax.Array:
+    """Keras `ConvNDTranspose`: x: (batch, *spatial, in) with kernel: (*kernel_size, filters, in).
+
+    The gradient of `conv` with respect to its input: the input is dilated by `strides`,
+    padded per `jaxlayers.padding.transpose_pairs` and convolved with the flipped kernel.
+    `output_padding` (each value < its stride) adds cells at the end of each axis.
+    Returns (batch, *out_spatial, filters).
+    """
+    rank = _kernel_rank(kernel)
+    check_input(x, rank)
+    shape = tuple(kernel.shape)
+    check_channels(x, shape[-1], shape, " (transposed kernels are (*kernel_size, filters, in))")
+    check_bias(bias, shape[-2], shape)
+    strides = as_tuple(strides, rank, "strides")
+    dilation = as_tuple(dilation, rank, "dilation")
+    extra = output_padding_tuple(output_padding, strides)
+    windows = pad.effective_window(shape[:-2], dilation)
+    pairs = pad.transpose_pairs(padding, windows, strides, extra)
+    y = lax.conv_general_dilated(
+        x, lax.rev(kernel, tuple(range(rank))), (1,) * rank, pairs,
+        lhs_dilation=strides,
+        rhs_dilation=dilation,
+        dimension_numbers=_dimension_numbers(rank, (rank + 1, rank)),
+        precision=precision,
+    )
+    return y if bias is None else y + bias
+
+
+def output_padding_tuple(
+    output_padding: IntOrSeq | None, strides: Sequence[int]
+) -> tuple[int, ...] | None:
+    """Validated `output_padding`: each value must be smaller than its stride (as Keras)."""
+    if output_padding is None:
+        return None
+    values = as_tuple(output_padding, len(strides), "output_padding", minimum=0)
+    for axis, (op, s) in enumerate(zip(values, strides)):
+        if op >= s:
+            raise ValueError(
+                f"`output_padding` must be smaller than `strides` on every axis, got "
+                f"output_padding={values} with strides={tuple(strides)} (axis {axis})."
+            )
+    return values

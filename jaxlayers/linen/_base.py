@@ -1,0 +1,66 @@
+"""What every jaxlayers linen module shares: rank checks and kernel/bias parameters."""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxlayers import activations, initializers
+from jaxlayers._args import layout
+
+
+class Layer(nn.Module):
+    """A module over `(batch, *spatial, channels)`; N-D aliases fix `rank`."""
+
+    rank: ClassVar[int | None] = None
+
+    def spatial_rank(self, x: jax.Array, kernel_size: Any = None) -> int:
+        """The spatial rank of this call, checked against the input."""
+        rank = self.rank
+        if rank is None and isinstance(kernel_size, Sequence):
+            rank = len(kernel_size)
+        if rank is None:
+            rank = x.ndim - 2
+        if x.ndim != rank + 2 or rank < 1:
+            raise ValueError(
+                f"{type(self).__name__} expects a {rank + 2}-D input {layout(max(rank, 1))}, "
+                f"got shape {tuple(x.shape)}."
+            )
+        return rank
+
+    def window_geometry(self) -> tuple[Any, Any, Any] | None:
+        """(kernel, strides, dilation) for `shapes.receptive_field`; None keeps the grid."""
+        return None
+
+
+class KernelLayer(Layer):
+    """Shared Keras arguments of layers with a kernel and a bias (keyword-only)."""
+
+    _: dataclasses.KW_ONLY
+    activation: activations.Activation = None
+    use_bias: bool = True
+    kernel_initializer: initializers.Initializer = "glorot_uniform"
+    bias_initializer: initializers.Initializer = "zeros"
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+
+    def kernel_and_bias(self, kernel_shape: tuple[int, ...], units: int) -> tuple[jax.Array, jax.Array | None]:
+        """Create (or fetch) `kernel` and, with `use_bias`, `bias` of shape (units,)."""
+        kernel = self.param(
+            "kernel", initializers.get(self.kernel_initializer, "kernel_initializer"), kernel_shape, self.param_dtype
+        )
+        bias = None
+        if self.use_bias:
+            bias = self.param("bias", initializers.get(self.bias_initializer, "bias_initializer"), (units,), self.param_dtype)
+        return kernel, bias
+
+    def cast(self, *arrays: jax.Array | None) -> tuple[jax.Array | None, ...]:
+        """Arrays in the computation dtype (`dtype`, else promoted as Flax does)."""
+        return nn.dtypes.promote_dtype(*arrays, dtype=self.dtype)
+
+    def activate(self, y: jax.Array) -> jax.Array:
+        return activations.get(self.activation)(y)

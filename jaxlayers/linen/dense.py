@@ -1,0 +1,20 @@
+"""Keras `Dense` as a Flax module."""
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+
+from jaxlayers import functional as F
+from jaxlayers.linen._base import KernelLayer
+
+
+class Dense(KernelLayer):
+    """Keras `Dense(units)`: x: (..., in) -> (..., units); kernel (in, units), bias (units,)."""
+
+    units: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel, bias = self.kernel_and_bias((x.shape[-1], self.units), self.units)
+        x, kernel, bias = self.cast(x, kernel, bias)
+        return self.activate(F.dense(x, kernel, bias))

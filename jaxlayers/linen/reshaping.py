@@ -1,0 +1,110 @@
+"""Keras `UpSamplingND`, `Flatten`, `ZeroPaddingND` and `CroppingND` as Flax modules."""
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+
+from jaxlayers import functional as F
+from jaxlayers._args import IntOrSeq
+from jaxlayers.linen._base import Layer
+
+
+class UpSampling(Layer):
+    """Keras `UpSamplingND(size)`: each spatial axis times `size`.
+
+    interpolation: "nearest" (Keras), "bilinear" (2-D, Keras) or "bed_of_nails".
+    """
+
+    size: IntOrSeq = 2
+    interpolation: str = "nearest"
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        self.spatial_rank(x)
+        return F.upsample(x, self.size, self.interpolation)
+
+
+class UpSampling1D(UpSampling):
+    """Keras `UpSampling1D`: x: (batch, width, channels)."""
+
+    rank = 1
+
+
+class UpSampling2D(UpSampling):
+    """Keras `UpSampling2D`: x: (batch, height, width, channels)."""
+
+    rank = 2
+
+
+class UpSampling3D(UpSampling):
+    """Keras `UpSampling3D`: x: (batch, depth, height, width, channels)."""
+
+    rank = 3
+
+
+class Flatten(Layer):
+    """Keras `Flatten`: (batch, ...) -> (batch, prod(...))."""
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return F.flatten(x)
+
+
+class ZeroPadding(Layer):
+    """Keras `ZeroPaddingND(padding)`: zeros around each spatial axis."""
+
+    padding: Any = 1
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        self.spatial_rank(x)
+        return F.zero_pad(x, self.padding)
+
+
+class Cropping(Layer):
+    """Keras `CroppingND(cropping)`: cells removed from both ends of each spatial axis."""
+
+    cropping: Any = 1
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        self.spatial_rank(x)
+        return F.crop(x, self.cropping)
+
+
+class ZeroPadding1D(ZeroPadding):
+    """Keras `ZeroPadding1D`: padding int or (left, right)."""
+
+    rank = 1
+
+
+class ZeroPadding2D(ZeroPadding):
+    """Keras `ZeroPadding2D`: padding int, (h, w) or ((top, bottom), (left, right))."""
+
+    rank = 2
+    padding: Any = (1, 1)
+
+
+class ZeroPadding3D(ZeroPadding):
+    """Keras `ZeroPadding3D`: padding int, (d, h, w) or three (lo, hi) pairs."""
+
+    rank = 3
+    padding: Any = ((1, 1), (1, 1), (1, 1))
+
+
+class Cropping1D(Cropping):
+    """Keras `Cropping1D`: cropping int or (left, right)."""
+
+    rank = 1
+    cropping: Any = (1, 1)
+
+
+class Cropping2D(Cropping):
+    """Keras `Cropping2D`: cropping int, (h, w) or ((top, bottom), (left, right))."""
+
+    rank = 2
+    cropping: Any = ((0, 0), (0, 0))
+
+
+class Cropping3D(Cropping):
+    """Keras `Cropping3D`: cropping int, (d, h, w) or three (lo, hi) pairs."""
+
+    rank = 3
+    cropping: Any = ((1, 1), (1, 1), (1, 1))

@@ -1,0 +1,139 @@
+"""Every padding rule in one place: conv, transposed conv and pooling all call here.
+
+A rule turns the user's `padding` argument into one `(lo, hi)` pair per spatial
+axis for `lax`; output sizes (`jaxlayers.shapes`) are derived from the same pairs,
+so what the ops do and what the shape tools predict cannot drift apart.
+
+- "valid": no padding.
+- "same" (TensorFlow/Keras rule): output size `ceil(size / stride)`; total padding
+  `max((out - 1) * stride + window - size, 0)`, the odd cell going to the end (`hi`).
+- "causal" (1-D conv only): `(window - 1, 0)`, so output t sees inputs <= t.
+- explicit (conv only): ints or `(lo, hi)` pairs per axis, as `_args.as_pairs`.
+
+`window` is always the *effective* window, `(kernel - 1) * dilation + 1`.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from jaxlayers._args import as_pairs
+
+Pairs = tuple[tuple[int, int], ...]
+Padding = str | int | Sequence[Any]
+
+
+def mode(padding: Padding, allowed: Sequence[str]) -> str | None:
+    """The lower-cased padding string, or None for explicit padding (if allowed)."""
+    if isinstance(padding, str):
+        lowered = padding.lower()
+        if lowered not in allowed:
+            raise ValueError(
+                f"`padding` must be one of {', '.join(map(repr, allowed))}"
+                f"{' or explicit (lo, hi) pairs' if 'explicit' in allowed else ''}, got {padding!r}."
+            )
+        return lowered
+    if "explicit" not in allowed:
+        raise ValueError(f"`padding` must be one of {', '.join(map(repr, allowed))}, got {padding!r}.")
+    return None
+
+
+def effective_window(kernel: Sequence[int], dilation: Sequence[int]) -> tuple[int, ...]:
+    """Span of a dilated kernel: `(k - 1) * d + 1` per axis."""
+    return tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation))
+
+
+def same_pair(size: int, window: int, stride: int) -> tuple[int, int]:
+    """TensorFlow "same" padding for one axis (the extra cell goes at the end)."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + window - size, 0)
+    return total // 2, total - total // 2
+
+
+def forward_pairs(
+    padding: Padding,
+    sizes: Sequence[int | None],
+    windows: Sequence[int],
+    strides: Sequence[int],
+    *,
+    allowed: Sequence[str] = ("valid", "same"),
+) -> Pairs:
+    """Padding pairs of a strided window op (conv or pooling) over `sizes`.
+
+    A `None` size (unknown) is only allowed where the pair does not depend on it.
+    """
+    rank = len(windows)
+    kind = mode(padding, allowed)
+    if kind is None:
+        return as_pairs(padding, rank, "padding")
+    if kind == "valid":
+        return ((0, 0),) * rank
+    if kind == "causal":
+        if rank != 1:
+            raise ValueError(f"`padding='causal'` is only defined for 1-D convolution, got {rank} spatial axes.")
+        return ((windows[0] - 1, 0),)
+    return tuple(
+        (0, 0) if size is None else same_pair(size, w, s)
+        for size, w, s in zip(sizes, windows, strides)
+    )
+
+
+def transpose_pairs(
+    padding: Padding,
+    windows: Sequence[int],
+    strides: Sequence[int],
+    output_padding: Sequence[int] | None,
+) -> Pairs:
+    """Padding of the stride-dilated input that gives Keras `ConvNDTranspose` sizes.
+
+    The output size is `(size - 1) * stride + 2 - window + lo + hi`, i.e.
+    "valid": `(size - 1) * stride + window + output_padding` (default output_padding
+    `max(stride - window, 0)`); "same": `size * stride`, or with output_padding
+    `(size - 1) * stride + window % 2 + output_padding`.
+    """
+    kind = mode(padding, ("valid", "same"))
+    pairs = []
+    for i, (w, s) in enumerate(zip(windows, strides)):
+        extra = None if output_padding is None else output_padding[i]
+        if kind == "valid":
+            extra = max(w, s) - w if extra is None else extra
+            lo, hi = w - 1, w - 1 + extra
+        else:
+            total = s + w - 2 if extra is None else w + w % 2 - 2 + extra
+            lo = min(total // 2 + total % 2, w - 1)
+            hi = total - lo
+        pairs.append((lo, hi))
+    return tuple(pairs)
+
+
+def output_sizes(
+    sizes: Sequence[int | None], windows: Sequence[int], strides: Sequence[int], pairs: Pairs
+) -> tuple[int | None, ...]:
+    """Output sizes of a strided window op: `floor((size + lo + hi - window) / stride) + 1`."""
+    return tuple(
+        None if n is None else (n + lo + hi - w) // s + 1
+        for n, w, s, (lo, hi) in zip(sizes, windows, strides, pairs)
+    )
+
+
+def transpose_output_sizes(
+    sizes: Sequence[int | None], windows: Sequence[int], strides: Sequence[int], pairs: Pairs
+) -> tuple[int | None, ...]:
+    """Output sizes of a transposed conv: the input is dilated by `stride`, then padded."""
+    return tuple(
+        None if n is None else (n - 1) * s + 1 + lo + hi - w + 1
+        for n, w, s, (lo, hi) in zip(sizes, windows, strides, pairs)
+    )
+
+
+def check_window_fits(
+    sizes: Sequence[int | None], windows: Sequence[int], pairs: Pairs, shape: Sequence[Any], what: str
+) -> None:
+    """Raise if a window is larger than the padded input on some axis."""
+    for axis, (n, w, (lo, hi)) in enumerate(zip(sizes, windows, pairs)):
+        if n is not None and n + lo + hi < w:
+            raise ValueError(
+                f"{what} of size {tuple(windows)} does not fit the input of shape "
+                f"{tuple(shape)}: spatial axis {axis} has {n} cells"
+                f"{f' ({n + lo + hi} after padding)' if lo or hi else ''} but the window needs {w}."
+            )

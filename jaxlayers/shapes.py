@@ -1,0 +1,146 @@
+"""Output-shape arithmetic and receptive fields, without allocating anything.
+
+Every function takes and returns full shapes `(batch, *spatial, channels)`; a
+`None` batch (or spatial size) stays `None`. The sizes come from the same
+padding rules (`jaxlayers.padding`) the ops use.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from jaxlayers import padding as pad
+from jaxlayers._args import IntOrSeq, as_tuple, layout
+from jaxlayers.functional.conv import output_padding_tuple
+
+Shape = tuple[int | None, ...]
+
+
+def _split(input_shape: Sequence[int | None], rank: int | None, name: str = "input_shape") -> tuple[Shape, int]:
+    shape = tuple(None if d is None else int(d) for d in input_shape)
+    if len(shape) < 3 or (rank is not None and len(shape) != rank + 2):
+        expected = f"{rank + 2} dimensions {layout(rank)}" if rank else "(batch, *spatial, channels)"
+        raise ValueError(f"`{name}` must have {expected}, got {shape}.")
+    return shape, len(shape) - 2
+
+
+def _rank_of(kernel_size: IntOrSeq, input_shape: Sequence[Any]) -> int:
+    return len(input_shape) - 2 if isinstance(kernel_size, int) else len(kernel_size)
+
+
+def _check_fits(sizes: Shape, windows: Sequence[int], pairs: pad.Pairs, shape: Shape, what: str) -> None:
+    pad.check_window_fits(sizes, windows, pairs, shape, what)
+
+
+def conv_output_shape(
+    input_shape: Sequence[int | None],
+    filters: int,
+    kernel_size: IntOrSeq,
+    strides: IntOrSeq = 1,
+    padding: pad.Padding = "valid",
+    dilation: IntOrSeq = 1,
+) -> Shape:
+    """Shape of `functional.conv` / Keras `ConvND` on `input_shape`."""
+    shape, rank = _split(input_shape, _rank_of(kernel_size, input_shape))
+    kernel = as_tuple(kernel_size, rank, "kernel_size")
+    strides = as_tuple(strides, rank, "strides")
+    windows = pad.effective_window(kernel, as_tuple(dilation, rank, "dilation"))
+    sizes = shape[1:-1]
+    pairs = pad.forward_pairs(padding, sizes, windows, strides, allowed=("valid", "same", "causal", "explicit"))
+    _check_fits(sizes, windows, pairs, shape, f"`kernel_size` (dilated to {windows})")
+    return (shape[0], *pad.output_sizes(sizes, windows, strides, pairs), as_tuple(filters, 1, "filters")[0])
+
+
+def conv_transpose_output_shape(
+    input_shape: Sequence[int | None],
+    filters: int,
+    kernel_size: IntOrSeq,
+    strides: IntOrSeq = 1,
+    padding: pad.Padding = "valid",
+    output_padding: IntOrSeq | None = None,
+    dilation: IntOrSeq = 1,
+) -> Shape:
+    """Shape of `functional.conv_transpose` / Keras `ConvNDTranspose` on `input_shape`."""
+    shape, rank = _split(input_shape, _rank_of(kernel_size, input_shape))
+    strides = as_tuple(strides, rank, "strides")
+    windows = pad.effective_window(as_tuple(kernel_size, rank, "kernel_size"), as_tuple(dilation, rank, "dilation"))
+    pairs = pad.transpose_pairs(padding, windows, strides, output_padding_tuple(output_padding, strides))
+    sizes = pad.transpose_output_sizes(shape[1:-1], windows, strides, pairs)
+    return (shape[0], *sizes, as_tuple(filters, 1, "filters")[0])
+
+
+def pool_output_shape(
+    input_shape: Sequence[int | None],
+    pool_size: IntOrSeq,
+    strides: IntOrSeq | None = None,
+    padding: pad.Padding = "valid",
+) -> Shape:
+    """Shape of `functional.max_pool` / `avg_pool` / Keras `MaxPoolingND` on `input_shape`."""
+    shape, rank = _split(input_shape, None)
+    window = as_tuple(pool_size, rank, "pool_size")
+    strides = window if strides is None else as_tuple(strides, rank, "strides")
+    sizes = shape[1:-1]
+    pairs = pad.forward_pairs(padding, sizes, window, strides)
+    _check_fits(sizes, window, pairs, shape, "`pool_size`")
+    return (shape[0], *pad.output_sizes(sizes, window, strides, pairs), shape[-1])
+
+
+@dataclasses.dataclass(frozen=True)
+class ReceptiveField:
+    """Receptive field of the last layer's outputs, per spatial axis.
+
+    size: input cells one output cell sees; jump: input cells between the fields of
+    neighbouring output cells (the product of the strides so far).
+    """
+
+    size: tuple[int, ...]
+    jump: tuple[int, ...]
+
+
+def receptive_field(layers: Iterable[Any]) -> ReceptiveField:
+    """Receptive field of a stack of conv and pooling layers.
+
+    layers: `jaxlayers.linen` modules (or a `flax.linen.Sequential` of them), plain
+    activation functions (skipped), or `(kernel_size, strides[, dilation])` tuples.
+    Layers that keep the grid (Dense on the channel axis) pass through; layers with
+    no finite field here (flatten, global pooling, upsampling, transposed conv) are
+    refused with a TypeError.
+    """
+    layers = list(getattr(layers, "layers", layers))
+    field: tuple[list[int], list[int]] | None = None
+    for layer in layers:
+        geometry = _window_geometry(layer)
+        if geometry is None:
+            continue
+        kernel, strides, dilation = geometry
+        if field is None:
+            rank = next((len(v) for v in geometry if not isinstance(v, int)), 1)
+            field = ([1] * rank, [1] * rank)
+        size, jump = field
+        rank = len(size)
+        kernel, strides, dilation = (as_tuple(v, rank, n) for v, n in
+                                     ((kernel, "kernel_size"), (strides, "strides"), (dilation, "dilation")))
+        for i in range(rank):
+            size[i] += (kernel[i] - 1) * dilation[i] * jump[i]
+            jump[i] *= strides[i]
+    if field is None:
+        raise ValueError("`layers` contains no convolution or pooling layer.")
+    return ReceptiveField(*(tuple(v) for v in field))
+
+
+def _window_geometry(layer: Any) -> tuple[Any, Any, Any] | None:
+    """(kernel, strides, dilation) of a window layer; None for grid-keeping layers."""
+    if isinstance(layer, tuple):
+        if len(layer) not in (2, 3):
+            raise ValueError(f"layer tuples must be (kernel_size, strides[, dilation]), got {layer!r}.")
+        return layer[0], layer[1], layer[2] if len(layer) == 3 else 1
+    describe = getattr(layer, "window_geometry", None)
+    if describe is not None:
+        return describe()
+    if callable(layer) and not hasattr(layer, "scope"):
+        return None  # a plain activation function
+    raise TypeError(
+        f"receptive_field cannot follow {type(layer).__name__}: it takes conv and pooling "
+        "layers, grid-keeping layers and (kernel_size, strides[, dilation]) tuples."
+    )

@@ -1,0 +1,143 @@
+"""Parameter counts and a Keras-style summary table, computed with `jax.eval_shape`."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Shape = tuple[int | None, ...]
+
+
+def count_params(variables: Any) -> int:
+    """Number of scalars in a pytree of arrays (or shape structs), e.g. Flax variables."""
+    return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(variables))
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One layer call: Keras-style name, class name, output shape and parameter count."""
+
+    name: str
+    type: str
+    output_shape: Shape | tuple[Shape, ...]
+    params: int
+    path: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """Rows of leaf layers in call order; prints as a Keras-style table."""
+
+    model_name: str
+    rows: tuple[Row, ...]
+    trainable_params: int
+    non_trainable_params: int
+
+    @property
+    def total_params(self) -> int:
+        return self.trainable_params + self.non_trainable_params
+
+    def __str__(self) -> str:
+        cells = [(f"{r.name} ({r.type})", _format_shape(r.output_shape), f"{r.params:,}") for r in self.rows]
+        header = ("Layer (type)", "Output Shape", "Param #")
+        widths = [max(len(c[i]) for c in [header, *cells]) + 2 for i in range(3)]
+        width = sum(widths)
+
+        def line(c: Sequence[str]) -> str:
+            return (c[0].ljust(widths[0]) + c[1].ljust(widths[1]) + c[2].rjust(widths[2] - 2)).rstrip()
+
+        body = [line(c) for c in cells]
+        return "\n".join([
+            f'Model: "{self.model_name}"', "_" * width, line(header), "=" * width, *body, "=" * width,
+            f"Total params: {self.total_params:,}",
+            f"Trainable params: {self.trainable_params:,}",
+            f"Non-trainable params: {self.non_trainable_params:,}",
+            "_" * width,
+        ])
+
+
+def summary(model: nn.Module, input_shape: Sequence[int | None], dtype: Any = jnp.float32) -> Summary:
+    """Summarise `model` called on an input of `input_shape` (a `None` batch allowed).
+
+    Nothing is allocated: `model.init` runs under `jax.eval_shape`. Rows are the leaf
+    modules (those that call no other module) in call order.
+    """
+    input_shape = tuple(input_shape)
+    if not input_shape or any(d is not None and (not isinstance(d, int) or d < 1) for d in input_shape):
+        raise ValueError(f"`input_shape` must be positive ints (a None batch allowed), got {input_shape}.")
+    unknown_batch = input_shape[0] is None
+    concrete = tuple(1 if d is None else d for d in input_shape)
+    calls: list[tuple[nn.Module, Any]] = []
+    stack: list[list[int]] = []
+
+    def record(next_fun, args, kwargs, context):
+        if context.method_name != "__call__":
+            return next_fun(*args, **kwargs)
+        stack.append([len(calls)])
+        out = next_fun(*args, **kwargs)
+        start = stack.pop()[0]
+        if len(calls) == start and context.module is not None:
+            calls.append((context.module, jax.tree.map(lambda a: tuple(a.shape), out)))
+        return out
+
+    def init() -> Any:
+        with nn.intercept_methods(record):
+            return model.init(jax.random.key(0), jnp.zeros(concrete, dtype))
+
+    variables = jax.eval_shape(init)
+    params = variables.get("params", {})
+    rows = _rows(calls, variables, unknown_batch)
+    total = count_params(variables)
+    return Summary(type(model).__name__, rows, count_params(params), total - count_params(params))
+
+
+def _rows(calls: list[tuple[nn.Module, Any]], variables: Mapping[str, Any], unknown_batch: bool) -> tuple[Row, ...]:
+    seen: dict[str, int] = {}
+    rows = []
+    for module, out in calls:
+        kind = type(module).__name__
+        path = tuple(module.path) if module.path else (module.name or kind,)
+        auto = re.fullmatch(rf"(layers|{re.escape(kind)})_\d+", path[-1] or "")
+        if auto:
+            n = seen.get(kind, 0)
+            seen[kind] = n + 1
+            name = _snake(kind) + (f"_{n}" if n else "")
+        else:
+            name = path[-1]
+        shape = _batch_none(out) if unknown_batch else out
+        rows.append(Row(name, kind, shape, count_params([_subtree(c, path) for c in variables.values()]), path))
+    return tuple(rows)
+
+
+def _subtree(tree: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(tree, Mapping) or key not in tree:
+            return {}
+        tree = tree[key]
+    return tree
+
+
+def _batch_none(shape: Any) -> Any:
+    if isinstance(shape, tuple) and all(isinstance(d, int) for d in shape):
+        return (None, *shape[1:]) if shape else shape
+    if isinstance(shape, (tuple, list)):
+        return tuple(_batch_none(s) for s in shape)
+    return shape
+
+
+def _snake(name: str) -> str:
+    """Keras's layer naming: `Conv2DTranspose` -> `conv2d_transpose`."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _format_shape(shape: Any) -> str:
+    if isinstance(shape, tuple) and shape and not all(d is None or isinstance(d, int) for d in shape):
+        return ", ".join(_format_shape(s) for s in shape)
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
