@@ -85,6 +85,23 @@ def spatial_rank(x: Any, name: str = "x") -> int:
     return x.ndim - 2
 
 
+def call_rank(x: Any, rank: int | None, kernel_size: Any, owner: str) -> int:
+    """Spatial rank of a layer call: fixed `rank`, else `len(kernel_size)`, else the input's.
+
+    Raises a ValueError naming `owner` when `x` is not `(batch, *spatial, channels)`
+    with that many spatial axes.
+    """
+    if rank is None and isinstance(kernel_size, Sequence):
+        rank = len(kernel_size)
+    if rank is None:
+        rank = x.ndim - 2
+    if x.ndim != rank + 2 or rank < 1:
+        raise ValueError(
+            f"{owner} expects a {rank + 2}-D input {layout(max(rank, 1))}, got shape {tuple(x.shape)}."
+        )
+    return rank
+
+
 def layout(rank: int) -> str:
     """Human-readable channels-last layout for `rank` spatial axes."""
     return "(batch, " + ", ".join(("width",) if rank == 1 else

@@ -25,6 +25,29 @@ def _softmax(x: jax.Array) -> jax.Array:
     return jax.nn.softmax(x, axis=-1)
 
 
+def relu(x: jax.Array, negative_slope: float = 0.0, max_value: float | None = None,
+         threshold: float = 0.0) -> jax.Array:
+    """Keras `activations.relu` with its three arguments, step for step."""
+    if negative_slope != 0.0:
+        if max_value is None and threshold == 0:
+            return jax.nn.leaky_relu(x, negative_slope)
+        negative_part = jax.nn.relu(-x + threshold) if threshold != 0 else jax.nn.relu(-x)
+    else:
+        negative_part = 1
+    clip = max_value is not None
+    if threshold != 0:
+        x = jnp.where(x > jnp.asarray(threshold, x.dtype), x, 0).astype(x.dtype)
+    elif max_value == 6:
+        x, clip = jax.nn.relu6(x), False
+    else:
+        x = jax.nn.relu(x)
+    if clip:
+        x = jnp.clip(x, jnp.asarray(0, x.dtype), jnp.asarray(max_value, x.dtype))
+    if negative_slope != 0.0:
+        x = x - negative_slope * negative_part
+    return x
+
+
 BY_NAME: dict[str, Callable[[jax.Array], jax.Array]] = {
     "linear": _linear,
     "relu": jax.nn.relu,

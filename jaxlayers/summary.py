@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,7 +16,13 @@ Shape = tuple[int | None, ...]
 
 
 def count_params(variables: Any) -> int:
-    """Number of scalars in a pytree of arrays (or shape structs), e.g. Flax variables."""
+    """Number of scalars in a pytree of arrays (or shape structs), e.g. Flax variables.
+
+    For a Flax NNX module, the number of scalars in its `nnx.Param` state.
+    """
+    nnx = _nnx_of(variables)
+    if nnx is not None:
+        variables = nnx.state(variables, nnx.Param)
     return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(variables))
 
 
@@ -65,14 +72,18 @@ class Summary:
 def summary(model: nn.Module, input_shape: Sequence[int | None], dtype: Any = jnp.float32) -> Summary:
     """Summarise `model` called on an input of `input_shape` (a `None` batch allowed).
 
-    Nothing is allocated: `model.init` runs under `jax.eval_shape`. Rows are the leaf
-    modules (those that call no other module) in call order.
+    Nothing is allocated: `model.init` (for a linen module) or the call of a merged copy
+    of an NNX module runs under `jax.eval_shape`. Rows are the leaf modules (those that
+    call no other module) in call order.
     """
     input_shape = tuple(input_shape)
     if not input_shape or any(d is not None and (not isinstance(d, int) or d < 1) for d in input_shape):
         raise ValueError(f"`input_shape` must be positive ints (a None batch allowed), got {input_shape}.")
     unknown_batch = input_shape[0] is None
     concrete = tuple(1 if d is None else d for d in input_shape)
+    nnx = _nnx_of(model)
+    if nnx is not None:
+        return _nnx_summary(nnx, model, concrete, dtype, unknown_batch)
     calls: list[tuple[nn.Module, Any]] = []
     stack: list[list[int]] = []
 
@@ -103,16 +114,19 @@ def _rows(calls: list[tuple[nn.Module, Any]], variables: Mapping[str, Any], unkn
     for module, out in calls:
         kind = type(module).__name__
         path = tuple(module.path) if module.path else (module.name or kind,)
-        auto = re.fullmatch(rf"(layers|{re.escape(kind)})_\d+", path[-1] or "")
-        if auto:
-            n = seen.get(kind, 0)
-            seen[kind] = n + 1
-            name = _snake(kind) + (f"_{n}" if n else "")
-        else:
-            name = path[-1]
+        name = _row_name(kind, path[-1], seen)
         shape = _batch_none(out) if unknown_batch else out
         rows.append(Row(name, kind, shape, count_params([_subtree(c, path) for c in variables.values()]), path))
     return tuple(rows)
+
+
+def _row_name(kind: str, last: Any, seen: dict[str, int]) -> str:
+    """The module's own name, or Keras's `conv2d`, `conv2d_1`, ... for generated names."""
+    if isinstance(last, int) or re.fullmatch(rf"(layers|{re.escape(kind)})_\d+", str(last or "")):
+        n = seen.get(kind, 0)
+        seen[kind] = n + 1
+        return snake_case(kind) + (f"_{n}" if n else "")
+    return str(last)
 
 
 def _subtree(tree: Any, path: tuple[str, ...]) -> Any:
@@ -131,7 +145,7 @@ def _batch_none(shape: Any) -> Any:
     return shape
 
 
-def _snake(name: str) -> str:
+def snake_case(name: str) -> str:
     """Keras's layer naming: `Conv2DTranspose` -> `conv2d_transpose`."""
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
@@ -141,3 +155,59 @@ def _format_shape(shape: Any) -> str:
     if isinstance(shape, tuple) and shape and not all(d is None or isinstance(d, int) for d in shape):
         return ", ".join(_format_shape(s) for s in shape)
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _nnx_of(obj: Any) -> Any:
+    """`flax.nnx` if `obj` is an NNX module (never imports it otherwise), else None."""
+    nnx = sys.modules.get("flax.nnx")
+    return nnx if nnx is not None and isinstance(obj, nnx.Module) else None
+
+
+def _nnx_summary(nnx: Any, model: Any, concrete: Shape, dtype: Any, unknown_batch: bool) -> Summary:
+    """`summary` of an NNX module: its leaf module calls, recorded on a merged copy.
+
+    As `nnx.tabulate` does, the `__call__` of each module class in the graph is wrapped
+    for the duration (and restored after) to record which modules run and their outputs.
+    """
+    graphdef, state = nnx.split(model)
+    params = {path: count_params(module) for path, module in nnx.iter_modules(model)}
+    classes = {type(module) for _, module in nnx.iter_modules(model)}
+    calls: list[tuple[tuple[Any, ...], str, Any]] = []
+    paths: dict[int, tuple[Any, ...]] = {}
+
+    def recording(call):
+        def wrapper(self, *args, **kwargs):
+            start = len(calls)
+            out = call(self, *args, **kwargs)
+            if len(calls) == start and id(self) in paths:
+                calls.append((paths[id(self)], type(self).__name__, jax.tree.map(lambda a: tuple(a.shape), out)))
+            return out
+        return wrapper
+
+    def run(state: Any, x: jax.Array) -> Any:
+        merged = nnx.merge(graphdef, state)
+        paths.update({id(module): path for path, module in nnx.iter_modules(merged)})
+        return merged(x)
+
+    originals = {cls: cls.__dict__.get("__call__") for cls in classes}
+    wrapped = {cls: recording(cls.__call__) for cls in classes}
+    try:
+        for cls in classes:
+            cls.__call__ = wrapped[cls]
+        jax.eval_shape(run, state, jax.ShapeDtypeStruct(concrete, dtype))
+    finally:
+        for cls, original in originals.items():
+            if original is None:
+                del cls.__call__
+            else:
+                cls.__call__ = original
+
+    seen: dict[str, int] = {}
+    rows = []
+    for path, kind, out in calls:
+        name = _row_name(kind, path[-1] if path else kind, seen)
+        shape = _batch_none(out) if unknown_batch else out
+        rows.append(Row(name, kind, shape, params[path], tuple(str(p) for p in path)))
+    trainable = count_params(model)
+    everything = count_params(nnx.state(model, nnx.Not(nnx.RngState)))
+    return Summary(type(model).__name__, tuple(rows), trainable, everything - trainable)

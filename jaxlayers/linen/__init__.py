@@ -2,6 +2,7 @@
 from jaxlayers.linen.conv import (
     Conv, Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Conv3D, Conv3DTranspose, ConvTranspose,
 )
+from jaxlayers.linen.core import Activation, Dropout, ReLU, Reshape
 from jaxlayers.linen.dense import Dense
 from jaxlayers.linen.pooling import (
     AveragePooling, AveragePooling1D, AveragePooling2D, AveragePooling3D,

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import flax.linen as nn
@@ -10,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxlayers import activations, initializers
-from jaxlayers._args import layout
+from jaxlayers._args import call_rank
 
 
 class Layer(nn.Module):
@@ -20,17 +19,7 @@ class Layer(nn.Module):
 
     def spatial_rank(self, x: jax.Array, kernel_size: Any = None) -> int:
         """The spatial rank of this call, checked against the input."""
-        rank = self.rank
-        if rank is None and isinstance(kernel_size, Sequence):
-            rank = len(kernel_size)
-        if rank is None:
-            rank = x.ndim - 2
-        if x.ndim != rank + 2 or rank < 1:
-            raise ValueError(
-                f"{type(self).__name__} expects a {rank + 2}-D input {layout(max(rank, 1))}, "
-                f"got shape {tuple(x.shape)}."
-            )
-        return rank
+        return call_rank(x, self.rank, kernel_size, type(self).__name__)
 
     def window_geometry(self) -> tuple[Any, Any, Any] | None:
         """(kernel, strides, dilation) for `shapes.receptive_field`; None keeps the grid."""

@@ -1,0 +1,246 @@
+"""Keras layers as Flax NNX modules, over `jaxlayers.functional` (same math as `jaxlayers.linen`).
+
+Layers with weights take their input size at construction and `rngs=`, e.g.
+`Conv2D(in_channels, filters, kernel_size, rngs=rngs)`; their parameters are `kernel`
+and `bias` (`nnx.Param`) in Keras layouts. The others are plain `nnx.Module`s.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from jaxlayers import activations, initializers
+from jaxlayers import functional as F
+from jaxlayers import padding as pad
+from jaxlayers._args import IntOrSeq, as_tuple
+from jaxlayers.nnx._base import KernelLayer, Layer
+
+
+class Dense(KernelLayer):
+    """Keras `Dense(units)`: x: (..., in_features) -> (..., units); kernel (in, units), bias (units,)."""
+
+    def __init__(
+        self, in_features: int, units: int, *, activation: activations.Activation = None, use_bias: bool = True,
+        kernel_initializer: initializers.Initializer = "glorot_uniform",
+        bias_initializer: initializers.Initializer = "zeros", dtype: Any = None, param_dtype: Any = jnp.float32,
+        rngs: nnx.Rngs,
+    ):
+        self.in_features, self.units = in_features, units
+        self.init_kernel_and_bias(
+            (in_features, units), units, activation=activation, use_bias=use_bias,
+            kernel_initializer=kernel_initializer, bias_initializer=bias_initializer, dtype=dtype,
+            param_dtype=param_dtype, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x, kernel, bias = self.cast(x, *self.kernel_and_bias())
+        return self.activate(F.dense(x, kernel, bias))
+
+
+class _ConvBase(KernelLayer):
+    def _kernel_size(self, kernel_size: IntOrSeq) -> tuple[int, ...]:
+        rank = self.rank
+        if rank is None:
+            if not isinstance(kernel_size, Sequence):
+                raise ValueError(f"{type(self).__name__}: give `kernel_size` as a sequence (one int per spatial "
+                                 f"axis) or use the 1D/2D/3D classes, got {kernel_size!r}.")
+            rank = len(kernel_size)
+        return as_tuple(kernel_size, rank, "kernel_size")
+
+
+class Conv(_ConvBase):
+    """Keras `ConvND(filters, kernel_size)`: (batch, *spatial, in_channels) -> (batch, *out, filters).
+
+    kernel: (*kernel_size, in_channels // groups, filters).
+    """
+
+    def __init__(
+        self, in_channels: int, filters: int, kernel_size: IntOrSeq, strides: IntOrSeq = 1,
+        padding: pad.Padding = "valid", dilation_rate: IntOrSeq = 1, groups: int = 1, *,
+        activation: activations.Activation = None, use_bias: bool = True,
+        kernel_initializer: initializers.Initializer = "glorot_uniform",
+        bias_initializer: initializers.Initializer = "zeros", dtype: Any = None, param_dtype: Any = jnp.float32,
+        rngs: nnx.Rngs,
+    ):
+        size = self._kernel_size(kernel_size)
+        if in_channels % groups:
+            raise ValueError(f"{type(self).__name__}: in_channels={in_channels} is not divisible by groups={groups}.")
+        self.in_channels, self.filters, self.kernel_size = in_channels, filters, kernel_size
+        self.strides, self.padding, self.dilation_rate, self.groups = strides, padding, dilation_rate, groups
+        self.init_kernel_and_bias(
+            (*size, in_channels // groups, filters), filters, activation=activation, use_bias=use_bias,
+            kernel_initializer=kernel_initializer, bias_initializer=bias_initializer, dtype=dtype,
+            param_dtype=param_dtype, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        self.spatial_rank(x, self.kernel_size)
+        x, kernel, bias = self.cast(x, *self.kernel_and_bias())
+        y = F.conv(x, kernel, bias, strides=self.strides, padding=self.padding,
+                   dilation=self.dilation_rate, groups=self.groups)
+        return self.activate(y)
+
+
+class ConvTranspose(_ConvBase):
+    """Keras `ConvNDTranspose(filters, kernel_size)`: kernel (*kernel_size, filters, in_channels)."""
+
+    def __init__(
+        self, in_channels: int, filters: int, kernel_size: IntOrSeq, strides: IntOrSeq = 1,
+        padding: pad.Padding = "valid", output_padding: IntOrSeq | None = None, dilation_rate: IntOrSeq = 1, *,
+        activation: activations.Activation = None, use_bias: bool = True,
+        kernel_initializer: initializers.Initializer = "glorot_uniform",
+        bias_initializer: initializers.Initializer = "zeros", dtype: Any = None, param_dtype: Any = jnp.float32,
+        rngs: nnx.Rngs,
+    ):
+        size = self._kernel_size(kernel_size)
+        self.in_channels, self.filters, self.kernel_size = in_channels, filters, kernel_size
+        self.strides, self.padding, self.output_padding = strides, padding, output_padding
+        self.dilation_rate = dilation_rate
+        self.init_kernel_and_bias(
+            (*size, filters, in_channels), filters, activation=activation, use_bias=use_bias,
+            kernel_initializer=kernel_initializer, bias_initializer=bias_initializer, dtype=dtype,
+            param_dtype=param_dtype, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        self.spatial_rank(x, self.kernel_size)
+        x, kernel, bias = self.cast(x, *self.kernel_and_bias())
+        y = F.conv_transpose(x, kernel, bias, strides=self.strides, padding=self.padding,
+                             output_padding=self.output_padding, dilation=self.dilation_rate)
+        return self.activate(y)
+
+
+class _Pooling(Layer):
+    def __init__(self, pool_size: IntOrSeq = 2, strides: IntOrSeq | None = None, padding: pad.Padding = "valid"):
+        self.pool_size, self.strides, self.padding = pool_size, strides, padding
+
+
+class MaxPooling(_Pooling):
+    """Keras `MaxPoolingND`: max over `pool_size` windows; strides default to pool_size."""
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        self.spatial_rank(x)
+        return F.max_pool(x, self.pool_size, self.strides, self.padding)
+
+
+class AveragePooling(_Pooling):
+    """Keras `AveragePoolingND`: mean over windows, padded cells left out of the count."""
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        self.spatial_rank(x)
+        return F.avg_pool(x, self.pool_size, self.strides, self.padding)
+
+
+class MaxPoolingWithIndices(_Pooling):
+    """Max pooling that also returns int32 flat indices of the maxima, for `MaxUnpooling`."""
+
+    def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        self.spatial_rank(x)
+        return F.max_pool_with_indices(x, self.pool_size, self.strides, self.padding)
+
+
+class MaxUnpooling(Layer):
+    """Put pooled values back where their maxima were: `(y, indices, output_shape) -> x-shaped`."""
+
+    def __call__(self, y: jax.Array, indices: jax.Array, output_shape: Sequence[int]) -> jax.Array:
+        self.spatial_rank(y)
+        return F.max_unpool(y, indices, output_shape)
+
+
+class _GlobalPooling(Layer):
+    def __init__(self, keepdims: bool = False):
+        self.keepdims = keepdims
+
+
+class GlobalMaxPooling(_GlobalPooling):
+    """Keras `GlobalMaxPoolingND`: (batch, *spatial, C) -> (batch, C)."""
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        self.spatial_rank(x)
+        return F.global_max_pool(x, self.keepdims)
+
+
+class GlobalAveragePooling(_GlobalPooling):
+    """Keras `GlobalAveragePoolingND`: (batch, *spatial, C) -> (batch, C)."""
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        self.spatial_rank(x)
+        return F.global_avg_pool(x, self.keepdims)
+
+
+class UpSampling(Layer):
+    """Keras `UpSamplingND(size)`; interpolation "nearest", "bilinear" (2-D) or "bed_of_nails"."""
+
+    def __init__(self, size: IntOrSeq = 2, interpolation: str = "nearest"):
+        self.size, self.interpolation = size, interpolation
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        self.spatial_rank(x)
+        return F.upsample(x, self.size, self.interpolation)
+
+
+class Flatten(Layer):
+    """Keras `Flatten`: (batch, ...) -> (batch, prod(...))."""
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return F.flatten(x)
+
+
+class ZeroPadding(Layer):
+    """Keras `ZeroPaddingND(padding)`: zeros around each spatial axis."""
+
+    default_padding: Any = 1
+
+    def __init__(self, padding: Any = None):
+        self.padding = self.default_padding if padding is None else padding
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        self.spatial_rank(x)
+        return F.zero_pad(x, self.padding)
+
+
+class Cropping(Layer):
+    """Keras `CroppingND(cropping)`: cells removed from both ends of each spatial axis."""
+
+    default_cropping: Any = 1
+
+    def __init__(self, cropping: Any = None):
+        self.cropping = self.default_cropping if cropping is None else cropping
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        self.spatial_rank(x)
+        return F.crop(x, self.cropping)
+
+
+def _rank_alias(base: type, name: str, rank: int, doc: str, **attrs: Any) -> type:
+    return type(name, (base,), {"rank": rank, "__doc__": doc, "__module__": __name__, **attrs})
+
+
+_AXES = {1: "(batch, width, channels)", 2: "(batch, height, width, channels)",
+         3: "(batch, depth, height, width, channels)"}
+
+Conv1D, Conv2D, Conv3D = (_rank_alias(Conv, f"Conv{n}D", n, f"Keras `Conv{n}D`: x: {_AXES[n]}.") for n in (1, 2, 3))
+Conv1DTranspose, Conv2DTranspose, Conv3DTranspose = (
+    _rank_alias(ConvTranspose, f"Conv{n}DTranspose", n, f"Keras `Conv{n}DTranspose`: x: {_AXES[n]}.")
+    for n in (1, 2, 3))
+MaxPooling1D, MaxPooling2D, MaxPooling3D = (
+    _rank_alias(MaxPooling, f"MaxPooling{n}D", n, f"Keras `MaxPooling{n}D`: x: {_AXES[n]}.") for n in (1, 2, 3))
+AveragePooling1D, AveragePooling2D, AveragePooling3D = (
+    _rank_alias(AveragePooling, f"AveragePooling{n}D", n, f"Keras `AveragePooling{n}D`: x: {_AXES[n]}.")
+    for n in (1, 2, 3))
+GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D = (
+    _rank_alias(GlobalMaxPooling, f"GlobalMaxPooling{n}D", n, f"Keras `GlobalMaxPooling{n}D`: x: {_AXES[n]}.")
+    for n in (1, 2, 3))
+GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D = (
+    _rank_alias(GlobalAveragePooling, f"GlobalAveragePooling{n}D", n,
+                f"Keras `GlobalAveragePooling{n}D`: x: {_AXES[n]}.") for n in (1, 2, 3))
+UpSampling1D, UpSampling2D, UpSampling3D = (
+    _rank_alias(UpSampling, f"UpSampling{n}D", n, f"Keras `UpSampling{n}D`: x: {_AXES[n]}.") for n in (1, 2, 3))
+# Keras's per-rank defaults (as `jaxlayers.linen`).
+ZeroPadding1D, ZeroPadding2D, ZeroPadding3D = (
+    _rank_alias(ZeroPadding, f"ZeroPadding{n}D", n, f"Keras `ZeroPadding{n}D`: x: {_AXES[n]}.",
+                default_padding=d) for n, d in ((1, 1), (2, (1, 1)), (3, ((1, 1), (1, 1), (1, 1)))))
+Cropping1D, Cropping2D, Cropping3D = (
+    _rank_alias(Cropping, f"Cropping{n}D", n, f"Keras `Cropping{n}D`: x: {_AXES[n]}.", default_cropping=d)
+    for n, d in ((1, (1, 1)), (2, ((0, 0), (0, 0))), (3, ((1, 1), (1, 1), (1, 1)))))
