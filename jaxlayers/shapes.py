@@ -7,8 +7,11 @@ padding rules (`jaxlayers.padding`) the ops use.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+import flax.linen as nn
 
 from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq, as_tuple, layout
@@ -129,6 +132,12 @@ def receptive_field(layers: Iterable[Any]) -> ReceptiveField:
     return ReceptiveField(*(tuple(v) for v in field))
 
 
+def _is_module(layer: Any) -> bool:
+    """A linen or NNX module (NNX is not imported for this)."""
+    nnx = sys.modules.get("flax.nnx")
+    return isinstance(layer, nn.Module) or (nnx is not None and isinstance(layer, nnx.Module))
+
+
 def _window_geometry(layer: Any) -> tuple[Any, Any, Any] | None:
     """(kernel, strides, dilation) of a window layer; None for grid-keeping layers."""
     if isinstance(layer, tuple):
@@ -137,9 +146,11 @@ def _window_geometry(layer: Any) -> tuple[Any, Any, Any] | None:
         return layer[0], layer[1], layer[2] if len(layer) == 3 else 1
     describe = getattr(layer, "window_geometry", None)
     if describe is not None:
-        return describe()
-    if callable(layer) and not hasattr(layer, "scope"):
-        return None  # a plain activation function
+        rank = getattr(layer, "rank", None)
+        return describe() if rank is None else tuple(as_tuple(v, rank, n) for v, n in
+                                                     zip(describe(), ("kernel_size", "strides", "dilation")))
+    if getattr(layer, "keeps_grid", False) or (callable(layer) and not _is_module(layer)):
+        return None  # grid-keeping layers and plain activation functions
     raise TypeError(
         f"receptive_field cannot follow {type(layer).__name__}: it takes conv and pooling "
         "layers, grid-keeping layers and (kernel_size, strides[, dilation]) tuples."

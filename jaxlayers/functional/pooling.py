@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from jaxlayers import padding as pad
@@ -35,7 +36,8 @@ def avg_pool(
     if w.non_overlapping:
         total = jnp.sum(w.blocks(x, 0), axis=w.block_axes)
     else:
-        total = lax.reduce_window(x, jnp.zeros((), x.dtype), lax.add, *w.lax_args())
+        # A NumPy init value stays a constant under jit, which reduce_window's gradient needs.
+        total = lax.reduce_window(x, np.zeros((), x.dtype), lax.add, *w.lax_args())
     return (total / w.counts()).astype(x.dtype)
 
 

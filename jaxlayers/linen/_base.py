@@ -16,14 +16,11 @@ class Layer(nn.Module):
     """A module over `(batch, *spatial, channels)`; N-D aliases fix `rank`."""
 
     rank: ClassVar[int | None] = None
+    keeps_grid: ClassVar[bool] = False  # True: receptive_field passes through it
 
     def spatial_rank(self, x: jax.Array, kernel_size: Any = None) -> int:
         """The spatial rank of this call, checked against the input."""
         return call_rank(x, self.rank, kernel_size, type(self).__name__)
-
-    def window_geometry(self) -> tuple[Any, Any, Any] | None:
-        """(kernel, strides, dilation) for `shapes.receptive_field`; None keeps the grid."""
-        return None
 
 
 class KernelLayer(Layer):

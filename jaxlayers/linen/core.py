@@ -10,6 +10,8 @@ from jaxlayers.linen._base import Layer
 class Activation(Layer):
     """Keras `Activation(activation)`: a named activation (or callable) as a layer."""
 
+    keeps_grid = True
+
     activation: activations.Activation = "linear"
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -18,6 +20,8 @@ class Activation(Layer):
 
 class ReLU(Layer):
     """Keras `ReLU(max_value, negative_slope, threshold)`."""
+
+    keeps_grid = True
 
     max_value: float | None = None
     negative_slope: float = 0.0
@@ -41,6 +45,8 @@ class Reshape(Layer):
 
 class Dropout(Layer):
     """Keras `Dropout(rate)` at inference: the identity (no training-mode dropout here)."""
+
+    keeps_grid = True
 
     rate: float = 0.5
 

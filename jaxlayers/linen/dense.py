@@ -11,6 +11,8 @@ from jaxlayers.linen._base import KernelLayer
 class Dense(KernelLayer):
     """Keras `Dense(units)`: x: (..., in) -> (..., units); kernel (in, units), bias (units,)."""
 
+    keeps_grid = True
+
     units: int
 
     @nn.compact

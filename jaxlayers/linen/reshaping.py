@@ -52,6 +52,8 @@ class Flatten(Layer):
 class ZeroPadding(Layer):
     """Keras `ZeroPaddingND(padding)`: zeros around each spatial axis."""
 
+    keeps_grid = True
+
     padding: Any = 1
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -61,6 +63,8 @@ class ZeroPadding(Layer):
 
 class Cropping(Layer):
     """Keras `CroppingND(cropping)`: cells removed from both ends of each spatial axis."""
+
+    keeps_grid = True
 
     cropping: Any = 1
 
