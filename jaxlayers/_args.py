@@ -95,9 +95,14 @@ def call_rank(x: Any, rank: int | None, kernel_size: Any, owner: str) -> int:
         rank = len(kernel_size)
     if rank is None:
         rank = x.ndim - 2
-    if x.ndim != rank + 2 or rank < 1:
+        if rank < 1:
+            raise ValueError(
+                f"{owner} expects an input (batch, *spatial, channels) with at least one spatial "
+                f"axis, got shape {tuple(x.shape)}."
+            )
+    if x.ndim != rank + 2:
         raise ValueError(
-            f"{owner} expects a {rank + 2}-D input {layout(max(rank, 1))}, got shape {tuple(x.shape)}."
+            f"{owner} expects a {rank + 2}-D input {layout(rank)}, got shape {tuple(x.shape)}."
         )
     return rank
 

@@ -19,9 +19,7 @@ def upsample(x: jax.Array, size: IntOrSeq = 2, method: str = "nearest") -> jax.A
     """
     rank = spatial_rank(x)
     size = as_tuple(size, rank, "size")
-    if not isinstance(method, str) or method.lower() not in METHODS:
-        raise ValueError(f"`method` must be one of {METHODS}, got {method!r}.")
-    method = method.lower()
+    method = check_method(method, "method")
     if method == "nearest":
         return _repeat_cells(x, size)
     if method == "bed_of_nails":
@@ -31,6 +29,13 @@ def upsample(x: jax.Array, size: IntOrSeq = 2, method: str = "nearest") -> jax.A
         raise ValueError(f"`method='bilinear'` needs 2 spatial axes (batch, height, width, channels), got shape {tuple(x.shape)}.")
     out_shape = (x.shape[0], *(n * s for n, s in zip(x.shape[1:-1], size)), x.shape[-1])
     return jax.image.resize(x, out_shape, method="bilinear", antialias=False).astype(x.dtype)
+
+
+def check_method(method: str, name: str) -> str:
+    """The lower-cased upsampling method; `name` is the caller's argument name."""
+    if not isinstance(method, str) or method.lower() not in METHODS:
+        raise ValueError(f"`{name}` must be one of {METHODS}, got {method!r}.")
+    return method.lower()
 
 
 def _repeat_cells(x: jax.Array, size: tuple[int, ...]) -> jax.Array:

@@ -28,12 +28,13 @@ class Conv(KernelLayer):
     def __call__(self, x: jax.Array) -> jax.Array:
         rank = self.spatial_rank(x, self.kernel_size)
         kernel_size = as_tuple(self.kernel_size, rank, "kernel_size")
-        if x.shape[-1] % self.groups:
-            raise ValueError(f"{type(self).__name__}: input channels {x.shape[-1]} (shape {tuple(x.shape)}) are not divisible by groups={self.groups}.")
-        kernel, bias = self.kernel_and_bias((*kernel_size, x.shape[-1] // self.groups, self.filters), self.filters)
+        dilation = as_tuple(self.dilation_rate, rank, "dilation_rate")
+        groups = as_tuple(self.groups, 1, "groups")[0]
+        if x.shape[-1] % groups:
+            raise ValueError(f"{type(self).__name__}: input channels {x.shape[-1]} (shape {tuple(x.shape)}) are not divisible by groups={groups}.")
+        kernel, bias = self.kernel_and_bias((*kernel_size, x.shape[-1] // groups, self.filters), self.filters)
         x, kernel, bias = self.cast(x, kernel, bias)
-        y = F.conv(x, kernel, bias, strides=self.strides, padding=self.padding,
-                   dilation=self.dilation_rate, groups=self.groups)
+        y = F.conv(x, kernel, bias, strides=self.strides, padding=self.padding, dilation=dilation, groups=groups)
         return self.activate(y)
 
     def window_geometry(self) -> tuple[IntOrSeq, IntOrSeq, IntOrSeq]:
@@ -76,10 +77,11 @@ class ConvTranspose(KernelLayer):
     def __call__(self, x: jax.Array) -> jax.Array:
         rank = self.spatial_rank(x, self.kernel_size)
         kernel_size = as_tuple(self.kernel_size, rank, "kernel_size")
+        dilation = as_tuple(self.dilation_rate, rank, "dilation_rate")
         kernel, bias = self.kernel_and_bias((*kernel_size, self.filters, x.shape[-1]), self.filters)
         x, kernel, bias = self.cast(x, kernel, bias)
         y = F.conv_transpose(x, kernel, bias, strides=self.strides, padding=self.padding,
-                             output_padding=self.output_padding, dilation=self.dilation_rate)
+                             output_padding=self.output_padding, dilation=dilation)
         return self.activate(y)
 
 

@@ -7,6 +7,7 @@ import jax
 
 from jaxlayers import functional as F
 from jaxlayers._args import IntOrSeq
+from jaxlayers.functional.upsampling import check_method
 from jaxlayers.linen._base import Layer
 
 
@@ -21,7 +22,7 @@ class UpSampling(Layer):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         self.spatial_rank(x)
-        return F.upsample(x, self.size, self.interpolation)
+        return F.upsample(x, self.size, check_method(self.interpolation, "interpolation"))
 
 
 class UpSampling1D(UpSampling):

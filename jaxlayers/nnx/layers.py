@@ -17,6 +17,7 @@ from jaxlayers import activations, initializers
 from jaxlayers import functional as F
 from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq, as_tuple
+from jaxlayers.functional.upsampling import check_method
 from jaxlayers.nnx._base import KernelLayer, Layer
 
 
@@ -66,6 +67,8 @@ class Conv(_ConvBase):
         rngs: nnx.Rngs,
     ):
         size = self._kernel_size(kernel_size)
+        dilation_rate = as_tuple(dilation_rate, len(size), "dilation_rate")
+        groups = as_tuple(groups, 1, "groups")[0]
         if in_channels % groups:
             raise ValueError(f"{type(self).__name__}: in_channels={in_channels} is not divisible by groups={groups}.")
         self.in_channels, self.filters, self.kernel_size = in_channels, filters, kernel_size
@@ -95,6 +98,7 @@ class ConvTranspose(_ConvBase):
         rngs: nnx.Rngs,
     ):
         size = self._kernel_size(kernel_size)
+        dilation_rate = as_tuple(dilation_rate, len(size), "dilation_rate")
         self.in_channels, self.filters, self.kernel_size = in_channels, filters, kernel_size
         self.strides, self.padding, self.output_padding = strides, padding, output_padding
         self.dilation_rate = dilation_rate
@@ -173,7 +177,7 @@ class UpSampling(Layer):
     """Keras `UpSamplingND(size)`; interpolation "nearest", "bilinear" (2-D) or "bed_of_nails"."""
 
     def __init__(self, size: IntOrSeq = 2, interpolation: str = "nearest"):
-        self.size, self.interpolation = size, interpolation
+        self.size, self.interpolation = size, check_method(interpolation, "interpolation")
 
     def __call__(self, x: jax.Array) -> jax.Array:
         self.spatial_rank(x)

@@ -1,0 +1,380 @@
+"""Bad inputs fail early, in jaxlayers, with a ValueError/TypeError that names the argument.
+
+Each error must be raised by jaxlayers itself (the innermost traceback frame is in
+the jaxlayers package) -- not by lax/XLA -- and the same error must come out under
+`jax.jit`, since every check is on static shapes and Python values.
+"""
+from __future__ import annotations
+
+import os
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxlayers.linen as jl
+from jaxlayers import functional as F
+from jaxlayers import shapes as S
+
+PKG = os.sep + "jaxlayers" + os.sep
+
+
+def _innermost_file(excinfo) -> str:
+    tb = excinfo.tb
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_filename
+
+
+def check(fn, *arrays, match: str, exc: type[Exception] = ValueError, jit: bool = True):
+    """`fn(*arrays)` raises `exc` from jaxlayers code, matching `match`; also under jax.jit."""
+    variants = [("eager", fn)] + ([("jit", jax.jit(fn))] if jit and arrays else [])
+    messages = []
+    for label, f in variants:
+        with pytest.raises(Exception) as info:
+            f(*arrays)
+        assert info.type is exc, (label, info.type, str(info.value))
+        assert re.search(match, str(info.value), re.S), (label, match, str(info.value))
+        assert PKG in _innermost_file(info), (label, _innermost_file(info))
+        messages.append(str(info.value))
+    return messages[0]
+
+
+def zeros(*shape):
+    return jnp.zeros(shape, jnp.float32)
+
+
+def init(module, *arrays):
+    """Init a module abstractly (no PRNG compile); errors come from tracing its call."""
+    return jax.eval_shape(module.init, jax.random.key(0), *arrays)
+
+
+def esc(shape) -> str:
+    return re.escape(str(tuple(shape)))
+
+
+# ----------------------------------------------------------------------------- input rank
+
+
+def test_functional_conv_wrong_input_rank():
+    k = zeros(3, 3, 3, 4)  # a 2-D kernel
+    msg = check(lambda x: F.conv(x, k), zeros(2, 8, 3), match=r"`x`.*4 dimensions.*" + esc((2, 8, 3)))
+    assert "height" in msg and "width" in msg and "channels" in msg
+    check(lambda x: F.conv(x, k), zeros(2, 4, 8, 8, 3), match=r"`x`.*4 dimensions.*" + esc((2, 4, 8, 8, 3)))
+    check(lambda x: F.conv_transpose(x, zeros(3, 4, 3)), zeros(2, 8, 8, 3), match=r"`x`.*3 dimensions")
+    check(lambda x: F.conv(x, zeros(3, 4)), zeros(2, 8, 3), match=r"`kernel`.*" + esc((3, 4)))
+
+
+@pytest.mark.parametrize("name,args", [
+    ("Conv1D", (2, 1)), ("Conv2D", (2, 1)), ("Conv3D", (2, 1)),
+    ("Conv1DTranspose", (2, 1)), ("Conv2DTranspose", (2, 1)), ("Conv3DTranspose", (2, 1)),
+    ("MaxPooling2D", ()), ("AveragePooling3D", ()), ("GlobalMaxPooling1D", ()),
+    ("GlobalAveragePooling2D", ()), ("UpSampling3D", ()), ("ZeroPadding1D", ()), ("Cropping2D", ()),
+])
+def test_linen_alias_wrong_rank(name, args):
+    rank = int(name[name.index("D") - 1])
+    module = getattr(jl, name)(*args)
+    wrong = zeros(*(2,) * (rank + 1 if rank < 3 else rank + 3))  # one spatial axis more (or fewer)
+    msg = check(lambda x: module.init(jax.random.key(0), x), wrong,
+                match=re.escape(name) + r".*" + esc(wrong.shape), jit=True)
+    assert f"{rank + 2}-D" in msg or f"{rank + 2} dimensions" in msg, msg
+
+
+# ----------------------------------------------------------------------------- channels
+
+
+def test_channel_mismatch_conv():
+    msg = check(lambda x: F.conv(x, zeros(3, 3, 5, 4)), zeros(2, 8, 8, 3),
+                match=r"`x`.*`kernel`|`kernel`.*`x`")
+    assert str((3, 3, 5, 4)) in msg and str((2, 8, 8, 3)) in msg, msg
+
+
+def test_channel_mismatch_conv_transpose():
+    # Transposed kernels are (*kernel_size, filters, in): in = 5 here, x has 3 channels.
+    msg = check(lambda x: F.conv_transpose(x, zeros(3, 3, 4, 5)), zeros(2, 8, 8, 3), match=r"`x`.*`kernel`")
+    assert str((3, 3, 4, 5)) in msg and str((2, 8, 8, 3)) in msg, msg
+
+
+def test_channel_mismatch_dense():
+    msg = check(lambda x: F.dense(x, zeros(4, 5)), zeros(2, 3), match=r"`x`.*`kernel`|`kernel`.*`x`")
+    assert str((4, 5)) in msg and str((2, 3)) in msg, msg
+    check(lambda x: F.dense(x, zeros(4, 5, 1)), zeros(2, 4), match=r"`kernel`.*" + esc((4, 5, 1)))
+
+
+# ----------------------------------------------------------------------------- padding modes
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: F.conv(x, zeros(3, 3, 2, 4), padding="full"),
+    lambda x: F.conv_transpose(x, zeros(3, 3, 4, 2), padding="full"),
+    lambda x: F.max_pool(x, 2, padding="full"),
+    lambda x: F.avg_pool(x, 2, padding="full"),
+    lambda x: jl.Conv2D(4, 3, padding="full").init(jax.random.key(0), x),
+    lambda x: jl.MaxPooling2D(2, padding="full").apply({}, x),
+], ids=["conv", "conv_transpose", "max_pool", "avg_pool", "Conv2D", "MaxPooling2D"])
+def test_unknown_padding(fn):
+    msg = check(fn, zeros(2, 8, 8, 2), match=r"`padding`.*'full'")
+    assert "'valid'" in msg and "'same'" in msg, msg
+
+
+def test_causal_padding_only_for_1d_conv():
+    check(lambda x: F.conv(x, zeros(3, 3, 2, 4), padding="causal"), zeros(2, 8, 8, 2),
+          match=r"causal.*2 spatial axes|causal.*1-D")
+    check(lambda x: F.max_pool(x, 2, padding="causal"), zeros(2, 8, 2), match=r"`padding`.*'causal'")
+    check(lambda x: F.conv_transpose(x, zeros(3, 4, 2), padding="causal"), zeros(2, 8, 2),
+          match=r"`padding`.*'causal'")
+    # ... and 1-D causal works.
+    assert F.conv(zeros(2, 8, 2), zeros(3, 2, 4), padding="causal").shape == (2, 8, 4)
+
+
+@pytest.mark.parametrize("output_padding,strides", [(2, 2), ((0, 3), (2, 3)), (1, 1)])
+def test_output_padding_not_below_strides(output_padding, strides):
+    k = zeros(3, 3, 4, 2)
+    msg = check(lambda x: F.conv_transpose(x, k, strides=strides, output_padding=output_padding),
+                zeros(2, 5, 5, 2), match=r"`output_padding`.*`strides`")
+    op = (output_padding,) * 2 if isinstance(output_padding, int) else output_padding
+    st = (strides,) * 2 if isinstance(strides, int) else strides
+    assert str(op) in msg and str(st) in msg, msg
+    with pytest.raises(ValueError, match=r"output_padding"):
+        init(jl.Conv2DTranspose(4, 3, strides=strides, output_padding=output_padding), zeros(2, 5, 5, 2))
+    with pytest.raises(ValueError, match=r"output_padding"):
+        S.conv_transpose_output_shape((None, 5, 5, 2), 4, 3, strides, output_padding=output_padding)
+
+
+# ----------------------------------------------------------------------------- non-positive sizes
+
+
+@pytest.mark.parametrize("fn,arg", [
+    (lambda: S.conv_output_shape((None, 8, 8, 3), 4, 0), "kernel_size"),
+    (lambda: S.conv_output_shape((None, 8, 8, 3), 4, (3, -1)), "kernel_size"),
+    (lambda: S.conv_transpose_output_shape((None, 8, 8, 3), 4, 0), "kernel_size"),
+    (lambda: S.conv_output_shape((None, 8, 8, 3), 4, 3, strides=0), "strides"),
+    (lambda: S.conv_output_shape((None, 8, 8, 3), 4, 3, dilation=0), "dilation"),
+    (lambda: S.conv_output_shape((None, 8, 8, 3), 0, 3), "filters"),
+    (lambda: S.pool_output_shape((None, 8, 8, 3), 0), "pool_size"),
+    (lambda: S.pool_output_shape((None, 8, 8, 3), 2, strides=(1, 0)), "strides"),
+], ids=["kernel0", "kernel_neg", "tkernel0", "strides0", "dilation0", "filters0", "pool0", "pool_strides0"])
+def test_shapes_non_positive(fn, arg):
+    with pytest.raises(ValueError, match=rf"`{arg}`.*>= 1") as info:
+        fn()
+    assert PKG in _innermost_file(info)
+
+
+@pytest.mark.parametrize("fn,arg", [
+    (lambda x: F.conv(x, zeros(3, 3, 2, 4), strides=0), "strides"),
+    (lambda x: F.conv(x, zeros(3, 3, 2, 4), dilation=(1, 0)), "dilation"),
+    (lambda x: F.conv_transpose(x, zeros(3, 3, 4, 2), strides=(0, 1)), "strides"),
+    (lambda x: F.max_pool(x, 0), "pool_size"),
+    (lambda x: F.avg_pool(x, (2, 0)), "pool_size"),
+    (lambda x: F.max_pool(x, 2, strides=0), "strides"),
+    (lambda x: F.max_pool_with_indices(x, 0), "pool_size"),
+    (lambda x: F.upsample(x, 0), "size"),
+    (lambda x: F.upsample(x, (2, 0), "bed_of_nails"), "size"),
+], ids=["conv_strides", "conv_dilation", "tconv_strides", "max_pool", "avg_pool", "pool_strides",
+        "pool_indices", "upsample", "upsample_nails"])
+def test_functional_non_positive(fn, arg):
+    check(fn, zeros(2, 8, 8, 2), match=rf"`{arg}`.*>= 1")
+
+
+@pytest.mark.parametrize("fn,arg", [
+    (lambda x: F.zero_pad(x, -1), "padding"),
+    (lambda x: F.zero_pad(x, ((1, 1), (0, -2))), "padding"),
+    (lambda x: F.crop(x, -1), "cropping"),
+    (lambda x: F.crop(x, ((0, 0), (-1, 1))), "cropping"),
+    (lambda x: F.conv(x, zeros(3, 3, 2, 4), padding=((1, 1), (-1, 0))), "padding"),
+    (lambda x: jl.ZeroPadding2D(((0, -1), (0, 0))).apply({}, x), "padding"),
+    (lambda x: jl.Cropping2D((-1, 0)).apply({}, x), "cropping"),
+], ids=["pad", "pad_pairs", "crop", "crop_pairs", "conv_explicit", "ZeroPadding2D", "Cropping2D"])
+def test_negative_padding_and_cropping(fn, arg):
+    check(fn, zeros(2, 8, 8, 2), match=rf"`{arg}`.*non-negative|`{arg}`.*>= 0")
+
+
+# ----------------------------------------------------------------------------- windows that do not fit
+
+
+@pytest.mark.parametrize("fn,window,x_shape", [
+    (lambda x: F.conv(x, zeros(3, 3, 3, 4)), (3, 3), (2, 2, 2, 3)),
+    (lambda x: F.conv(x, zeros(3, 3, 3, 4), dilation=2), (5, 5), (2, 4, 8, 3)),
+    (lambda x: F.conv(x, zeros(4, 3, 4)), (4,), (2, 3, 3)),
+    (lambda x: F.max_pool(x, 3), (3, 3), (2, 2, 5, 1)),
+    (lambda x: F.avg_pool(x, (2, 6), strides=1), (2, 6), (2, 4, 5, 1)),
+    (lambda x: F.max_pool_with_indices(x, (1, 1, 4)), (1, 1, 4), (1, 3, 3, 3, 2)),
+    (lambda x: jl.Conv2D(4, 5).init(jax.random.key(0), x), (5, 5), (2, 4, 6, 3)),
+    (lambda x: jl.MaxPooling1D(7).apply({}, x), (7,), (2, 6, 3)),
+], ids=["conv", "conv_dilated", "conv1d", "max_pool", "avg_pool", "pool_indices", "Conv2D", "MaxPooling1D"])
+def test_window_larger_than_valid_input(fn, window, x_shape):
+    msg = check(fn, zeros(*x_shape), match=esc(window) + ".*" + esc(x_shape))
+    assert "fit" in msg or "larger" in msg, msg
+
+
+def test_window_larger_in_shapes_functions():
+    with pytest.raises(ValueError, match=esc((3, 3)) + ".*" + re.escape("(None, 2, 2, 3)")):
+        S.conv_output_shape((None, 2, 2, 3), 4, 3)
+    with pytest.raises(ValueError, match=esc((3, 3)) + ".*" + re.escape("(None, 2, 5, 1)")):
+        S.pool_output_shape((None, 2, 5, 1), 3)
+    # "same" padding always fits.
+    assert S.conv_output_shape((None, 2, 2, 3), 4, 3, padding="same") == (None, 2, 2, 4)
+
+
+@pytest.mark.parametrize("cropping,x_shape", [(((2, 2), (0, 0)), (2, 4, 4, 1)), ((0, 3), (2, 5, 6, 1)),
+                                              (5, (2, 10, 12, 1))])
+def test_cropping_removes_everything(cropping, x_shape):
+    msg = check(lambda x: F.crop(x, cropping), zeros(*x_shape), match=r"`cropping`.*" + esc(x_shape))
+    check(lambda x: jl.Cropping2D(cropping).apply({}, x), zeros(*x_shape), match=r"`cropping`")
+    assert "all" in msg or "nothing" in msg or "remove" in msg, msg
+
+
+# ----------------------------------------------------------------------------- bias, groups
+
+
+@pytest.mark.parametrize("fn,want", [
+    (lambda x, b: F.conv(x, zeros(3, 3, 2, 4), b), 4),
+    (lambda x, b: F.conv_transpose(x, zeros(3, 3, 6, 2), b), 6),
+], ids=["conv", "conv_transpose"])
+@pytest.mark.parametrize("bias_shape", [(5,), (1, 4), (), (2, 3)])
+def test_bias_of_wrong_shape(fn, want, bias_shape):
+    msg = check(fn, zeros(2, 8, 8, 2), zeros(*bias_shape), match=r"`bias`.*" + esc((want,)))
+    assert str(tuple(bias_shape)) in msg, msg
+
+
+def test_dense_bias_of_wrong_shape():
+    check(lambda x, b: F.dense(x, zeros(3, 5), b), zeros(2, 3), zeros(3), match=r"`bias`.*\(5,\).*\(3,\)")
+
+
+def test_groups():
+    # filters not divisible by groups
+    check(lambda x: F.conv(x, zeros(3, 3, 2, 3), groups=2), zeros(2, 8, 8, 4), match=r"groups=2.*|3 filters")
+    # channels != in_per_group * groups
+    msg = check(lambda x: F.conv(x, zeros(3, 3, 2, 4), groups=2), zeros(2, 8, 8, 6), match=r"groups=2")
+    assert str((2, 8, 8, 6)) in msg and str((3, 3, 2, 4)) in msg, msg
+    check(lambda x: F.conv(x, zeros(3, 3, 2, 4), groups=0), zeros(2, 8, 8, 2), match=r"`groups`.*>= 1")
+    # linen: input channels not divisible by groups
+    msg = check(lambda x: jl.Conv2D(6, 3, groups=4).init(jax.random.key(0), x), zeros(2, 8, 8, 6),
+                match=r"groups=4")
+    assert "6" in msg, msg
+    # linen: filters not divisible by groups
+    check(lambda x: init(jl.Conv2D(5, 3, groups=2), x), zeros(2, 8, 8, 4), match=r"groups=2")
+
+
+def test_linen_groups_zero_is_a_value_error():
+    """Conv2D(groups=0) must say `groups` must be >= 1 (not ZeroDivisionError)."""
+    check(lambda x: init(jl.Conv2D(4, 3, groups=0), x), zeros(2, 8, 8, 4), match=r"`groups`")
+
+
+# ----------------------------------------------------------------------------- names
+
+
+@pytest.mark.parametrize("make", [
+    lambda: jl.Dense(3, activation="relux"),
+    lambda: jl.Conv2D(3, 3, activation="ReLu6x"),
+    lambda: jl.Conv1DTranspose(3, 3, activation=""),
+])
+def test_bad_activation_name(make):
+    x = zeros(2, 8, 8, 2) if "Conv2D" in type(make()).__name__ else zeros(2, 8, 2)
+    name = make().activation
+    msg = check(lambda a: init(make(), a), x, match=r"`activation`.*" + re.escape(repr(name)))
+    assert "relu" in msg and "sigmoid" in msg  # lists the valid names
+
+
+@pytest.mark.parametrize("arg", ["kernel_initializer", "bias_initializer"])
+def test_bad_initializer_name(arg):
+    for make, x in ((lambda: jl.Dense(3, **{arg: "glorot"}), zeros(2, 4)),
+                    (lambda: jl.Conv2D(3, 3, **{arg: "he"}), zeros(2, 8, 8, 2))):
+        msg = check(lambda a: init(make(), a), x, match=rf"`{arg}`.*'(glorot|he)'")
+        assert "glorot_uniform" in msg and "zeros" in msg, msg
+
+
+def test_bad_upsample_method():
+    msg = check(lambda x: F.upsample(x, 2, "cubic"), zeros(2, 4, 4, 2), match=r"'cubic'")
+    assert "nearest" in msg and "bilinear" in msg
+    check(lambda x: jl.UpSampling2D(2, interpolation="cubic").apply({}, x), zeros(2, 4, 4, 2), match=r"'cubic'")
+
+
+@pytest.mark.parametrize("x_shape", [(2, 5, 3), (2, 3, 4, 5, 3)])
+def test_bilinear_needs_2d(x_shape):
+    msg = check(lambda x: F.upsample(x, 2, "bilinear"), zeros(*x_shape), match=r"bilinear.*" + esc(x_shape))
+    assert "2" in msg
+    rank = len(x_shape) - 2
+    check(lambda x: getattr(jl, f"UpSampling{rank}D")(2, interpolation="bilinear").apply({}, x), zeros(*x_shape),
+          match=r"bilinear")
+
+
+@pytest.mark.parametrize("make,arg", [
+    (lambda: jl.Conv2D(4, 3, dilation_rate=0), "dilation_rate"),
+    (lambda: jl.Conv2DTranspose(4, 3, dilation_rate=(1, 0)), "dilation_rate"),
+    (lambda: jl.UpSampling2D(2, interpolation="cubic"), "interpolation"),
+], ids=["Conv2D.dilation_rate", "Conv2DTranspose.dilation_rate", "UpSampling2D.interpolation"])
+def test_linen_errors_name_the_keras_argument(make, arg):
+    """A linen module's error names its own (Keras) argument, not the functional one."""
+    check(lambda x: init(make(), x), zeros(2, 8, 8, 2), match=rf"`{arg}`")
+
+
+# ----------------------------------------------------------------------------- max_unpool
+
+
+def test_max_unpool_mismatched_shapes():
+    y = zeros(2, 4, 4, 3)
+    idx = jnp.zeros((2, 4, 4, 3), jnp.int32)
+    # indices shape != y shape
+    msg = check(lambda a, i: F.max_unpool(a, i, (2, 8, 8, 3)), y, jnp.zeros((2, 4, 5, 3), jnp.int32),
+                match=r"`indices`.*" + esc((2, 4, 4, 3)) + ".*" + esc((2, 4, 5, 3)))
+    # output_shape with another batch / channels / rank
+    for bad in ((3, 8, 8, 3), (2, 8, 8, 4), (2, 8, 3)):
+        msg = check(lambda a, i: F.max_unpool(a, i, bad), y, idx, match=r"`output_shape`.*" + esc(bad))
+        assert str((2, 4, 4, 3)) in msg, msg
+    # float indices
+    check(lambda a, i: F.max_unpool(a, i, (2, 8, 8, 3)), y, zeros(2, 4, 4, 3), match=r"`indices`.*int",
+          exc=TypeError)
+    check(lambda a, i: jl.MaxUnpooling().apply({}, a, i, (2, 8, 8, 4)), y, idx, match=r"`output_shape`")
+
+
+# ----------------------------------------------------------------------------- wrong types
+
+
+@pytest.mark.parametrize("fn,arg", [
+    (lambda x: F.conv(x, zeros(3, 3, 2, 4), strides="2"), "strides"),
+    (lambda x: F.conv(x, zeros(3, 3, 2, 4), dilation=1.5), "dilation"),
+    (lambda x: F.max_pool(x, 2.0), "pool_size"),
+    (lambda x: F.max_pool(x, (2, "2")), "pool_size"),
+    (lambda x: F.upsample(x, [2, None]), "size"),
+    (lambda x: F.zero_pad(x, "1"), "padding"),
+    (lambda x: F.crop(x, 1.0), "cropping"),
+    (lambda x: init(jl.Conv2D(4, (3, 3.0)), x), "kernel_size"),
+], ids=["strides_str", "dilation_float", "pool_float", "pool_str", "size_none", "pad_str", "crop_float",
+        "kernel_float"])
+def test_wrong_types(fn, arg):
+    check(fn, zeros(2, 8, 8, 2), match=rf"`{arg}`", exc=TypeError)
+
+
+@pytest.mark.parametrize("fn,arg", [
+    (lambda x: F.conv(x, zeros(3, 3, 2, 4), strides=(1, 1, 1)), "strides"),
+    (lambda x: F.max_pool(x, (2, 2, 2)), "pool_size"),
+    (lambda x: F.upsample(x, (2,)), "size"),
+    (lambda x: F.zero_pad(x, (1, 1, 1)), "padding"),
+], ids=["strides", "pool_size", "size", "padding"])
+def test_wrong_number_of_axes(fn, arg):
+    check(fn, zeros(2, 8, 8, 2), match=rf"`{arg}`.*2")
+
+
+def test_valid_inputs_still_work_under_jit():
+    """The checks do not reject valid calls (sanity: every call above differs only in the bad bit)."""
+    x = jnp.ones((2, 8, 8, 2))
+    y = jax.jit(lambda a: F.conv(a, jnp.ones((3, 3, 2, 4)), jnp.ones(4), strides=2, padding="same"))(x)
+    assert y.shape == (2, 4, 4, 4)
+    y, idx = jax.jit(lambda a: F.max_pool_with_indices(a, 2))(x)
+    assert F.max_unpool(y, idx, x.shape).shape == x.shape
+    assert jax.jit(lambda a: F.crop(a, ((3, 4), (0, 0))))(x).shape == (2, 1, 8, 2)
+    assert np.asarray(jax.jit(lambda a: F.upsample(a, 2, "bilinear"))(x)).shape == (2, 16, 16, 2)
+
+
+@pytest.mark.parametrize("make,x_shape", [(jl.MaxPooling, (2, 3)), (lambda: jl.Conv(3, 2), (3,))],
+                         ids=["MaxPooling-2d", "Conv-1d"])
+def test_generic_module_input_without_spatial_axis(make, x_shape):
+    """A generic (rank-from-input) module on an input with no spatial axis: a consistent message."""
+    x = zeros(*x_shape)
+    msg = check(lambda a: init(make(), a), x, match=esc(x_shape))
+    # It must not claim to expect the very rank it was given, and should ask for >= 3 dimensions.
+    assert f"expects a {len(x_shape)}-D input" not in msg, msg
+    assert re.search(r"3-D|at least|spatial axis", msg), msg
