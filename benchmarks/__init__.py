@@ -1,0 +1,1 @@
+"""Speed and quality benchmarks for jaxlayers: `python -m benchmarks.run --help`."""

@@ -1,0 +1,256 @@
+"""Layer op benchmarks: jaxlayers against Flax built-ins, keras.ops (JAX) and PyTorch eager.
+
+Every JAX contender is jitted; forward is the op, forward+backward is `jax.grad` of
+the float32 sum of the output with respect to the input and the parameters. Torch
+runs eager, forward under `no_grad`, forward+backward with `torch.autograd.grad` of
+the sum; its layout (NCHW or channels_last) is whichever is faster for that case,
+chosen during warm-up and named in the note.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from benchmarks import contenders as optional
+from benchmarks.timing import Contender, Prepared, fastest_of, jax_prepared, measure
+
+JAXLAYERS = "jaxlayers"
+
+
+@dataclasses.dataclass(frozen=True)
+class Op:
+    key: str
+    title: str
+    out_channels: bool = False  # whether the op takes a kernel (conv family)
+    stride: int = 1
+    output_padding: int | None = None
+
+
+OPS = (
+    Op("conv", "conv2d 3x3 same", out_channels=True),
+    Op("conv_t1", "conv transpose 3x3 s1 same", out_channels=True),
+    Op("conv_t2", "conv transpose 3x3 s2 same op=1", out_channels=True, stride=2, output_padding=1),
+    Op("max_pool", "max pool 2x2"),
+    Op("avg_pool", "avg pool 3x3 s2 same"),
+    Op("nearest", "upsample nearest x2"),
+    Op("bed_of_nails", "upsample bed-of-nails x2"),
+    Op("unpool", "max_pool_with_indices + max_unpool 2x2"),
+)
+
+# Inputs (batch, height, width, channels[, conv filters]) taken from the two MNIST
+# autoencoders at batch 256, and a larger image case.
+AUTOENCODER_SHAPES = {
+    "conv": (256, 14, 14, 16, 8),        # encoder conv 2 (upsampling model)
+    "conv_t1": (256, 12, 12, 8, 16),     # decoder transpose 2 (transpose model), same padding
+    "conv_t2": (256, 14, 14, 16, 16),    # an upsampling x2 + conv pair as one strided transpose
+    "max_pool": (256, 28, 28, 16),       # encoder pool 1
+    "avg_pool": (256, 28, 28, 16),
+    "nearest": (256, 14, 14, 16),        # decoder upsampling 3
+    "bed_of_nails": (256, 14, 14, 16),
+    "unpool": (256, 28, 28, 16),
+}
+SIZES = {
+    "full": {"autoencoder": AUTOENCODER_SHAPES, "large": (64, 224, 224, 32)},
+    "quick": {"autoencoder": AUTOENCODER_SHAPES, "large": (16, 64, 64, 32)},
+    "smoke": {"autoencoder": {k: (4, 8, 8, 4, 4)[: len(v)] for k, v in AUTOENCODER_SHAPES.items()}, "large": None},
+}
+
+
+def case_shapes(size: str) -> list[tuple[str, Op, tuple[int, ...]]]:
+    """(case name, op, shape) for every op at every size of this run."""
+    spec = SIZES[size]
+    cases = [("autoencoder", op, spec["autoencoder"][op.key]) for op in OPS]
+    if spec["large"] is not None:
+        large = spec["large"]
+        cases += [("large", op, (*large, large[-1]) if op.out_channels else large) for op in OPS]
+    return cases
+
+
+# ----------------------------------------------------------------------- JAX
+
+
+def jax_contenders(op: Op, shape: tuple[int, ...], dtype: Any) -> dict[str, tuple[Callable, dict]]:
+    """name -> (f(params, x), params) for every JAX contender of `op`."""
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+
+    from jaxlayers import functional as F
+
+    rng = np.random.default_rng(1)
+    n, h, w, c = shape[:4]
+    x = jnp.zeros((n, h, w, c), dtype)
+    keras = optional.keras_jax()
+    kops = keras.ops if keras is not None else None
+    out: dict[str, tuple[Callable, dict]] = {}
+
+    def param(*dims: int) -> jax.Array:
+        return jnp.asarray(rng.normal(0, 0.1, dims), dtype)
+
+    if op.key == "conv":
+        f = shape[4]
+        p = {"k": param(3, 3, c, f), "b": param(f)}
+        out[JAXLAYERS] = (lambda p, x: F.conv(x, p["k"], p["b"], padding="same"), p)
+        m = nn.Conv(f, (3, 3), padding="SAME", dtype=dtype, param_dtype=dtype)
+        out["flax nn.Conv"] = (lambda p, x: m.apply({"params": p}, x), m.init(jax.random.key(0), x)["params"])
+        if kops:
+            out["keras.ops.conv"] = (lambda p, x: kops.conv(x, p["k"], padding="same") + p["b"], p)
+    elif op.key.startswith("conv_t"):
+        f, s, extra = shape[4], op.stride, op.output_padding
+        p = {"k": param(3, 3, f, c), "b": param(f)}
+        out[JAXLAYERS] = (
+            lambda p, x: F.conv_transpose(x, p["k"], p["b"], strides=s, padding="same", output_padding=extra), p)
+        m = nn.ConvTranspose(f, (3, 3), strides=(s, s), padding="SAME", transpose_kernel=True,
+                             dtype=dtype, param_dtype=dtype)
+        out["flax nn.ConvTranspose"] = (lambda p, x: m.apply({"params": p}, x), m.init(jax.random.key(0), x)["params"])
+        if kops:
+            out["keras.ops.conv_transpose"] = (
+                lambda p, x: kops.conv_transpose(x, p["k"], strides=s, padding="same", output_padding=extra) + p["b"], p)
+    elif op.key == "max_pool":
+        out[JAXLAYERS] = (lambda p, x: F.max_pool(x, 2), {})
+        out["flax nn.max_pool"] = (lambda p, x: nn.max_pool(x, (2, 2), (2, 2)), {})
+        if kops:
+            out["keras.ops.max_pool"] = (lambda p, x: kops.max_pool(x, 2, 2), {})
+    elif op.key == "avg_pool":
+        out[JAXLAYERS] = (lambda p, x: F.avg_pool(x, 3, 2, "same"), {})
+        out["flax nn.avg_pool"] = (
+            lambda p, x: nn.avg_pool(x, (3, 3), (2, 2), "SAME", count_include_pad=False), {})
+        if kops:
+            out["keras.ops.average_pool"] = (lambda p, x: kops.average_pool(x, 3, 2, "same"), {})
+    elif op.key == "nearest":
+        out[JAXLAYERS] = (lambda p, x: F.upsample(x, 2), {})
+        out["jax.image.resize"] = (lambda p, x: jax.image.resize(x, (n, 2 * h, 2 * w, c), "nearest"), {})
+        if kops:  # what keras.layers.UpSampling2D does
+            out["keras.ops.repeat"] = (lambda p, x: kops.repeat(kops.repeat(x, 2, axis=1), 2, axis=2), {})
+    elif op.key == "bed_of_nails":
+        out[JAXLAYERS] = (lambda p, x: F.upsample(x, 2, "bed_of_nails"), {})
+        out["jnp .at[::2,::2].set"] = (
+            lambda p, x: jnp.zeros((n, 2 * h, 2 * w, c), x.dtype).at[:, ::2, ::2].set(x), {})
+    elif op.key == "unpool":
+        def unpool(p, x):
+            y, i = F.max_pool_with_indices(x, 2)
+            return F.max_unpool(y, i, x.shape)
+        out[JAXLAYERS] = (unpool, {})
+    return out
+
+
+def jax_build(fn: Callable, params: dict, x: Any, backward: bool) -> Callable[[], Prepared]:
+    import jax
+    import jax.numpy as jnp
+
+    def loss(p, x):
+        return jnp.sum(fn(p, x).astype(jnp.float32))
+
+    target = jax.grad(loss, argnums=(0, 1)) if backward else fn
+    return lambda: jax_prepared(target, params, x)
+
+
+# --------------------------------------------------------------------- torch
+
+
+def torch_contender(op: Op, shape: tuple[int, ...], dtype: str, backward: bool) -> tuple[str, Callable[[], Prepared]] | None:
+    """(name, build) for torch's version of `op`, or None where torch has no such op."""
+    torch = optional.torch()
+    if torch is None:
+        return None
+    import torch.nn.functional as TF
+
+    n, h, w, c = shape[:4]
+    rng = np.random.default_rng(1)
+    tdtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
+    s = op.stride
+    if op.key == "conv":
+        name, weights = "torch F.conv2d", [(shape[4], c, 3, 3), (shape[4],)]
+        f = lambda x, wt, b: TF.conv2d(x, wt, b, padding=1)  # noqa: E731
+    elif op.key.startswith("conv_t"):
+        name, weights = "torch F.conv_transpose2d", [(c, shape[4], 3, 3), (shape[4],)]
+        extra = op.output_padding or 0
+        f = lambda x, wt, b: TF.conv_transpose2d(x, wt, b, stride=s, padding=1, output_padding=extra)  # noqa: E731
+    elif op.key == "max_pool":
+        name, weights, f = "torch F.max_pool2d", [], lambda x: TF.max_pool2d(x, 2)
+    elif op.key == "avg_pool":
+        name, weights = "torch F.avg_pool2d", []
+        f = lambda x: TF.avg_pool2d(x, 3, 2, padding=1, count_include_pad=False)  # noqa: E731
+    elif op.key == "nearest":
+        name, weights = "torch F.interpolate", []
+        f = lambda x: TF.interpolate(x, scale_factor=2, mode="nearest")  # noqa: E731
+    elif op.key == "unpool":
+        name, weights = "torch max_pool2d+max_unpool2d", []
+
+        def f(x):
+            y, i = TF.max_pool2d(x, 2, return_indices=True)
+            return TF.max_unpool2d(y, i, 2)
+    else:
+        return None
+    x_np = rng.normal(size=(n, c, h, w)).astype(np.float32)
+    w_np = [rng.normal(0, 0.1, d).astype(np.float32) for d in weights]
+
+    def variant(channels_last: bool) -> Callable[[], Prepared]:
+        def build() -> Prepared:
+            fmt = torch.channels_last if channels_last else torch.contiguous_format
+            x = torch.from_numpy(x_np).to(tdtype).contiguous(memory_format=fmt)
+            ws = [torch.from_numpy(a).to(tdtype) for a in w_np]
+            ws = [a.contiguous(memory_format=fmt) if a.ndim == 4 else a for a in ws]
+            if not backward:
+                def run():
+                    with torch.no_grad():
+                        return f(x, *ws)
+            else:
+                inputs = [t.requires_grad_() for t in (x, *ws)]
+
+                def run():
+                    y = f(*inputs)
+                    return torch.autograd.grad(y.float().sum(), inputs)
+            return Prepared(run)
+        return build
+
+    return name, fastest_of({"channels_last": variant(True), "NCHW": variant(False)})
+
+
+# ----------------------------------------------------------------------- run
+
+
+def run(size: str, platform: str, repeats: int, min_sample_s: float, log: Callable[[str], None] = print) -> list[dict]:
+    """Every case, forward and forward+backward (smoke: forward+backward only), as JSON-ready records."""
+    import jax.numpy as jnp
+
+    dtypes = ["float32"] + (["bfloat16"] if platform in ("gpu", "tpu") else [])
+    torch_ok = platform == "cpu"  # the torch contender here is the CPU build
+    records = []
+    for case, op, shape in case_shapes(size):
+        for dtype in dtypes:
+            x = jnp.asarray(np.random.default_rng(0).normal(size=shape[:4]), getattr(jnp, dtype))
+            fns = jax_contenders(op, shape, getattr(jnp, dtype))
+            for backward in (True,) if size == "smoke" else (False, True):
+                mode = "fwd+bwd" if backward else "fwd"
+                contenders = [Contender(name, jax_build(fn, p, x, backward)) for name, (fn, p) in fns.items()]
+                note = ""
+                if torch_ok:
+                    tc = torch_contender(op, shape, dtype, backward)
+                    if tc is not None:
+                        contenders.append(Contender(*tc))
+                    elif optional.torch() is None:
+                        note = "torch not installed"
+                else:
+                    note = "torch contenders run on CPU only"
+                log(f"  {op.title} {case} {shape} {dtype} {mode}: {', '.join(c.name for c in contenders)}")
+                stats = measure(contenders, repeats=repeats, warmup=2, min_sample_s=min_sample_s)
+                base = stats[JAXLAYERS].median
+                log("    " + "; ".join(f"{name} {st.median * 1e3:.3g} ms" + (f" ({st.median / base:.2f}x)" if base else "")
+                                       if st.median else f"{name} failed" for name, st in stats.items()))
+                records.append({
+                    "case": case, "op": op.key, "title": op.title, "shape": list(shape), "dtype": dtype,
+                    "mode": mode, "note": note,
+                    "results": {name: _record(st, base) for name, st in stats.items()},
+                })
+    return records
+
+
+def _record(st, base: float | None) -> dict:
+    rec = dataclasses.asdict(st)
+    # How many times faster jaxlayers is than this contender (> 1: jaxlayers faster).
+    rec["jaxlayers_speedup"] = st.median / base if st.median and base else None
+    return rec

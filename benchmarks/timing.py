@@ -1,0 +1,157 @@
+"""One timing helper: interleaved repeats, median with min-max, compile time apart.
+
+A contender is a name and a `build()` that returns a `Prepared`: a `run()` that does
+one unit of work and blocks until it is finished (`jax.block_until_ready`, a torch
+CPU call, a training epoch), plus the seconds spent compiling (or the first call,
+for eager frameworks) measured while building. `measure` warms every contender up
+(not timed), then times the contenders in turn, round after round, rotating the
+order each round, so that a noisy shared machine slows all of them alike.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+class Elapsed(float):
+    """What `run()` may return to give the seconds of its own timed region (an epoch
+    without its set-up); otherwise the wall time of the whole call is used."""
+
+
+@dataclasses.dataclass
+class Prepared:
+    run: Callable[[], Any]
+    compile_s: float | None = None
+    note: str = ""
+    close: Callable[[], None] | None = None
+
+
+@dataclasses.dataclass
+class Contender:
+    name: str
+    build: Callable[[], Prepared]
+
+
+@dataclasses.dataclass
+class Stats:
+    """Seconds per unit of work over the timed repeats (None figures when it failed)."""
+
+    median: float | None = None
+    min: float | None = None
+    max: float | None = None
+    samples: list[float] = dataclasses.field(default_factory=list)
+    compile_s: float | None = None
+    warmup_s: float | None = None  # the first warm-up call (compiles here for eager/fit contenders)
+    number: int = 1
+    note: str = ""
+    error: str | None = None
+
+    @classmethod
+    def of(cls, samples: Sequence[float], **kw: Any) -> "Stats":
+        return cls(statistics.median(samples), min(samples), max(samples), list(samples), **kw)
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    """(fn(), seconds); fn must block until its work is done. An `Elapsed` result wins."""
+    start = time.perf_counter()
+    out = fn()
+    seconds = time.perf_counter() - start
+    return out, float(out) if isinstance(out, Elapsed) else seconds
+
+
+def measure(
+    contenders: Sequence[Contender], *, repeats: int = 5, warmup: int = 1, min_sample_s: float = 0.0
+) -> dict[str, Stats]:
+    """Stats per contender name; a contender that raises gets `Stats(error=...)`.
+
+    Each sample calls `run()` `number` times and records the mean: `number` is chosen
+    from the last warm-up call so that a sample lasts about `min_sample_s`.
+    """
+    results: dict[str, Stats] = {}
+    ready: list[tuple[str, Prepared, int, float]] = []
+    try:
+        for c in contenders:
+            try:
+                prepared = c.build()
+                ready.append((c.name, prepared, 1, 0.0))
+                first = last = timed(prepared.run)[1]
+                for _ in range(warmup - 1):
+                    last = timed(prepared.run)[1]
+                number = max(1, math.ceil(min_sample_s / max(last, 1e-9))) if min_sample_s else 1
+                ready[-1] = (c.name, prepared, number, first)
+            except Exception as err:  # a contender that cannot run is reported, not fatal
+                if ready and ready[-1][0] == c.name:
+                    _close(ready.pop()[1])
+                results[c.name] = Stats(error=_describe(err))
+        samples: dict[str, list[float]] = {name: [] for name, *_ in ready}
+        for r in range(repeats):
+            shift = r % max(len(ready), 1)
+            for name, prepared, number, _ in ready[shift:] + ready[:shift]:
+                if name in results:  # failed during an earlier round
+                    continue
+                try:
+                    samples[name].append(sum(timed(prepared.run)[1] for _ in range(number)) / number)
+                except Exception as err:
+                    results[name] = Stats(error=_describe(err))
+        for name, prepared, number, first in ready:
+            if name not in results:
+                results[name] = Stats.of(samples[name], compile_s=prepared.compile_s, warmup_s=first,
+                                         number=number, note=prepared.note)
+    finally:
+        for _, prepared, *_ in ready:
+            _close(prepared)
+    return {c.name: results[c.name] for c in contenders}
+
+
+def _describe(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
+
+
+def _close(prepared: Prepared) -> None:
+    if prepared.close is not None:
+        try:
+            prepared.close()
+        except Exception:
+            pass
+
+
+def fastest_of(variants: dict[str, Callable[[], Prepared]], trials: int = 3) -> Callable[[], Prepared]:
+    """A build that builds every variant, times a few calls of each, keeps the fastest.
+
+    Used for choices that are the contender's to make (e.g. torch's NCHW vs
+    channels_last); the choice is written into the note.
+    """
+
+    def build() -> Prepared:
+        best: tuple[float, str, Prepared] | None = None
+        errors = []
+        for label, make in variants.items():
+            try:
+                prepared = make()
+                prepared.run()
+                t = min(timed(prepared.run)[1] for _ in range(trials))
+            except Exception as err:
+                errors.append(f"{label}: {type(err).__name__}")
+                continue
+            if best is None or t < best[0]:
+                best = (t, label, prepared)
+        if best is None:
+            raise RuntimeError("no variant ran (" + "; ".join(errors) + ")")
+        _, label, prepared = best
+        note = ", ".join(filter(None, [label, prepared.note, *(f"failed {e}" for e in errors)]))
+        return dataclasses.replace(prepared, note=note)
+
+    return build
+
+
+def jax_prepared(fn: Callable, *args: Any) -> Prepared:
+    """jit(fn) compiled ahead of time for `args` (compile time recorded); run blocks."""
+    import jax
+
+    compiled, compile_s = timed(lambda: jax.jit(fn).lower(*args).compile())
+    return Prepared(lambda: jax.block_until_ready(compiled(*args)), compile_s)

@@ -1,0 +1,451 @@
+"""Autoencoder training speed: images/s over whole epochs, every contender at batch 256.
+
+Contenders (each does the same work: adam 1e-3 with epsilon 1e-7 as Keras, Keras's
+clipped binary cross-entropy on sigmoid outputs, batch 256, a fresh shuffle per
+epoch, the last partial batch kept; timed epochs exclude evaluation):
+
+- jaxlayers (experiments.train): the experiments' own loop, one `train()` call of
+  one epoch per sample; its compiled plan is cached per process, so after the
+  warm-up a call is one epoch (timed by `train` itself, `epoch_seconds`).
+- jaxlayers (plain loop) and flax built-ins (plain loop): the same tiny loop, a
+  jitted donated step that gathers its batch from the images on the device, on the
+  jaxlayers model and on an equivalent model of Flax built-ins.
+- keras fit (jax, spe=1 / spe=50): Keras 3 `fit` on the JAX backend, `fit(epochs=1)`
+  per sample (the train function is kept between calls), epoch timed by a callback.
+- keras fit (torch): the same in a subprocess with KERAS_BACKEND=torch, driven over
+  a pipe so that its epochs interleave with the others.
+- torch eager and torch.compile: nn.Sequential, NCHW (the input has one channel).
+
+`python -m benchmarks.training --worker ...` is the subprocess side (internal).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from benchmarks import contenders as optional
+from benchmarks.timing import Contender, Elapsed, Prepared, measure
+
+VARIANTS = ("upsample", "transpose")  # the tutorial's two autoencoders (experiments.models names)
+BATCH = 256
+LR = 1e-3
+EPS = 1e-7
+JAXLAYERS = "jaxlayers (experiments.train)"
+
+
+def random_images(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((n, 28, 28, 1), dtype=np.float32)
+
+
+# ------------------------------------------------------------ jaxlayers: theirs
+
+
+def experiments_contender(variant: str, n: int) -> Callable[[], Prepared]:
+    """The experiments' own loop (`experiments.train.train`), one epoch per call."""
+
+    def build() -> Prepared:
+        from experiments.data import Dataset
+        from experiments.train import TrainConfig, train
+
+        x = random_images(n)
+        test = x[:BATCH]
+        labels = np.zeros(n, np.int32)
+        dataset = Dataset(x, test, labels, labels[:BATCH], "random", "benchmarks")
+        out = tempfile.TemporaryDirectory(prefix="bench-train-")
+        epoch = [0]
+
+        def config(epochs: int) -> Any:
+            return TrainConfig(variant=variant, epochs=epochs, batch_size=BATCH, seed=epoch[0], out=out.name)
+
+        first = train(config(0), dataset, progress=False, write_outputs=False)  # compiles, caches the plan
+
+        def run() -> Elapsed:
+            epoch[0] += 1
+            result = train(config(1), dataset, progress=False, write_outputs=False)
+            return Elapsed(result.metrics["epochs"][-1]["epoch_seconds"])
+
+        return Prepared(run, compile_s=first.metrics.get("compile_seconds"), close=out.cleanup)
+
+    return build
+
+
+# ------------------------------------------------------ plain jitted JAX loop
+
+
+def flax_builtin_model(variant: str):
+    """The autoencoder from Flax built-ins: nn.Conv, nn.max_pool, jax.image.resize, nn.ConvTranspose."""
+    import flax.linen as nn
+    import jax
+
+    def up(x):
+        n, h, w, c = x.shape
+        return jax.image.resize(x, (n, 2 * h, 2 * w, c), "nearest")
+
+    class Upsample(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            for f in (16, 8, 4):
+                x = nn.relu(nn.Conv(f, (3, 3), padding="SAME")(x))
+                x = nn.max_pool(x, (2, 2), (2, 2), padding="SAME")
+            x = up(nn.relu(nn.Conv(4, (3, 3), padding="SAME")(x)))
+            x = up(nn.relu(nn.Conv(8, (3, 3), padding="SAME")(x)))
+            x = up(nn.relu(nn.Conv(16, (3, 3), padding="VALID")(x)))
+            return nn.sigmoid(nn.Conv(1, (3, 3), padding="SAME")(x))
+
+    class Transpose(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = nn.max_pool(nn.relu(nn.Conv(16, (3, 3), padding="VALID")(x)), (2, 2), (2, 2))
+            x = nn.max_pool(nn.relu(nn.Conv(8, (3, 3), padding="VALID")(x)), (2, 2), (2, 2))
+            x = nn.relu(nn.Conv(4, (3, 3), padding="VALID")(x))
+            for f, pad in ((4, "SAME"), (8, "SAME"), (16, "VALID")):
+                x = up(nn.relu(nn.ConvTranspose(f, (3, 3), padding=pad, transpose_kernel=True)(x)))
+            return nn.sigmoid(nn.ConvTranspose(1, (3, 3), padding="SAME", transpose_kernel=True)(x))
+
+    return {"upsample": Upsample, "transpose": Transpose}[variant]()
+
+
+def jaxlayers_model(variant: str):
+    from experiments.models import build_model
+
+    return build_model(variant)
+
+
+def bce(y, p):
+    import jax.numpy as jnp
+
+    p = jnp.clip(p, EPS, 1 - EPS)
+    return -jnp.mean(y * jnp.log(p) + (1 - y) * jnp.log(1 - p))
+
+
+def plain_jax_contender(make_model: Callable[[], Any], n: int) -> Callable[[], Prepared]:
+    """A jitted, donated optax step per batch; the batch is gathered on the device."""
+
+    def build() -> Prepared:
+        import jax
+        import optax
+
+        model = make_model()
+        opt = optax.adam(LR, eps=EPS)
+        x_all = jax.device_put(random_images(n))
+        params = model.init(jax.random.key(0), x_all[:1])["params"]
+        state = [(params, opt.init(params))]
+
+        def step(state, x_all, idx):
+            params, opt_state = state
+            x = x_all[idx]
+            loss, grads = jax.value_and_grad(lambda p: bce(x, model.apply({"params": p}, x)))(params)
+            updates, opt_state = opt.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), loss
+
+        step = jax.jit(step, donate_argnums=0)
+        rng = np.random.default_rng(0)
+        start = time.perf_counter()
+        for size in {BATCH, n % BATCH} - {0}:  # compile ahead: full and last partial batch
+            step.lower(state[0], x_all, np.arange(size, dtype=np.int32)).compile()
+        compile_s = time.perf_counter() - start
+
+        def run() -> None:
+            perm = rng.permutation(n).astype(np.int32)
+            s, loss = state[0], None
+            for i in range(0, n, BATCH):
+                s, loss = step(s, x_all, perm[i:i + BATCH])
+            jax.block_until_ready(loss)
+            state[0] = s
+
+        return Prepared(run, compile_s=compile_s)
+
+    return build
+
+
+def flops_per_image(variant: str) -> dict[str, float | None]:
+    """FLOPs of one training image: analytic (3x the forward conv FLOPs) and XLA's count."""
+    import jax
+    import optax
+
+    analytic = 3 * 2 * sum(h * w * cin * cout * 9 for h, w, cin, cout in CONV_MACS[variant])
+    xla = None
+    try:
+        model = jaxlayers_model(variant)
+        opt = optax.adam(LR, eps=EPS)
+        x = jax.ShapeDtypeStruct((BATCH, 28, 28, 1), np.float32)
+        params = jax.eval_shape(lambda: model.init(jax.random.key(0), np.zeros((1, 28, 28, 1), np.float32))["params"])
+
+        def step(params, x):
+            grads = jax.grad(lambda p: bce(x, model.apply({"params": p}, x)))(params)
+            updates, _ = opt.update(grads, opt.init(params), params)
+            return optax.apply_updates(params, updates)
+
+        cost = jax.jit(step).lower(params, x).compile().cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        xla = float(cost["flops"]) / BATCH if cost and "flops" in cost else None
+    except Exception:
+        pass
+    return {"analytic": float(analytic), "xla_cost_analysis": xla}
+
+
+# (output height, output width, in, out) of each 3x3 conv, transposed convs counted
+# by their input grid (the MACs of a transposed conv are input cells x cin x cout x 9).
+CONV_MACS = {
+    "upsample": [(28, 28, 1, 16), (14, 14, 16, 8), (7, 7, 8, 4), (4, 4, 4, 4), (8, 8, 4, 8),
+                 (14, 14, 8, 16), (28, 28, 16, 1)],
+    "transpose": [(26, 26, 1, 16), (11, 11, 16, 8), (3, 3, 8, 4), (3, 3, 4, 4), (6, 6, 4, 8),
+                  (12, 12, 8, 16), (28, 28, 16, 1)],
+}
+
+
+# --------------------------------------------------------------------- keras
+
+
+def keras_model(keras, variant: str):
+    """The tutorial's Keras model (the Keras summaries of notes 001/003)."""
+    L = keras.layers
+    inp = keras.Input((28, 28, 1))
+    if variant == "upsample":
+        x = inp
+        for f in (16, 8, 4):
+            x = L.MaxPooling2D(2, padding="same")(L.Conv2D(f, 3, activation="relu", padding="same")(x))
+        x = L.UpSampling2D(2)(L.Conv2D(4, 3, activation="relu", padding="same")(x))
+        x = L.UpSampling2D(2)(L.Conv2D(8, 3, activation="relu", padding="same")(x))
+        x = L.UpSampling2D(2)(L.Conv2D(16, 3, activation="relu")(x))
+        out = L.Conv2D(1, 3, activation="sigmoid", padding="same")(x)
+    else:
+        x = L.MaxPooling2D(2)(L.Conv2D(16, 3, activation="relu")(inp))
+        x = L.MaxPooling2D(2)(L.Conv2D(8, 3, activation="relu")(x))
+        x = L.Conv2D(4, 3, activation="relu")(x)
+        x = L.UpSampling2D(2)(L.Conv2DTranspose(4, 3, activation="relu", padding="same")(x))
+        x = L.UpSampling2D(2)(L.Conv2DTranspose(8, 3, activation="relu", padding="same")(x))
+        x = L.UpSampling2D(2)(L.Conv2DTranspose(16, 3, activation="relu")(x))
+        out = L.Conv2DTranspose(1, 3, activation="sigmoid", padding="same")(x)
+    return keras.Model(inp, out)
+
+
+class KerasFit:
+    """A compiled Keras model whose `epoch()` runs `fit(epochs=1)` and returns the epoch's seconds."""
+
+    def __init__(self, keras, variant: str, n: int, steps_per_execution: int, seed: int = 0):
+        keras.utils.set_random_seed(seed)
+        self.keras, self.x = keras, random_images(n)
+        self.model = keras_model(keras, variant)
+        self.model.compile(optimizer=keras.optimizers.Adam(LR), loss="binary_crossentropy",
+                           steps_per_execution=steps_per_execution)
+        self.seconds = 0.0
+        outer = self
+
+        class Timer(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.start = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                outer.seconds = time.perf_counter() - self.start
+
+        self.timer = Timer()
+
+    def epoch(self) -> Elapsed:
+        self.model.fit(self.x, self.x, batch_size=BATCH, epochs=1, shuffle=True, verbose=0, callbacks=[self.timer])
+        return Elapsed(self.seconds)
+
+
+def keras_jax_contender(variant: str, n: int, spe: int) -> Callable[[], Prepared]:
+    def build() -> Prepared:
+        keras = optional.keras_jax()
+        if keras is None:
+            raise RuntimeError("keras with the JAX backend is unavailable")
+        return Prepared(KerasFit(keras, variant, n, spe).epoch)
+
+    return build
+
+
+def worker_contender(args: list[str], env: dict[str, str]) -> Callable[[], Prepared]:
+    """A contender living in a subprocess (`--worker ...`), one epoch per request."""
+
+    def build() -> Prepared:
+        proc = subprocess.Popen([sys.executable, "-m", "benchmarks.training", "--worker", *args],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True, env={**os.environ, **env}, cwd=_root())
+
+        def ask(command: str) -> dict:
+            proc.stdin.write(command + "\n")
+            proc.stdin.flush()
+            for line in proc.stdout:
+                if line.startswith("@@ "):
+                    reply = json.loads(line[3:])
+                    if "error" in reply:
+                        raise RuntimeError(reply["error"])
+                    return reply
+            raise RuntimeError(f"worker exited (code {proc.wait()})")
+
+        def close() -> None:
+            if proc.poll() is None:
+                proc.stdin.close()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+        try:
+            ready = ask("ready")
+        except Exception:
+            close()
+            raise
+        return Prepared(lambda: Elapsed(ask("epoch")["seconds"]), note=ready.get("note", ""), close=close)
+
+    return build
+
+
+def _root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# --------------------------------------------------------------------- torch
+
+
+def torch_model(torch, variant: str):
+    nn = torch.nn
+    up = lambda: nn.Upsample(scale_factor=2, mode="nearest")  # noqa: E731
+    if variant == "upsample":
+        layers = []
+        for cin, cout in ((1, 16), (16, 8), (8, 4)):
+            layers += [nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True)]
+        layers += [nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), up(), nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(), up(),
+                   nn.Conv2d(8, 16, 3), nn.ReLU(), up(), nn.Conv2d(16, 1, 3, padding=1), nn.Sigmoid()]
+    else:
+        layers = [nn.Conv2d(1, 16, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 8, 3), nn.ReLU(), nn.MaxPool2d(2),
+                  nn.Conv2d(8, 4, 3), nn.ReLU(),
+                  nn.ConvTranspose2d(4, 4, 3, padding=1), nn.ReLU(), up(),
+                  nn.ConvTranspose2d(4, 8, 3, padding=1), nn.ReLU(), up(),
+                  nn.ConvTranspose2d(8, 16, 3), nn.ReLU(), up(),
+                  nn.ConvTranspose2d(16, 1, 3, padding=1), nn.Sigmoid()]
+    return nn.Sequential(*layers)
+
+
+def torch_contender(variant: str, n: int, compiled: bool) -> Callable[[], Prepared]:
+    def build() -> Prepared:
+        torch = optional.torch()
+        if torch is None:
+            raise RuntimeError("torch is not installed")
+        torch.manual_seed(0)
+        model = torch_model(torch, variant)
+        forward = torch.compile(model) if compiled else model
+        opt = torch.optim.Adam(model.parameters(), lr=LR, eps=EPS)
+        x_all = torch.from_numpy(random_images(n)).reshape(n, 1, 28, 28)  # one channel: NHWC == NCHW
+        gen = torch.Generator().manual_seed(0)
+
+        def step(x):
+            p = forward(x).clamp(EPS, 1 - EPS)
+            loss = -(x * torch.log(p) + (1 - x) * torch.log(1 - p)).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return loss
+
+        def run() -> None:
+            perm = torch.randperm(n, generator=gen)
+            for i in range(0, n, BATCH):
+                loss = step(x_all[perm[i:i + BATCH]])
+            loss.item()
+
+        return Prepared(run, note="NCHW" + (", inductor, first epoch compiles" if compiled else ""))
+
+    return build
+
+
+# ----------------------------------------------------------------------- run
+
+
+def contenders_for(variant: str, n: int, keras_torch: bool = True, torch_compile: bool = True) -> list[Contender]:
+    cs = [
+        Contender(JAXLAYERS, experiments_contender(variant, n)),
+        Contender("jaxlayers (plain loop)", plain_jax_contender(lambda: jaxlayers_model(variant), n)),
+        Contender("flax built-ins (plain loop)", plain_jax_contender(lambda: flax_builtin_model(variant), n)),
+        Contender("keras fit (jax, spe=1)", keras_jax_contender(variant, n, 1)),
+        Contender("keras fit (jax, spe=50)", keras_jax_contender(variant, n, 50)),
+    ]
+    if keras_torch:
+        cs.append(Contender("keras fit (torch)", worker_contender(
+            ["keras", "--variant", variant, "--images", str(n)], {"KERAS_BACKEND": "torch"})))
+    if optional.torch() is not None:
+        cs.append(Contender("torch eager", torch_contender(variant, n, compiled=False)))
+        if torch_compile:
+            cs.append(Contender("torch.compile", torch_contender(variant, n, compiled=True)))
+    return cs
+
+
+def run(images: int, repeats: int, peak_flops: float | None, keras_torch: bool = True, torch_compile: bool = True,
+        variants: tuple[str, ...] = VARIANTS, log: Callable[[str], None] = print) -> list[dict]:
+    records = []
+    for variant in variants:
+        cs = contenders_for(variant, images, keras_torch, torch_compile)
+        log(f"  {variant} autoencoder, {images:,} images/epoch: {', '.join(c.name for c in cs)}")
+        stats = measure(cs, repeats=repeats, warmup=1)
+        log("    " + "; ".join(f"{name} {images / st.median:,.0f} img/s" if st.median else f"{name} failed: {st.error}"
+                                   for name, st in stats.items()))
+        flops = flops_per_image(variant)
+        per_image = flops["analytic"]
+        base = stats[JAXLAYERS].median
+        results = {}
+        for name, st in stats.items():
+            rec = {**st.__dict__, "images_per_second": images / st.median if st.median else None}
+            rec["images_per_second_min_max"] = [images / st.max, images / st.min] if st.median else None
+            rec["jaxlayers_speedup"] = st.median / base if st.median and base else None
+            rec["fraction_of_peak"] = (per_image * rec["images_per_second"] / peak_flops
+                                       if rec["images_per_second"] and peak_flops else None)
+            results[name] = rec
+        if optional.torch() is None:
+            results["torch eager"] = {"error": "torch is not installed: skipped"}
+        records.append({"variant": variant, "images": images, "batch": BATCH, "flops_per_image": flops,
+                        "results": results})
+    return records
+
+
+# -------------------------------------------------------------------- worker
+
+
+def _worker(argv: list[str]) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("kind", choices=("keras",))
+    p.add_argument("--variant", required=True)
+    p.add_argument("--images", type=int, required=True)
+    p.add_argument("--spe", type=int, default=1)
+    a = p.parse_args(argv)
+    out = sys.stdout
+    sys.stdout = sys.stderr  # keep the pipe for replies
+
+    def reply(obj: dict) -> None:
+        out.write("@@ " + json.dumps(obj) + "\n")
+        out.flush()
+
+    try:
+        import keras
+
+        fit = KerasFit(keras, a.variant, a.images, a.spe)
+    except Exception as err:
+        for line in sys.stdin:
+            reply({"error": f"{type(err).__name__}: {err}"})
+        return 1
+    for line in sys.stdin:
+        command = line.strip()
+        try:
+            if command == "ready":
+                reply({"note": f"subprocess, backend {keras.backend.backend()}"})
+            elif command == "epoch":
+                reply({"seconds": float(fit.epoch())})
+        except Exception as err:
+            reply({"error": f"{type(err).__name__}: {err}"})
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        sys.exit(_worker(sys.argv[2:]))
+    print("internal: use `python -m benchmarks.run --only training`", file=sys.stderr)
+    sys.exit(2)

@@ -1,0 +1,171 @@
+"""Run outputs: metrics.json, summary.txt, reconstructions.png and loss.png."""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+METRICS_VERSION = 1
+EPOCH_KEYS = ("epoch", "train_loss", "val_loss", "epoch_seconds", "eval_seconds", "images_per_second")
+
+
+def versions() -> dict[str, str]:
+    import flax
+    import jax
+    import jaxlib
+    import optax
+
+    import jaxlayers
+
+    return {
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "jaxlib": getattr(jaxlib, "__version__", None) or jaxlib.version.__version__,
+        "flax": flax.__version__,
+        "optax": optax.__version__,
+        "jaxlayers": jaxlayers.__version__,
+    }
+
+
+def base_metrics(config: Any, dataset: Any, mesh: Any, model_summary: Any, compile_seconds: float) -> dict:
+    """Everything in metrics.json except the per-epoch history."""
+    import jax
+
+    device = mesh.devices.flat[0]
+    return {
+        "metrics_version": METRICS_VERSION,
+        "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "config": dataclasses.asdict(config),
+        "learning_rate": config.lr,
+        "dataset": {
+            "name": dataset.name,
+            "source": dataset.source,
+            "train_examples": int(len(dataset.x_train)),
+            "test_examples": int(len(dataset.x_test)),
+        },
+        "devices": {
+            "platform": device.platform,
+            "kind": device.device_kind,
+            "count": int(mesh.size),
+            "process_count": jax.process_count(),
+            "host": platform.node(),
+        },
+        "versions": versions(),
+        "model": {"name": model_summary.model_name, "params": model_summary.total_params},
+        "compile_seconds": compile_seconds,
+    }
+
+
+def finish_metrics(base: dict, history: list[dict]) -> dict:
+    metrics = dict(base, epochs=[dict(r) for r in history])
+    if history:
+        last = history[-1]
+        timed = history[1:] if len(history) > 1 else history
+        metrics["final"] = {
+            "epoch": last["epoch"],
+            "train_loss": last["train_loss"],
+            "val_loss": last["val_loss"],
+            "mean_images_per_second": float(np.mean([r["images_per_second"] for r in timed])),
+        }
+    return metrics
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_metrics(out_dir: str | os.PathLike, metrics: dict) -> Path:
+    path = Path(out_dir) / "metrics.json"
+    _atomic_write(path, (json.dumps(metrics, indent=2) + "\n").encode())
+    return path
+
+
+def write_summary(out_dir: str | os.PathLike, model_summary: Any, history: list[dict]) -> Path:
+    lines = [str(model_summary), ""]
+    for r in history:
+        lines.append(f"epoch {r['epoch']:3d}  loss {r['train_loss']:.5f}  val_loss {r['val_loss']:.5f}  "
+                     f"{r['epoch_seconds']:.1f}s  {r['images_per_second']:,.0f} img/s")
+    path = Path(out_dir) / "summary.txt"
+    _atomic_write(path, ("\n".join(lines) + "\n").encode())
+    return path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_reconstructions(path: str | os.PathLike, originals: np.ndarray, reconstructions: np.ndarray,
+                         title: str | None = None) -> Path:
+    """The tutorial's figure: originals on the top row, reconstructions below (gray)."""
+    plt = _pyplot()
+    n = len(originals)
+    fig, axes = plt.subplots(2, n, figsize=(2 * n, 4.4), squeeze=False)
+    for i in range(n):
+        for row, images in enumerate((originals, reconstructions)):
+            ax = axes[row, i]
+            ax.imshow(np.asarray(images[i]).reshape(28, 28), cmap="gray", vmin=0.0, vmax=1.0)
+            ax.set_axis_off()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_losses(path: str | os.PathLike, history: list[dict], title: str | None = None) -> Path:
+    plt = _pyplot()
+    epochs = [r["epoch"] for r in history]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(epochs, [r["train_loss"] for r in history], "o-", label="train")
+    ax.plot(epochs, [r["val_loss"] for r in history], "s-", label="validation")
+    ax.set_xlabel("epoch")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("binary cross-entropy")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def write_outputs(out_dir: str | os.PathLike, model: Any, params: Any, dataset: Any, model_summary: Any,
+                  history: list[dict], n_images: int = 10) -> dict[str, Path]:
+    """summary.txt, reconstructions.png (first `n_images` test digits) and loss.png."""
+    import jax
+
+    out_dir = Path(out_dir)
+    originals = np.asarray(dataset.x_test[:n_images], np.float32)
+    decoded = np.asarray(jax.jit(model.apply)({"params": params}, originals))
+    name = f"{model_summary.model_name} ({dataset.name})"
+    return {
+        "summary": write_summary(out_dir, model_summary, history),
+        "reconstructions": plot_reconstructions(out_dir / "reconstructions.png", originals, decoded, name),
+        "loss": plot_losses(out_dir / "loss.png", history, name) if history else None,
+    }

@@ -1,0 +1,292 @@
+"""Training semantics: loss and optimizers vs Keras, partial batches, resume, loop/scan, sharding."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments import checkpoint as ckpt
+from experiments.data import Dataset
+from experiments.models import build_model
+from experiments.train import (
+    TrainConfig, binary_crossentropy, epoch_key, init_state, keras_adadelta, keras_adam, make_optimizer,
+    make_train_step, maybe_initialize_distributed, per_example_loss, train,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_dataset(n_train: int = 100, n_test: int = 40, seed: int = 0) -> Dataset:
+    """Random blobs in [0, 1] shaped like MNIST (100 train = 3 full batches of 32 + 4)."""
+    g = np.random.default_rng(seed)
+    x = g.uniform(size=(n_train + n_test, 28, 28, 1)).astype(np.float32) ** 4
+    y = g.integers(0, 10, n_train + n_test).astype(np.int32)
+    return Dataset(x[:n_train], x[n_train:], y[:n_train], y[n_train:], "random", "test")
+
+
+# ------------------------------------------------------------------ loss
+
+
+def test_binary_crossentropy_matches_keras(rng):
+    import keras
+
+    y_true = rng.uniform(size=(4, 28, 28, 1)).astype(np.float32)
+    y_true[0, :3] = 0.0
+    y_true[1, :3] = 1.0
+    y_pred = rng.uniform(size=(4, 28, 28, 1)).astype(np.float32)
+    y_pred[0, 0, :5] = 0.0  # clipped to 1e-7
+    y_pred[1, 0, :5] = 1.0  # clipped to 1 - 1e-7
+    expected = np.asarray(keras.losses.binary_crossentropy(y_true, y_pred))
+    np.testing.assert_allclose(np.asarray(binary_crossentropy(y_true, y_pred)), expected, rtol=1e-6, atol=1e-7)
+    scalar = float(keras.losses.BinaryCrossentropy()(y_true, y_pred))  # Keras fit's loss
+    np.testing.assert_allclose(float(jnp.mean(per_example_loss(y_true, y_pred))), scalar, rtol=1e-6)
+
+
+# ------------------------------------------------------------- optimizers
+
+
+def _keras_steps(optimizer, params, grads_seq):
+    import keras
+
+    variables = [keras.Variable(p) for p in params]
+    for grads in grads_seq:
+        optimizer.apply_gradients(zip([np.asarray(g) for g in grads], variables))
+    return [np.asarray(v) for v in variables]
+
+
+def _optax_steps(optimizer, params, grads_seq):
+    import optax
+
+    params = [jnp.asarray(p) for p in params]
+    state = optimizer.init(params)
+    for grads in grads_seq:
+        updates, state = optimizer.update([jnp.asarray(g) for g in grads], state, params)
+        params = optax.apply_updates(params, updates)
+    return [np.asarray(p) for p in params]
+
+
+@pytest.mark.parametrize("name", ["adam", "adadelta"])
+def test_optimizer_matches_keras(name, rng):
+    import keras
+
+    params = [rng.standard_normal((3, 3, 1, 16)).astype(np.float32), rng.standard_normal(16).astype(np.float32)]
+    # Mixed magnitudes: Keras Adam's epsilon placement matters for the small ones.
+    grads_seq = [[(rng.standard_normal(p.shape) * s).astype(np.float32) for p, s in zip(params, (1.0, 1e-3))]
+                 for _ in range(3)]
+    for lr in (1e-3, 0.5):
+        keras_opt = keras.optimizers.Adam(learning_rate=lr) if name == "adam" else keras.optimizers.Adadelta(learning_rate=lr)
+        expected = _keras_steps(keras_opt, params, grads_seq)
+        got = _optax_steps(make_optimizer(name, lr), params, grads_seq)
+        for g, e in zip(got, expected):
+            np.testing.assert_allclose(g, e, rtol=1e-6, atol=1e-6)
+        # One step, tight: the step itself, not accumulated rounding.
+        one = _optax_steps(make_optimizer(name, lr), params, grads_seq[:1])
+        for g, e in zip(one, _keras_steps(type(keras_opt)(learning_rate=lr), params, grads_seq[:1])):
+            np.testing.assert_allclose(g, e, rtol=1e-6, atol=1e-7)
+
+
+def test_keras_defaults_used():
+    import keras
+
+    import inspect
+
+    adadelta = keras.optimizers.Adadelta()
+    assert (float(adadelta.learning_rate), adadelta.rho, adadelta.epsilon) == pytest.approx((1e-3, 0.95, 1e-7))
+    mine = inspect.signature(keras_adadelta).parameters
+    assert (mine["learning_rate"].default, mine["rho"].default, mine["epsilon"].default) == (1e-3, 0.95, 1e-7)
+    adam = keras.optimizers.Adam()
+    assert (float(adam.learning_rate), adam.beta_1, adam.beta_2, adam.epsilon) == pytest.approx((1e-3, 0.9, 0.999, 1e-7))
+    mine = inspect.signature(keras_adam).parameters
+    assert tuple(mine[k].default for k in ("learning_rate", "beta_1", "beta_2", "epsilon")) == (1e-3, 0.9, 0.999, 1e-7)
+
+
+# ------------------------------------------------------------ train step
+
+
+def test_padded_rows_do_not_count(rng):
+    """Rows with weight 0 change neither the loss (mean over real rows) nor the update."""
+    model = build_model("upsample")
+    optimizer = make_optimizer("adam")
+    state = jax.jit(lambda k: init_state(model, optimizer, k))(jax.random.key(0, impl="rbg"))
+    x = rng.uniform(size=(5, 28, 28, 1)).astype(np.float32)
+    weights = np.array([1] * 5 + [0] * 3, np.float32)
+    step = make_train_step(model, optimizer, donate=False)
+    outs = [step(state, np.concatenate([x, rng.uniform(size=(3, 28, 28, 1)).astype(np.float32) * s]), weights)
+            for s in (0.0, 1.0)]
+    expected = np.mean(np.asarray(per_example_loss(x, jax.jit(model.apply)({"params": state.params}, x))))
+    for new_state, metrics in outs:
+        np.testing.assert_allclose(float(metrics["loss"]), expected, rtol=1e-6)
+        assert float(metrics["count"]) == 5
+    jax.tree.map(np.testing.assert_array_equal, outs[0][0].params, outs[1][0].params)
+    assert int(outs[0][0].step) == 1
+
+
+def test_epoch_key_depends_only_on_seed_and_epoch():
+    perm = lambda s, e: np.asarray(jax.random.permutation(epoch_key(s, e), 50))  # noqa: E731
+    np.testing.assert_array_equal(perm(1, 3), perm(1, 3))
+    assert not np.array_equal(perm(1, 3), perm(1, 4))
+    assert not np.array_equal(perm(1, 3), perm(2, 3))
+
+
+# --------------------------------------------------------- full training
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted 2-epoch run on 100 examples, batches of 32 (last one partial)."""
+    config = TrainConfig(variant="upsample", epochs=2, batch_size=32, seed=3,
+                         out=str(tmp_path_factory.mktemp("ref")))
+    return config, train(config, tiny_dataset(), progress=False, write_outputs=False)
+
+
+def test_partial_batch_kept(reference):
+    _, result = reference
+    assert result.metrics["dataset"]["train_examples"] == 100
+    losses = [r["train_loss"] for r in result.metrics["epochs"]]
+    assert len(losses) == 2 and losses[1] < losses[0]
+
+
+def test_resume_reproduces_uninterrupted_run(reference, tmp_path):
+    config, uninterrupted = reference
+    out = str(tmp_path / "run")
+    first = train(TrainConfig(**{**vars(config), "out": out, "stop_after_epochs": 1}), tiny_dataset(),
+                  progress=False, write_outputs=False)
+    assert not first.completed
+    assert [e for e, _ in ckpt.list_checkpoints(Path(out) / "checkpoints")] == [1]
+    assert not list((Path(out) / "checkpoints").glob("*.tmp"))
+    resumed = train(TrainConfig(**{**vars(config), "out": out, "resume": True}), tiny_dataset(),
+                    progress=False, write_outputs=False)
+    assert resumed.completed
+    jax.tree.map(np.testing.assert_array_equal, resumed.params, uninterrupted.params)
+    for a, b in zip(resumed.metrics["epochs"], uninterrupted.metrics["epochs"]):
+        assert a["train_loss"] == b["train_loss"] and a["val_loss"] == b["val_loss"]
+
+
+def test_resume_refuses_another_model(reference, tmp_path):
+    config, _ = reference
+    out = tmp_path / "run"
+    ckpt.save(out / "checkpoints", 1, {"x": np.zeros(2)}, {"epoch": 1, "history": [], "config": {"variant": "transpose"}})
+    with pytest.raises(ValueError, match="variant"):
+        train(TrainConfig(**{**vars(config), "out": str(out), "resume": True}), tiny_dataset(), progress=False)
+
+
+def test_scan_loop_matches_python_loop(reference):
+    config, python_loop = reference
+    scanned = train(TrainConfig(**{**vars(config), "loop": "scan", "out": config.out + "-scan"}), tiny_dataset(),
+                    progress=False, write_outputs=False)
+    for a, b in zip(scanned.metrics["epochs"], python_loop.metrics["epochs"]):
+        np.testing.assert_allclose(a["train_loss"], b["train_loss"], rtol=1e-5)
+        np.testing.assert_allclose(a["val_loss"], b["val_loss"], rtol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), scanned.params, python_loop.params)
+
+
+def test_checkpoint_roundtrip_and_pruning(tmp_path):
+    state = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "n": np.int32(4)}
+    for epoch in (1, 2, 3):
+        ckpt.save(tmp_path, epoch, state, {"epoch": epoch}, keep=2)
+    assert [e for e, _ in ckpt.list_checkpoints(tmp_path)] == [2, 3]
+    restored, meta = ckpt.restore(ckpt.latest(tmp_path), {"w": np.zeros((2, 3), np.float32), "n": np.int32(0)})
+    np.testing.assert_array_equal(restored["w"], state["w"])
+    assert meta == {"epoch": 3} and not list(tmp_path.glob(".*tmp"))
+
+
+def test_distributed_initialize_only_with_environment(monkeypatch):
+    calls = []
+    monkeypatch.setattr(jax.distributed, "initialize", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(jax.distributed, "is_initialized", lambda: False, raising=False)
+    for var in ("JAX_COORDINATOR_ADDRESS", "SLURM_NTASKS", "SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE", "TPU_WORKER_HOSTNAMES"):
+        monkeypatch.delenv(var, raising=False)
+    assert maybe_initialize_distributed() is False and calls == []
+    monkeypatch.setenv("JAX_COORDINATOR_ADDRESS", "10.0.0.1:1234")
+    monkeypatch.setenv("JAX_NUM_PROCESSES", "2")
+    monkeypatch.setenv("JAX_PROCESS_ID", "1")
+    assert maybe_initialize_distributed() is True
+    assert calls == [{"num_processes": 2, "process_id": 1}]
+
+
+# --------------------------------------------------------------- sharding
+
+SHARDING_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import jax, numpy as np
+    sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2])
+    from test_training import tiny_dataset
+    from experiments.train import TrainConfig, train
+    assert jax.device_count() == 4, jax.devices()
+    seen = []
+    def hook(sharding):
+        seen.append({"spec": list(sharding.spec), "devices": len(sharding.device_set),
+                     "shard": list(sharding.shard_shape((32, 28, 28, 1))),
+                     "blocks": sorted(str(v) for v in sharding.devices_indices_map((32, 28, 28, 1)).values())})
+    out = {}
+    for n in (4, 1):
+        cfg = TrainConfig(epochs=2, batch_size=32, seed=1, devices=n, out=sys.argv[3] + f"/d{n}")
+        r = train(cfg, tiny_dataset(), progress=False, write_outputs=False, sharding_hook=hook if n == 4 else None)
+        out[n] = {"epochs": r.metrics["epochs"], "count": r.metrics["devices"]["count"],
+                  "params": [np.asarray(p).tolist() for p in jax.tree.leaves(r.params)]}
+    try:
+        train(TrainConfig(epochs=1, batch_size=30, devices=4, out=sys.argv[3] + "/bad"), tiny_dataset(), progress=False)
+        out["error"] = None
+    except ValueError as err:
+        out["error"] = str(err)
+    print("RESULT" + json.dumps({"seen": seen, "runs": out}))
+    """
+)
+
+
+def test_batches_sharded_over_four_devices_match_one_device(tmp_path):
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu", CI="true")
+    proc = subprocess.run([sys.executable, "-c", SHARDING_SCRIPT, str(REPO), str(Path(__file__).parent), str(tmp_path)],
+                          capture_output=True, text=True, env=env, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(proc.stdout.split("RESULT", 1)[1])
+    # The batch inside the compiled step: split over the `data` axis of 4 devices, 8 rows each.
+    assert result["seen"], "sharding hook never ran"
+    for seen in result["seen"]:
+        assert seen["spec"] == ["data"] and seen["devices"] == 4 and seen["shard"] == [8, 28, 28, 1]
+        assert len(set(seen["blocks"])) == 4  # four different row blocks
+    four, one = result["runs"]["4"], result["runs"]["1"]
+    assert (four["count"], one["count"]) == (4, 1)
+    for a, b in zip(four["epochs"], one["epochs"]):
+        np.testing.assert_allclose(a["train_loss"], b["train_loss"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a["val_loss"], b["val_loss"], rtol=1e-5, atol=1e-6)
+    for a, b in zip(four["params"], one["params"]):
+        np.testing.assert_allclose(np.array(a), np.array(b), rtol=1e-5, atol=1e-5)
+    assert "divisible" in result["runs"]["error"]
+
+
+# ------------------------------------------------------ kill and resume
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_resume(tmp_path):
+    """A real kill (SIGKILL) after the first checkpoint; --resume ends where a straight run does."""
+    args = [sys.executable, "-m", "experiments.autoencoder", "--variant", "transpose", "--epochs", "3",
+            "--limit", "512", "--batch-size", "128", "--seed", "5"]
+    env = dict(os.environ, CI="true")
+    killed = subprocess.Popen(args + ["--out", str(tmp_path / "k")], cwd=REPO, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not ckpt.list_checkpoints(tmp_path / "k" / "checkpoints") and time.time() < deadline:
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    done = [e for e, _ in ckpt.list_checkpoints(tmp_path / "k" / "checkpoints")]
+    assert done and done[-1] < 3
+    for out, extra in (("k", ["--resume"]), ("straight", [])):
+        subprocess.run(args + ["--out", str(tmp_path / out)] + extra, cwd=REPO, env=env, check=True,
+                       capture_output=True, timeout=300)
+    a = ckpt.restore(ckpt.latest(tmp_path / "k" / "checkpoints"), None)
+    b = ckpt.restore(ckpt.latest(tmp_path / "straight" / "checkpoints"), None)
+    jax.tree.map(np.testing.assert_array_equal, a[0]["params"], b[0]["params"])
