@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from experiments.models import UPSAMPLING, VARIANTS, build_model
+from experiments.models import APIS, UPSAMPLING, VARIANTS, build_model
 from experiments.train import DEFAULT_LOOP, LOOPS, OPTIMIZERS, TrainConfig, train
 
 __all__ = ["build_model", "main", "parse_args"]
@@ -28,6 +28,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--variant", choices=VARIANTS, default="upsample")
     p.add_argument("--upsampling", choices=UPSAMPLING, default="nearest",
                    help="UpSampling2D interpolation of the upsample variant")
+    p.add_argument("--api", choices=APIS, default="linen", help="build the model from jaxlayers.linen or jaxlayers.nnx")
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
@@ -48,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         return TrainConfig(
             variant=a.variant, epochs=a.epochs, batch_size=a.batch_size, seed=a.seed, optimizer=a.optimizer,
             learning_rate=a.learning_rate, devices=a.devices, loop=a.loop, limit=a.limit, out=a.out,
-            resume=a.resume, data_dir=a.data_dir, data=a.data, upsampling=a.upsampling,
+            resume=a.resume, data_dir=a.data_dir, data=a.data, upsampling=a.upsampling, api=a.api,
             stop_after_epochs=a.stop_after_epochs,
         )
     except ValueError as err:

@@ -41,6 +41,7 @@ from jaxlayers import linen as L
 
 VARIANTS = ("upsample", "transpose", "unpool")
 UPSAMPLING = ("nearest", "bed_of_nails")
+APIS = ("linen", "nnx")
 INPUT_SHAPE = (None, 28, 28, 1)
 PARAMS = 3369
 
@@ -104,18 +105,26 @@ class UnpoolAutoencoder(nn.Module):
         return L.Conv2D(1, 3, activation="sigmoid", padding="same")(x)
 
 
-def build_model(variant: str, upsampling: str = "nearest") -> nn.Module:
+def build_model(variant: str, upsampling: str = "nearest", api: str = "linen") -> nn.Module:
     """The linen autoencoder for `variant` ("upsample", "transpose" or "unpool").
 
     upsampling: "nearest" (Keras UpSampling2D) or "bed_of_nails"; only the
     `upsample` variant has a choice (the others refuse anything but "nearest").
+    api: "linen", or "nnx" for the `jaxlayers.nnx` twin behind the same
+    `init`/`apply` face (`experiments.models_nnx.NNXModel`).
     """
+    if api not in APIS:
+        raise ValueError(f"api must be one of {APIS}, got {api!r}.")
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}.")
     if upsampling not in UPSAMPLING:
         raise ValueError(f"upsampling must be one of {UPSAMPLING}, got {upsampling!r}.")
+    if variant != "upsample" and upsampling != "nearest":
+        raise ValueError(f"upsampling={upsampling!r} applies only to variant 'upsample', not {variant!r}.")
+    if api == "nnx":
+        from experiments.models_nnx import build_nnx_model
+
+        return build_nnx_model(variant, upsampling)
     if variant == "upsample":
         return UpsampleAutoencoder(upsampling=upsampling)
-    if upsampling != "nearest":
-        raise ValueError(f"upsampling={upsampling!r} applies only to variant 'upsample', not {variant!r}.")
     return TransposeAutoencoder() if variant == "transpose" else UnpoolAutoencoder()

@@ -44,7 +44,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from experiments import checkpoint as ckpt
-from experiments.models import INPUT_SHAPE, UPSAMPLING, VARIANTS, build_model
+from experiments.models import APIS, INPUT_SHAPE, UPSAMPLING, VARIANTS, build_model
 
 EPSILON = 1e-7  # keras.config.epsilon()
 OPTIMIZERS = ("adam", "adadelta")
@@ -77,6 +77,7 @@ class TrainConfig:
     data_dir: str | None = None
     data: str = "auto"  # "mnist": no scikit-learn fallback
     upsampling: str = "nearest"
+    api: str = "linen"  # "nnx": the same model built from jaxlayers.nnx
     stop_after_epochs: int | None = None  # stop this invocation early, as if killed (testing)
     keep_checkpoints: int = 2
 
@@ -84,6 +85,7 @@ class TrainConfig:
         checks = [
             (self.variant in VARIANTS, f"variant must be one of {VARIANTS}, got {self.variant!r}"),
             (self.upsampling in UPSAMPLING, f"upsampling must be one of {UPSAMPLING}, got {self.upsampling!r}"),
+            (self.api in APIS, f"api must be one of {APIS}, got {self.api!r}"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"),
             (self.loop in LOOPS, f"loop must be one of {LOOPS}, got {self.loop!r}"),
             (self.data in ("auto", "mnist"), f"data must be 'auto' or 'mnist', got {self.data!r}"),
@@ -511,8 +513,8 @@ def train(config: TrainConfig, dataset: Any = None, *, progress: bool = True,
 
     maybe_initialize_distributed()
     is_main = jax.process_index() == 0
-    model = build_model(config.variant, config.upsampling)
-    model_summary = jaxlayers.summary(model, INPUT_SHAPE)
+    model = build_model(config.variant, config.upsampling, config.api)
+    model_summary = jaxlayers.summary(getattr(model, "module", model), INPUT_SHAPE)  # NNX: the module
     out_dir = resolve_out_dir(config)
     say = Progress(progress, config.epochs, 0, config.batch_size)
     say.log(str(model_summary))
@@ -533,7 +535,7 @@ def train(config: TrainConfig, dataset: Any = None, *, progress: bool = True,
     x_test = np.zeros((plan.eval_steps * config.batch_size, *dataset.x_test.shape[1:]), np.float32)
     x_test[:n_test] = dataset.x_test
     x_test = _put_replicated(x_test, replicated)
-    init_key_ = (config.variant, config.upsampling, config.optimizer, config.lr, tuple(d.id for d in mesh.devices.flat))
+    init_key_ = (config.variant, config.upsampling, config.api, config.optimizer, config.lr, tuple(d.id for d in mesh.devices.flat))
     if init_key_ not in _INITS:
         _INITS[init_key_] = jax.jit(lambda key: init_state(model, optimizer, key), out_shardings=replicated)
     state = _INITS[init_key_](init_key(config.seed))
@@ -557,7 +559,7 @@ def train(config: TrainConfig, dataset: Any = None, *, progress: bool = True,
             say.log(f"Resumed from {path} (epoch {start_epoch})")
 
     # Compile ahead of time (epoch times are then pure training); reuse within a process.
-    cache_key = (config.variant, config.upsampling, config.optimizer, config.lr, config.loop, config.batch_size,
+    cache_key = (config.variant, config.upsampling, config.api, config.optimizer, config.lr, config.loop, config.batch_size,
                  n_train, n_test, tuple(d.id for d in mesh.devices.flat))
     compiled = _COMPILED.get(cache_key) if sharding_hook is None else None
     t0 = time.perf_counter()
