@@ -7,7 +7,7 @@ Each autoencoder is trained by the experiments' loop (`experiments.train.train`,
 and by Keras 3 `fit` on the JAX backend (same model, adam 1e-3, binary cross-entropy,
 batch 256, epochs) with several seeds. It passes if its validation loss is at most
 the Keras mean plus the larger of the Keras spread (max - min) and 1% of the mean.
-Data: $MNIST_DIR (default /work/shared/data/mnist), falling back as experiments.data does.
+Data: $MNIST_DIR (default: shared/data/mnist beside the checkout), falling back as experiments.data does.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import statistics
 import sys
 import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
@@ -27,7 +28,7 @@ SIZES = {  # limit (train and test images), epochs, keras seeds
     "smoke": dict(limit=512, epochs=1, seeds=1),
 }
 VARIANTS = ("upsample", "transpose")
-DEFAULT_MNIST = "/work/shared/data/mnist"
+DEFAULT_MNIST = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist")  # shared/ beside the repo
 
 
 def keras_val_loss(keras, variant: str, dataset, epochs: int, seed: int) -> float:

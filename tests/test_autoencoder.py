@@ -137,8 +137,9 @@ METRICS_KEYS = {"config", "dataset", "devices", "versions", "model", "epochs", "
 def test_cli_smoke_run_writes_outputs(tmp_path, capsys, monkeypatch):
     """A 1-epoch run on 1,024 images (MNIST when $MNIST_DIR has it, else the fallback)."""
     monkeypatch.setenv("CI", "true")
-    if not os.environ.get("MNIST_DIR") and Path("/work/shared/data/mnist").is_dir():
-        monkeypatch.setenv("MNIST_DIR", "/work/shared/data/mnist")
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"  # shared/ beside the repo
+    if not os.environ.get("MNIST_DIR") and shared.is_dir():
+        monkeypatch.setenv("MNIST_DIR", str(shared))
     out = tmp_path / "run"
     assert autoencoder.main(["--epochs", "1", "--limit", "1024", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
