@@ -8,6 +8,7 @@ from jax import lax
 
 from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq, as_tuple
+from jaxlayers.functional import _subpixel
 from jaxlayers.functional._checks import check_bias, check_channels, check_input
 
 
@@ -79,6 +80,7 @@ def conv_transpose(
     output_padding: IntOrSeq | None = None,
     dilation: IntOrSeq = 1,
     precision: lax.PrecisionLike = None,
+    _lowering: str = "auto",
 ) -> jax.Array:
     """Keras `ConvNDTranspose`: x: (batch, *spatial, in) with kernel: (*kernel_size, filters, in).
 
@@ -86,6 +88,11 @@ def conv_transpose(
     padded per `jaxlayers.padding.transpose_pairs` and convolved with the flipped kernel.
     `output_padding` (each value < its stride) adds cells at the end of each axis.
     Returns (batch, *out_spatial, filters).
+
+    With a stride > 1 this is computed, when it does fewer multiply-adds, by the
+    equivalent sub-pixel lowering (`_subpixel`: one stride-1 conv of the undilated
+    input, then depth-to-space). `_lowering` ("auto" | "dilated" | "subpixel") is
+    private, for tests and benchmarks.
     """
     rank = _kernel_rank(kernel)
     check_input(x, rank)
@@ -97,14 +104,30 @@ def conv_transpose(
     extra = output_padding_tuple(output_padding, strides)
     windows = pad.effective_window(shape[:-2], dilation)
     pairs = pad.transpose_pairs(padding, windows, strides, extra)
-    y = lax.conv_general_dilated(
+    if _lowering not in ("auto", "dilated", "subpixel"):
+        raise ValueError(f"unknown `_lowering` {_lowering!r}.")
+    if _lowering == "subpixel" or (
+        _lowering == "auto" and _subpixel.worthwhile(x.shape[1:-1], shape[:-2], strides, dilation, pairs)
+    ):
+        y = _subpixel.conv_transpose_subpixel(x, kernel, strides, dilation, pairs, precision)
+    else:
+        y = _conv_transpose_dilated(x, kernel, strides, dilation, pairs, precision)
+    return y if bias is None else y + bias
+
+
+def _conv_transpose_dilated(
+    x: jax.Array, kernel: jax.Array, strides: tuple[int, ...], dilation: tuple[int, ...],
+    pairs: pad.Pairs, precision: lax.PrecisionLike,
+) -> jax.Array:
+    """The general lowering: stride-dilated input, padded by `pairs`, * flipped kernel."""
+    rank = kernel.ndim - 2
+    return lax.conv_general_dilated(
         x, lax.rev(kernel, tuple(range(rank))), (1,) * rank, pairs,
         lhs_dilation=strides,
         rhs_dilation=dilation,
         dimension_numbers=_dimension_numbers(rank, (rank + 1, rank)),
         precision=precision,
     )
-    return y if bias is None else y + bias
 
 
 def output_padding_tuple(
