@@ -1,9 +1,12 @@
 """Layer op benchmarks: jaxlayers against Flax built-ins, keras.ops (JAX) and PyTorch eager.
 
-Every JAX contender is jitted; forward is the op, forward+backward is `jax.grad` of
-the float32 sum of the output with respect to the input and the parameters. Torch
-runs eager, forward under `no_grad`, forward+backward with `torch.autograd.grad` of
-the sum; its layout (NCHW or channels_last) is whichever is faster for that case,
+Every JAX contender is jitted; forward is the op, forward+backward is the op and its
+VJP with respect to the input and the parameters, for a random cotangent passed in
+as an argument. (With the gradient of a plain `sum()` instead, the cotangent is a
+constant, and for linear ops such as average pooling and upsampling XLA folds the
+whole backward pass into a constant: that would time nothing.) Torch runs eager,
+forward under `no_grad`, forward+backward with `torch.autograd.grad` for a random
+cotangent; its layout (NCHW or channels_last) is whichever is faster for that case,
 chosen during warm-up and named in the note.
 """
 from __future__ import annotations
@@ -141,11 +144,16 @@ def jax_build(fn: Callable, params: dict, x: Any, backward: bool) -> Callable[[]
     import jax
     import jax.numpy as jnp
 
-    def loss(p, x):
-        return jnp.sum(fn(p, x).astype(jnp.float32))
+    if not backward:
+        return lambda: jax_prepared(fn, params, x)
 
-    target = jax.grad(loss, argnums=(0, 1)) if backward else fn
-    return lambda: jax_prepared(target, params, x)
+    def forward_backward(p, x, cotangent):
+        y, vjp = jax.vjp(fn, p, x)
+        return y, vjp(cotangent.astype(y.dtype))
+
+    out = jax.eval_shape(fn, params, x)
+    cotangent = jnp.asarray(np.random.default_rng(2).normal(size=out.shape), jnp.float32)
+    return lambda: jax_prepared(forward_backward, params, x, cotangent)
 
 
 # --------------------------------------------------------------------- torch
@@ -200,10 +208,12 @@ def torch_contender(op: Op, shape: tuple[int, ...], dtype: str, backward: bool) 
                         return f(x, *ws)
             else:
                 inputs = [t.requires_grad_() for t in (x, *ws)]
+                with torch.no_grad():
+                    cotangent = torch.randn_like(f(*inputs))
 
                 def run():
                     y = f(*inputs)
-                    return torch.autograd.grad(y.float().sum(), inputs)
+                    return torch.autograd.grad(y, inputs, cotangent)
             return Prepared(run)
         return build
 
