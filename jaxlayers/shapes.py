@@ -32,10 +32,6 @@ def _rank_of(kernel_size: IntOrSeq, input_shape: Sequence[Any]) -> int:
     return len(input_shape) - 2 if isinstance(kernel_size, int) else len(kernel_size)
 
 
-def _check_fits(sizes: Shape, windows: Sequence[int], pairs: pad.Pairs, shape: Shape, what: str) -> None:
-    pad.check_window_fits(sizes, windows, pairs, shape, what)
-
-
 def conv_output_shape(
     input_shape: Sequence[int | None],
     filters: int,
@@ -51,7 +47,7 @@ def conv_output_shape(
     windows = pad.effective_window(kernel, as_tuple(dilation, rank, "dilation"))
     sizes = shape[1:-1]
     pairs = pad.forward_pairs(padding, sizes, windows, strides, allowed=("valid", "same", "causal", "explicit"))
-    _check_fits(sizes, windows, pairs, shape, f"`kernel_size` (dilated to {windows})")
+    pad.check_window_fits(sizes, windows, pairs, shape, f"`kernel_size` (dilated to {windows})")
     return (shape[0], *pad.output_sizes(sizes, windows, strides, pairs), as_tuple(filters, 1, "filters")[0])
 
 
@@ -85,7 +81,7 @@ def pool_output_shape(
     strides = window if strides is None else as_tuple(strides, rank, "strides")
     sizes = shape[1:-1]
     pairs = pad.forward_pairs(padding, sizes, window, strides)
-    _check_fits(sizes, window, pairs, shape, "`pool_size`")
+    pad.check_window_fits(sizes, window, pairs, shape, "`pool_size`")
     return (shape[0], *pad.output_sizes(sizes, window, strides, pairs), shape[-1])
 
 

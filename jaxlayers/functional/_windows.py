@@ -76,17 +76,21 @@ class Windows:
         return math.prod(np.ix_(*per_axis)).astype(np.float32)[..., None]
 
 
-def first_max_mask(blocks: jax.Array, y: jax.Array, axes: tuple[int, ...]) -> jax.Array:
-    """One-hot mask of the first maximum (row-major) inside each block window.
+def first_max_position(blocks: jax.Array, y: jax.Array, axes: tuple[int, ...], keepdims: bool = False) -> jax.Array:
+    """Row-major position of the first maximum inside each block window (int32).
 
     This is where `lax.reduce_window`'s gradient sends all of it on ties (common
     after ReLU), and so where Keras's does.
     """
-    y = jnp.expand_dims(y, axes)
     position = _window_positions(blocks.ndim, axes, [blocks.shape[a] for a in axes])
-    last = position.size
-    winner = jnp.min(jnp.where(blocks == y, position, last), axis=axes, keepdims=True)
-    return position == winner
+    is_max = blocks == jnp.expand_dims(y, axes)
+    return jnp.min(jnp.where(is_max, position, position.size), axis=axes, keepdims=keepdims)
+
+
+def first_max_mask(blocks: jax.Array, y: jax.Array, axes: tuple[int, ...]) -> jax.Array:
+    """One-hot mask of the first maximum (row-major) inside each block window."""
+    position = _window_positions(blocks.ndim, axes, [blocks.shape[a] for a in axes])
+    return position == first_max_position(blocks, y, axes, keepdims=True)
 
 
 def _window_positions(ndim: int, axes: tuple[int, ...], window: list[int]) -> np.ndarray:

@@ -11,7 +11,7 @@ from jax import lax
 
 from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq
-from jaxlayers.functional._windows import Windows, block_max, first_max_mask, flat_index_of
+from jaxlayers.functional._windows import Windows, block_max, first_max_position, flat_index_of
 
 _NO_INDEX = np.iinfo(np.int32).max
 
@@ -29,23 +29,12 @@ def max_pool_with_indices(
     if w.non_overlapping:
         blocks = w.blocks(x, -jnp.inf)
         y = block_max(blocks, w.block_axes)
-        mask = first_max_mask(lax.stop_gradient(blocks), lax.stop_gradient(y), w.block_axes)
-        position = _mask_position(mask, w.block_axes)
+        position = first_max_position(lax.stop_gradient(blocks), lax.stop_gradient(y), w.block_axes)
         return y, flat_index_of(w, position)
     indices = _reduce_window_argmax(lax.stop_gradient(x), w)
     flat = x.reshape(x.shape[0], -1, x.shape[-1])
     y = jnp.take_along_axis(flat, indices.reshape(x.shape[0], -1, x.shape[-1]), axis=1)
     return y.reshape(indices.shape), indices
-
-
-def _mask_position(mask: jax.Array, axes: tuple[int, ...]) -> jax.Array:
-    """Row-major window position of the single True of a one-hot block mask."""
-    window = [mask.shape[a] for a in axes]
-    shape = [1] * mask.ndim
-    for a, k in zip(axes, window):
-        shape[a] = k
-    position = np.arange(math.prod(window), dtype=np.int32).reshape(shape)
-    return jnp.sum(jnp.where(mask, position, 0), axis=axes, dtype=jnp.int32)
 
 
 def _reduce_window_argmax(x: jax.Array, w: Windows) -> jax.Array:
