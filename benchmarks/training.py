@@ -6,12 +6,16 @@ epoch, the last partial batch kept; timed epochs exclude evaluation):
 
 - jaxlayers (experiments.train): the experiments' own loop, one `train()` call of
   one epoch per sample; its compiled plan is cached per process, so after the
-  warm-up a call is one epoch (timed by `train` itself, `epoch_seconds`).
+  warm-up a call is one epoch (timed by `train` itself, `epoch_seconds`). On CPU
+  also with `cpu_fusions="default"` (XLA's own choice of YNNPACK fusions instead of
+  the dots-only option experiments.train sets for its programs).
 - jaxlayers (plain loop) and flax built-ins (plain loop): the same tiny loop, a
   jitted donated step that gathers its batch from the images on the device, on the
   jaxlayers model and on an equivalent model of Flax built-ins.
 - keras fit (jax, spe=1 / spe=50): Keras 3 `fit` on the JAX backend, `fit(epochs=1)`
   per sample (the train function is kept between calls), epoch timed by a callback.
+- keras fit (jax, spe=1, dots-only fusions), CPU only: Keras in a subprocess with
+  the same XLA option set process-wide through XLA_FLAGS, to show what it gives Keras.
 - keras fit (torch): the same in a subprocess with KERAS_BACKEND=torch, driven over
   a pipe so that its epochs interleave with the others.
 - torch eager and torch.compile: nn.Sequential, NCHW (the input has one channel).
@@ -30,10 +34,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import jax
 import numpy as np
 
 from benchmarks import contenders as optional
 from benchmarks.timing import Contender, Elapsed, Prepared, measure
+from experiments.train import CPU_FUSIONS
 
 VARIANTS = ("upsample", "transpose")  # the tutorial's two autoencoders (experiments.models names)
 BATCH = 256
@@ -49,7 +55,7 @@ def random_images(n: int, seed: int = 0) -> np.ndarray:
 # ------------------------------------------------------------ jaxlayers: theirs
 
 
-def experiments_contender(variant: str, n: int) -> Callable[[], Prepared]:
+def experiments_contender(variant: str, n: int, cpu_fusions: str = "dots") -> Callable[[], Prepared]:
     """The experiments' own loop (`experiments.train.train`), one epoch per call."""
 
     def build() -> Prepared:
@@ -64,7 +70,8 @@ def experiments_contender(variant: str, n: int) -> Callable[[], Prepared]:
         epoch = [0]
 
         def config(epochs: int) -> Any:
-            return TrainConfig(variant=variant, epochs=epochs, batch_size=BATCH, seed=epoch[0], out=out.name)
+            return TrainConfig(variant=variant, epochs=epochs, batch_size=BATCH, seed=epoch[0], out=out.name,
+                               cpu_fusions=cpu_fusions)
 
         first = train(config(0), dataset, progress=False, write_outputs=False)  # compiles, caches the plan
 
@@ -370,6 +377,14 @@ def contenders_for(variant: str, n: int, keras_torch: bool = True, torch_compile
         Contender("keras fit (jax, spe=1)", keras_jax_contender(variant, n, 1)),
         Contender("keras fit (jax, spe=50)", keras_jax_contender(variant, n, 50)),
     ]
+    if jax.default_backend() == "cpu":
+        # How much of the margin is the XLA:CPU option experiments.train sets for its own
+        # programs (CPU_FUSIONS): jaxlayers without it, and Keras with it (process-wide).
+        cs.insert(1, Contender("jaxlayers (XLA default fusions)", experiments_contender(variant, n, "default")))
+        flags = " ".join(f"--{k}={v}" for k, v in CPU_FUSIONS["dots"].items())
+        cs.append(Contender("keras fit (jax, spe=1, dots-only fusions)", worker_contender(
+            ["keras", "--variant", variant, "--images", str(n)],
+            {"KERAS_BACKEND": "jax", "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()})))
     if keras_torch:
         cs.append(Contender("keras fit (torch)", worker_contender(
             ["keras", "--variant", variant, "--images", str(n)], {"KERAS_BACKEND": "torch"})))

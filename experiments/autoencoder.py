@@ -17,7 +17,7 @@ import argparse
 import sys
 
 from experiments.models import APIS, UPSAMPLING, VARIANTS, build_model
-from experiments.train import DEFAULT_LOOP, LOOPS, OPTIMIZERS, TrainConfig, train
+from experiments.train import CPU_FUSIONS, DEFAULT_LOOP, LOOPS, OPTIMIZERS, TrainConfig, train
 
 __all__ = ["build_model", "main", "parse_args"]
 
@@ -37,6 +37,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--devices", type=int, default=None, help="use the first N devices (default: all)")
     p.add_argument("--loop", choices=LOOPS, default=DEFAULT_LOOP,
                    help="python: a loop over a jitted step; scan: one jitted lax.scan per epoch")
+    p.add_argument("--cpu-fusions", choices=tuple(CPU_FUSIONS), default="dots",
+                   help="on CPU, which ops XLA hands to its YNNPACK library: dots only (measured faster here) "
+                        "or XLA's default choice")
     p.add_argument("--limit", type=int, default=None, help="first N train and test images (smoke runs)")
     p.add_argument("--data-dir", default=None, help="directory of the MNIST IDX .gz files (default $MNIST_DIR)")
     p.add_argument("--data", choices=("auto", "mnist"), default="auto",
@@ -49,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         return TrainConfig(
             variant=a.variant, epochs=a.epochs, batch_size=a.batch_size, seed=a.seed, optimizer=a.optimizer,
             learning_rate=a.learning_rate, devices=a.devices, loop=a.loop, limit=a.limit, out=a.out,
-            resume=a.resume, data_dir=a.data_dir, data=a.data, upsampling=a.upsampling, api=a.api,
+            resume=a.resume, data_dir=a.data_dir, data=a.data, upsampling=a.upsampling, api=a.api, cpu_fusions=a.cpu_fusions,
             stop_after_epochs=a.stop_after_epochs,
         )
     except ValueError as err:

@@ -54,6 +54,16 @@ LOOPS = ("python", "scan")
 DEFAULT_LOOP = "python"
 DEFAULT_LEARNING_RATE = 1e-3  # Keras default for both Adam and Adadelta
 DATA_AXIS = "data"
+# XLA:CPU (jaxlib 0.10) hands dots, convolutions, reductions and elementwise fusions
+# to its YNNPACK library by default. For these small-channel conv nets, keeping only
+# the dots there (convolutions and fusions from XLA's own emitters) measured 8-12%
+# more training images/s on the 2-core CPU (benchmarks/RESULTS.md). It is set per
+# compiled program (`jax.jit(compiler_options=...)`): nothing else in the process,
+# Keras included, is affected. "default" leaves XLA's choice.
+CPU_FUSIONS = {
+    "dots": {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"},
+    "default": {},
+}
 
 
 # ----------------------------------------------------------------- config
@@ -78,6 +88,7 @@ class TrainConfig:
     data: str = "auto"  # "mnist": no scikit-learn fallback
     upsampling: str = "nearest"
     api: str = "linen"  # "nnx": the same model built from jaxlayers.nnx
+    cpu_fusions: str = "dots"  # see CPU_FUSIONS; ignored on GPU/TPU
     stop_after_epochs: int | None = None  # stop this invocation early, as if killed (testing)
     keep_checkpoints: int = 2
 
@@ -88,6 +99,7 @@ class TrainConfig:
             (self.api in APIS, f"api must be one of {APIS}, got {self.api!r}"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"),
             (self.loop in LOOPS, f"loop must be one of {LOOPS}, got {self.loop!r}"),
+            (self.cpu_fusions in CPU_FUSIONS, f"cpu_fusions must be one of {tuple(CPU_FUSIONS)}, got {self.cpu_fusions!r}"),
             (self.data in ("auto", "mnist"), f"data must be 'auto' or 'mnist', got {self.data!r}"),
             (isinstance(self.epochs, int) and self.epochs >= 0, f"epochs must be an int >= 0, got {self.epochs!r}"),
             (isinstance(self.batch_size, int) and self.batch_size >= 1, f"batch_size must be a positive int, got {self.batch_size!r}"),
@@ -290,6 +302,28 @@ def make_mesh(devices: int | None = None) -> Mesh:
     return Mesh(np.array(available), (DATA_AXIS,))
 
 
+def compiler_options(mesh: Mesh, cpu_fusions: str = "dots") -> dict[str, str]:
+    """XLA options for the training programs on `mesh` (CPU only: see CPU_FUSIONS).
+
+    Options this jaxlib does not know are dropped with a warning (they are experimental).
+    """
+    if mesh.devices.flat[0].platform != "cpu" or not CPU_FUSIONS[cpu_fusions]:
+        return {}
+    options = CPU_FUSIONS[cpu_fusions]
+    key = tuple(options.items())
+    if key not in _SUPPORTED_OPTIONS:
+        try:
+            jax.jit(lambda v: v + 1, compiler_options=options).lower(jnp.zeros(())).compile()
+            _SUPPORTED_OPTIONS[key] = True
+        except Exception as err:  # noqa: BLE001 - XLA reports unknown options as various errors
+            warnings.warn(f"XLA did not accept {options} ({err}); compiling with its defaults.", stacklevel=2)
+            _SUPPORTED_OPTIONS[key] = False
+    return dict(options) if _SUPPORTED_OPTIONS[key] else {}
+
+
+_SUPPORTED_OPTIONS: dict[tuple, bool] = {}
+
+
 def _put_replicated(array: np.ndarray, sharding: NamedSharding) -> jax.Array:
     """A host array (identical on every process) replicated over `sharding`'s devices."""
     array = np.asarray(array)
@@ -318,10 +352,11 @@ class Plan(NamedTuple):
 
 
 def build_plan(model: nn.Module, optimizer: optax.GradientTransformation, mesh: Mesh, *, n_train: int,
-               n_test: int, batch_size: int, loop: str,
+               n_test: int, batch_size: int, loop: str, cpu_fusions: str = "dots",
                sharding_hook: Callable[[Any], None] | None = None) -> Plan:
-    """Jitted epoch pieces over `mesh`. `sharding_hook(sharding)` (debugging) is called with
-    the sharding XLA gives each training batch inside the step, when it compiles."""
+    """Jitted epoch pieces over `mesh`, compiled with `compiler_options(mesh, cpu_fusions)`.
+    `sharding_hook(sharding)` (debugging) is called with the sharding XLA gives each
+    training batch inside the step, when it compiles."""
     if batch_size % mesh.size:
         raise ValueError(
             f"batch_size {batch_size} is not divisible by the number of devices {mesh.size}; "
@@ -364,7 +399,9 @@ def build_plan(model: nn.Module, optimizer: optax.GradientTransformation, mesh: 
             return eval_one(*c, params, x_test), None
         return lax.scan(body, (total, index), None, length=eval_steps)[0]
 
-    jit = lambda f, donate: jax.jit(f, donate_argnums=donate, out_shardings=replicated)  # noqa: E731
+    options = compiler_options(mesh, cpu_fusions)
+    jit = lambda f, donate: jax.jit(f, donate_argnums=donate, out_shardings=replicated,  # noqa: E731
+                                    compiler_options=options)
     return Plan(
         order=jit(order, ()),
         run_steps=jit(one_step if loop == "python" else epoch_scan, (0,)),
@@ -478,7 +515,7 @@ class TrainResult:
 _INITS: dict[tuple, Callable] = {}  # jitted parameter initialisers of this process
 _COMPILED: dict[tuple, Plan] = {}  # compiled plans of this process, by shapes and settings
 _RESUME_MUST_MATCH = ("variant", "upsampling", "optimizer")
-_RESUME_SHOULD_MATCH = ("seed", "batch_size", "learning_rate", "limit", "data", "data_dir")
+_RESUME_SHOULD_MATCH = ("seed", "batch_size", "learning_rate", "limit", "data", "data_dir", "cpu_fusions")
 
 
 def resolve_out_dir(config: TrainConfig, runs_dir: str | os.PathLike = "runs") -> Path:
@@ -530,7 +567,7 @@ def train(config: TrainConfig, dataset: Any = None, *, progress: bool = True,
     replicated = NamedSharding(mesh, P())
     optimizer = make_optimizer(config.optimizer, config.lr)
     plan = build_plan(model, optimizer, mesh, n_train=n_train, n_test=n_test, batch_size=config.batch_size,
-                      loop=config.loop, sharding_hook=sharding_hook)
+                      loop=config.loop, cpu_fusions=config.cpu_fusions, sharding_hook=sharding_hook)
     x_train = _put_replicated(np.asarray(dataset.x_train, np.float32), replicated)
     x_test = np.zeros((plan.eval_steps * config.batch_size, *dataset.x_test.shape[1:]), np.float32)
     x_test[:n_test] = dataset.x_test
@@ -560,7 +597,7 @@ def train(config: TrainConfig, dataset: Any = None, *, progress: bool = True,
 
     # Compile ahead of time (epoch times are then pure training); reuse within a process.
     cache_key = (config.variant, config.upsampling, config.api, config.optimizer, config.lr, config.loop, config.batch_size,
-                 n_train, n_test, tuple(d.id for d in mesh.devices.flat))
+                 config.cpu_fusions, n_train, n_test, tuple(d.id for d in mesh.devices.flat))
     compiled = _COMPILED.get(cache_key) if sharding_hook is None else None
     t0 = time.perf_counter()
     if compiled is None:
@@ -581,6 +618,7 @@ def train(config: TrainConfig, dataset: Any = None, *, progress: bool = True,
 
     say.n_train = n_train
     base = report.base_metrics(config, dataset, mesh, model_summary, compile_seconds)
+    base["compiler_options"] = compiler_options(mesh, config.cpu_fusions)
     metrics = report.finish_metrics(base, history)
     completed = True
     for epoch in range(start_epoch, config.epochs):

@@ -1,4 +1,4 @@
-"""Fast lowerings equal the general ones: the sub-pixel `conv_transpose`.
+"""Fast lowerings equal the general ones: the sub-pixel `conv_transpose` and the shift-sum `conv`.
 
 `conv_transpose` picks `jaxlayers.functional._subpixel` (one stride-1 conv of the
 undilated input + depth-to-space) when a stride is > 1 and it does fewer
@@ -7,7 +7,10 @@ multiply-adds; the general lhs-dilated lowering stays reachable through the priv
 incl. stride > kernel, dilation 1-3 also with strides, valid/same, every
 output_padding), both lowerings give the same shapes, values and vjp (x and kernel);
 a subset is checked against Keras `ConvNDTranspose` and with the automatic
-dispatch under jit. No timing here.
+dispatch under jit. The same for `conv`'s (and stride-1 `conv_transpose`'s) shift-sum
+lowering (`_shift_sum`: channels contracted first, then shifted slices added; chosen
+when taps * filters <= channels), including strides, dilation, causal and explicit
+padding, against the direct conv, NumPy and Keras. No timing here.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ import pytest
 
 import jaxlayers.functional as F
 from jaxlayers import padding as P
-from jaxlayers.functional import _subpixel
+from jaxlayers.functional import _shift_sum, _subpixel
 
 try:
     import keras_oracle as K
@@ -88,21 +91,24 @@ def _op(case, lowering):
                              _lowering=lowering)
 
 
+@functools.partial(jax.jit, static_argnums=0)  # one compile for all ops (op-by-op dispatch is slow here)
+def _outs_and_vjps(ops, args, cotangent):
+    """[(op(*args), vjp of op at args applied to cotangent) for op in ops]."""
+    results = []
+    for op in ops:
+        out, vjp = jax.vjp(op, *args)
+        results.append((out, vjp(cotangent)))
+    return results
+
+
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_subpixel_equals_dilated_values_and_vjp(case):
     x, kernel, bias = _arrays(case, zlib.crc32(repr(case).encode()))
     shape = (case["batch"], *_output_sizes(case), case["filters"])
     cotangent = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
 
-    @jax.jit  # one compile for both lowerings (op-by-op dispatch is several times slower here)
-    def both(x, kernel, bias, cotangent):
-        results = []
-        for lowering in ("dilated", "subpixel"):
-            out, vjp = jax.vjp(_op(case, lowering), x, kernel, bias)
-            results.append((out, vjp(cotangent)))
-        return results
-
-    (ref_out, ref_grads), (out, grads) = both(x, kernel, bias, cotangent)
+    ops = tuple(_op(case, lowering) for lowering in ("dilated", "subpixel"))
+    (ref_out, ref_grads), (out, grads) = _outs_and_vjps(ops, (x, kernel, bias), cotangent)
     assert out.shape == ref_out.shape == shape
     np.testing.assert_allclose(out, ref_out, **VALUE_TOL)
     for got, want, name in zip(grads, ref_grads, ("x", "kernel", "bias")):
@@ -163,3 +169,125 @@ def test_dispatch_rule():
     assert _lhs_dilations(functools.partial(F.conv_transpose, strides=2, dilation=2), x, kernel) == [(2, 2)]
     with pytest.raises(ValueError, match="_lowering"):
         F.conv_transpose(x, kernel, strides=2, _lowering="fast")
+
+
+# ---------------------------------------------------------------- shift-sum conv
+
+
+CONV_PADDINGS = ("valid", "same", "causal", "explicit")
+
+
+def _conv_grid(seed, n):
+    r = np.random.default_rng(seed)
+    cases = []
+    while len(cases) < n:
+        rank = int(r.integers(1, 4))
+        kernel = tuple(int(v) for v in r.integers(1, 5 if rank < 3 else 4, size=rank))
+        strides = tuple(int(v) for v in r.integers(1, 4, size=rank))
+        dilation = tuple(int(v) for v in r.integers(1, 3, size=rank)) if r.random() < 0.35 else (1,) * rank
+        padding = str(r.choice(["valid", "same", "explicit"] + (["causal"] if rank == 1 else [])))
+        if padding == "explicit":
+            padding = tuple((int(r.integers(0, 3)), int(r.integers(0, 3))) for _ in range(rank))
+        case = dict(rank=rank, kernel=kernel, strides=strides, dilation=dilation, padding=padding,
+                    sizes=tuple(int(v) for v in r.integers(1, 9 if rank < 3 else 6, size=rank)),
+                    cin=int(r.integers(1, 6)), filters=int(r.integers(1, 4)), batch=int(r.integers(1, 3)))
+        windows = P.effective_window(kernel, dilation)
+        pairs = P.forward_pairs(padding, case["sizes"], windows, strides, allowed=CONV_PADDINGS)
+        if all(n + lo + hi >= w for n, w, (lo, hi) in zip(case["sizes"], windows, pairs)):
+            cases.append(case)
+    return cases
+
+
+CONV_CASES = _conv_grid(11, 36)
+CONV_IDS = [f"{i:02d}_r{c['rank']}_k{c['kernel']}_s{c['strides']}_d{c['dilation']}_{c['padding']}_c{c['cin']}f{c['filters']}"
+            .replace(" ", "") for i, c in enumerate(CONV_CASES)]
+
+
+def _conv_op(case, lowering):
+    return functools.partial(F.conv, strides=case["strides"], padding=case["padding"], dilation=case["dilation"],
+                             _lowering=lowering)
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
+def test_shift_sum_equals_direct_and_numpy(case):
+    r = np.random.default_rng(zlib.crc32(repr(case).encode()))
+    x = r.uniform(-1, 1, size=(case["batch"], *case["sizes"], case["cin"])).astype(np.float32)
+    kernel = r.uniform(-1, 1, size=(*case["kernel"], case["cin"], case["filters"])).astype(np.float32)
+    bias = r.uniform(-1, 1, size=(case["filters"],)).astype(np.float32)
+    pairs = P.forward_pairs(case["padding"], case["sizes"], P.effective_window(case["kernel"], case["dilation"]),
+                            case["strides"], allowed=CONV_PADDINGS)
+    want = K.np_conv(x, kernel, bias, case["strides"], pairs, case["dilation"])
+    cotangent = r.standard_normal(want.shape).astype(np.float32)
+
+    ops = tuple(_conv_op(case, lowering) for lowering in ("direct", "shift_sum"))
+    (ref_out, ref_grads), (out, grads) = _outs_and_vjps(ops, (x, kernel, bias), cotangent)
+    np.testing.assert_allclose(out, want, **VALUE_TOL)
+    np.testing.assert_allclose(ref_out, want, **VALUE_TOL)
+    for got, ref, name in zip(grads, ref_grads, ("x", "kernel", "bias")):
+        assert got.shape == ref.shape, name
+        np.testing.assert_allclose(got, ref, err_msg=f"d/d{name}", **GRAD_TOL)
+
+
+STRIDE_ONE = [dict(c, strides=(1,) * c["rank"], output_padding=None) for c in CASES[:24]]
+
+
+@pytest.mark.parametrize("case", STRIDE_ONE, ids=[f"{i:02d}" for i in range(len(STRIDE_ONE))])
+def test_shift_sum_conv_transpose_equals_dilated(case):
+    x, kernel, bias = _arrays(case, zlib.crc32(repr(case).encode()))
+    cotangent = np.random.default_rng(2).standard_normal(
+        (case["batch"], *_output_sizes(case), case["filters"])).astype(np.float32)
+
+    ops = tuple(_op(case, lowering) for lowering in ("dilated", "shift_sum"))
+    (ref_out, ref_grads), (out, grads) = _outs_and_vjps(ops, (x, kernel, bias), cotangent)
+    np.testing.assert_allclose(out, ref_out, **VALUE_TOL)
+    for got, ref in zip(grads, ref_grads):
+        np.testing.assert_allclose(got, ref, **GRAD_TOL)
+
+
+# Layers where `auto` picks the shift sum (taps * filters <= channels), against Keras.
+SHIFT_SUM_LAYERS = [
+    ("Conv", dict(kernel_size=(3, 3), filters=1, padding="same"), (2, 9, 8, 16)),
+    ("Conv", dict(kernel_size=(3, 3), filters=1, padding="valid", strides=2), (2, 9, 8, 12)),
+    ("Conv", dict(kernel_size=(2, 3), filters=2, padding="same", dilation_rate=2), (2, 7, 9, 13)),
+    ("Conv", dict(kernel_size=3, filters=2, padding="causal"), (3, 11, 6)),
+    ("Conv", dict(kernel_size=(2, 2, 2), filters=1, padding="same", strides=(1, 2, 1)), (1, 5, 6, 4, 8)),
+    ("Conv", dict(kernel_size=1, filters=3, padding="valid"), (2, 5, 5, 4)),
+    ("ConvTranspose", dict(kernel_size=(3, 3), filters=1, padding="same"), (2, 7, 6, 16)),
+    ("ConvTranspose", dict(kernel_size=(3, 3), filters=1, padding="valid"), (2, 5, 6, 9)),
+    ("ConvTranspose", dict(kernel_size=4, filters=2, padding="same"), (2, 8, 8)),
+]
+
+
+@pytest.mark.parametrize("family,kwargs,in_shape", SHIFT_SUM_LAYERS, ids=[f"{f}{i}" for i, (f, _, _) in enumerate(SHIFT_SUM_LAYERS)])
+def test_shift_sum_auto_matches_keras(family, kwargs, in_shape):
+    rank = len(in_shape) - 2
+    layer, (kernel, bias) = K.keras_layer(family, rank, in_shape, np.random.default_rng(5), **kwargs)
+    x = np.random.default_rng(6).uniform(-1, 1, size=in_shape).astype(np.float32)
+    op = F.conv if family == "Conv" else F.conv_transpose
+    args = dict(padding=kwargs["padding"], strides=kwargs.get("strides", 1), dilation=kwargs.get("dilation_rate", 1))
+    conv_kernel = kernel if family == "Conv" else np.swapaxes(kernel, -1, -2)
+    assert _shift_sum.worthwhile(conv_kernel.shape)
+    assert "conv_general_dilated" not in str(jax.make_jaxpr(functools.partial(op, **args))(x, kernel, bias))
+    got = jax.jit(functools.partial(op, **args))(x, kernel, bias)
+    np.testing.assert_allclose(got, K.run(layer, x), **VALUE_TOL)
+
+
+def _convs(fn, *args):
+    return [e for e in jax.make_jaxpr(fn)(*args).eqns if e.primitive.name == "conv_general_dilated"]
+
+
+def test_shift_sum_dispatch_rule():
+    x = jnp.zeros((2, 6, 6, 16))
+    assert _shift_sum.worthwhile((3, 3, 16, 1)) and _shift_sum.worthwhile((1, 1, 16, 16))
+    assert not _shift_sum.worthwhile((3, 3, 16, 2)) and not _shift_sum.worthwhile((3, 3, 16, 1), groups=2)
+    assert not _convs(F.conv, x, jnp.zeros((3, 3, 16, 1)))  # 9 <= 16: shift sum
+    assert len(_convs(F.conv, x, jnp.zeros((3, 3, 16, 2)))) == 1  # 18 > 16: direct
+    assert len(_convs(functools.partial(F.conv, groups=2), x, jnp.zeros((1, 1, 8, 2)))) == 1  # grouped: direct
+    assert not _convs(F.conv_transpose, x, jnp.zeros((3, 3, 1, 16)))  # stride 1, 16 -> 1
+    assert len(_convs(functools.partial(F.conv_transpose, strides=2), x, jnp.zeros((3, 3, 1, 16)))) == 1
+    with pytest.raises(ValueError, match="groups=2"):
+        F.conv(x, jnp.zeros((3, 3, 8, 2)), groups=2, _lowering="shift_sum")
+    with pytest.raises(ValueError, match="strides"):
+        F.conv_transpose(x, jnp.zeros((3, 3, 1, 16)), strides=2, _lowering="shift_sum")
+    with pytest.raises(ValueError, match="_lowering"):
+        F.conv(x, jnp.zeros((3, 3, 16, 1)), _lowering="fast")

@@ -4,11 +4,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import jax
+import jax.numpy as jnp
 from jax import lax
 
 from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq, as_tuple
-from jaxlayers.functional import _subpixel
+from jaxlayers.functional import _shift_sum, _subpixel
 from jaxlayers.functional._checks import check_bias, check_channels, check_input
 
 
@@ -38,12 +39,18 @@ def conv(
     dilation: IntOrSeq = 1,
     groups: int = 1,
     precision: lax.PrecisionLike = None,
+    _lowering: str = "auto",
 ) -> jax.Array:
     """Keras `ConvND`: x: (batch, *spatial, in) * kernel: (*kernel_size, in // groups, filters).
 
     padding: "valid" | "same" | "causal" (1-D) | ints or (lo, hi) pairs per axis.
     Strides and dilation may both exceed 1 (Keras refuses that combination).
     Returns (batch, *out_spatial, filters).
+
+    With few filters (taps * filters <= in, e.g. 3x3 from 16 channels to 1) this is
+    computed by the equivalent `_shift_sum` lowering (a matrix product over channels,
+    then shifted slices added). `_lowering` ("auto" | "direct" | "shift_sum") is
+    private, for tests and benchmarks.
     """
     rank = _kernel_rank(kernel)
     check_input(x, rank)
@@ -60,14 +67,25 @@ def conv(
         padding, x.shape[1:-1], windows, strides, allowed=("valid", "same", "causal", "explicit")
     )
     pad.check_window_fits(x.shape[1:-1], windows, pairs, x.shape, f"`kernel` (dilated to {windows})")
-    y = lax.conv_general_dilated(
-        x, kernel, strides, pairs,
-        rhs_dilation=dilation,
-        dimension_numbers=_dimension_numbers(rank, (rank, rank + 1)),
-        feature_group_count=groups,
-        precision=precision,
-    )
+    _check_lowering(_lowering, ("auto", "direct", "shift_sum"))
+    if _lowering == "shift_sum" or (_lowering == "auto" and _shift_sum.worthwhile(shape, groups)):
+        if groups != 1:
+            raise ValueError(f"`_lowering='shift_sum'` needs groups=1, got groups={groups}.")
+        y = _shift_sum.conv_shift_sum(x, kernel, strides, dilation, pairs, precision)
+    else:
+        y = lax.conv_general_dilated(
+            x, kernel, strides, pairs,
+            rhs_dilation=dilation,
+            dimension_numbers=_dimension_numbers(rank, (rank, rank + 1)),
+            feature_group_count=groups,
+            precision=precision,
+        )
     return y if bias is None else y + bias
+
+
+def _check_lowering(lowering: str, allowed: tuple[str, ...]) -> None:
+    if lowering not in allowed:
+        raise ValueError(f"unknown `_lowering` {lowering!r}; expected one of {allowed}.")
 
 
 def conv_transpose(
@@ -91,8 +109,9 @@ def conv_transpose(
 
     With a stride > 1 this is computed, when it does fewer multiply-adds, by the
     equivalent sub-pixel lowering (`_subpixel`: one stride-1 conv of the undilated
-    input, then depth-to-space). `_lowering` ("auto" | "dilated" | "subpixel") is
-    private, for tests and benchmarks.
+    input, then depth-to-space); with stride 1 and few filters, by `conv`'s
+    `_shift_sum` lowering. `_lowering` ("auto" | "dilated" | "subpixel" | "shift_sum")
+    is private, for tests and benchmarks.
     """
     rank = _kernel_rank(kernel)
     check_input(x, rank)
@@ -104,9 +123,16 @@ def conv_transpose(
     extra = output_padding_tuple(output_padding, strides)
     windows = pad.effective_window(shape[:-2], dilation)
     pairs = pad.transpose_pairs(padding, windows, strides, extra)
-    if _lowering not in ("auto", "dilated", "subpixel"):
-        raise ValueError(f"unknown `_lowering` {_lowering!r}.")
-    if _lowering == "subpixel" or (
+    _check_lowering(_lowering, ("auto", "dilated", "subpixel", "shift_sum"))
+    stride_one = all(s == 1 for s in strides)
+    if _lowering == "shift_sum" or (
+        _lowering == "auto" and stride_one and _shift_sum.worthwhile((*shape[:-2], shape[-1], shape[-2]))
+    ):
+        if not stride_one:
+            raise ValueError(f"`_lowering='shift_sum'` needs strides of 1, got strides={strides}.")
+        flipped = jnp.swapaxes(lax.rev(kernel, tuple(range(rank))), -1, -2)  # (*K, in, filters)
+        y = _shift_sum.conv_shift_sum(x, flipped, strides, dilation, pairs, precision)
+    elif _lowering == "subpixel" or (
         _lowering == "auto" and _subpixel.worthwhile(x.shape[1:-1], shape[:-2], strides, dilation, pairs)
     ):
         y = _subpixel.conv_transpose_subpixel(x, kernel, strides, dilation, pairs, precision)
