@@ -30,10 +30,12 @@ class Op:
     out_channels: bool = False  # whether the op takes a kernel (conv family)
     stride: int = 1
     output_padding: int | None = None
+    filters: int | None = None  # conv family: fixed filters in every case (None: as many as channels)
 
 
 OPS = (
     Op("conv", "conv2d 3x3 same", out_channels=True),
+    Op("conv_few", "conv2d 3x3 same, 1 filter", out_channels=True, filters=1),
     Op("conv_t1", "conv transpose 3x3 s1 same", out_channels=True),
     Op("conv_t2", "conv transpose 3x3 s2 same op=1", out_channels=True, stride=2, output_padding=1),
     Op("max_pool", "max pool 2x2"),
@@ -47,6 +49,7 @@ OPS = (
 # autoencoders at batch 256, and a larger image case.
 AUTOENCODER_SHAPES = {
     "conv": (256, 14, 14, 16, 8),        # encoder conv 2 (upsampling model)
+    "conv_few": (256, 28, 28, 16, 1),    # the reconstruction conv of both models (shift-sum lowering)
     "conv_t1": (256, 12, 12, 8, 16),     # decoder transpose 2 (transpose model), same padding
     "conv_t2": (256, 14, 14, 16, 16),    # an upsampling x2 + conv pair as one strided transpose
     "max_pool": (256, 28, 28, 16),       # encoder pool 1
@@ -58,7 +61,8 @@ AUTOENCODER_SHAPES = {
 SIZES = {
     "full": {"autoencoder": AUTOENCODER_SHAPES, "large": (64, 224, 224, 32)},
     "quick": {"autoencoder": AUTOENCODER_SHAPES, "large": (16, 64, 64, 32)},
-    "smoke": {"autoencoder": {k: (4, 8, 8, 4, 4)[: len(v)] for k, v in AUTOENCODER_SHAPES.items()}, "large": None},
+    "smoke": {"autoencoder": {**{k: (4, 8, 8, 4, 4)[: len(v)] for k, v in AUTOENCODER_SHAPES.items()},
+                              "conv_few": (4, 8, 8, 12, 1)}, "large": None},
 }
 
 
@@ -68,7 +72,7 @@ def case_shapes(size: str) -> list[tuple[str, Op, tuple[int, ...]]]:
     cases = [("autoencoder", op, spec["autoencoder"][op.key]) for op in OPS]
     if spec["large"] is not None:
         large = spec["large"]
-        cases += [("large", op, (*large, large[-1]) if op.out_channels else large) for op in OPS]
+        cases += [("large", op, (*large, op.filters or large[-1]) if op.out_channels else large) for op in OPS]
     return cases
 
 
@@ -93,7 +97,7 @@ def jax_contenders(op: Op, shape: tuple[int, ...], dtype: Any) -> dict[str, tupl
     def param(*dims: int) -> jax.Array:
         return jnp.asarray(rng.normal(0, 0.1, dims), dtype)
 
-    if op.key == "conv":
+    if op.key in ("conv", "conv_few"):
         f = shape[4]
         p = {"k": param(3, 3, c, f), "b": param(f)}
         out[JAXLAYERS] = (lambda p, x: F.conv(x, p["k"], p["b"], padding="same"), p)
@@ -170,7 +174,7 @@ def torch_contender(op: Op, shape: tuple[int, ...], dtype: str, backward: bool) 
     rng = np.random.default_rng(1)
     tdtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
     s = op.stride
-    if op.key == "conv":
+    if op.key in ("conv", "conv_few"):
         name, weights = "torch F.conv2d", [(shape[4], c, 3, 3), (shape[4],)]
         f = lambda x, wt, b: TF.conv2d(x, wt, b, padding=1)  # noqa: E731
     elif op.key.startswith("conv_t"):

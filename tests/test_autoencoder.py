@@ -127,11 +127,13 @@ def test_cli_defaults():
     assert (config.variant, config.epochs, config.batch_size, config.optimizer, config.lr, config.upsampling,
             config.data, config.resume) == ("upsample", 50, 256, "adam", 1e-3, "nearest", "auto", False)
     assert autoencoder.parse_args(["--optimizer", "adadelta", "--loop", "scan"]).loop == "scan"
+    assert config.cpu_fusions == "dots" and autoencoder.parse_args(["--cpu-fusions", "default"]).cpu_fusions == "default"
     with pytest.raises(SystemExit):
         autoencoder.parse_args(["--variant", "unpool", "--upsampling", "bed_of_nails"])
 
 
-METRICS_KEYS = {"config", "dataset", "devices", "versions", "model", "epochs", "final", "compile_seconds"}
+METRICS_KEYS = {"config", "dataset", "devices", "versions", "model", "epochs", "final", "compile_seconds",
+                "compiler_options"}
 
 
 def test_cli_smoke_run_writes_outputs(tmp_path, capsys, monkeypatch):

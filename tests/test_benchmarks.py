@@ -17,6 +17,7 @@ HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 LAYER_CONTENDERS = {
     "conv": {"jaxlayers", "flax nn.Conv", "keras.ops.conv", "torch F.conv2d"},
+    "conv_few": {"jaxlayers", "flax nn.Conv", "keras.ops.conv", "torch F.conv2d"},
     "conv_t1": {"jaxlayers", "flax nn.ConvTranspose", "keras.ops.conv_transpose", "torch F.conv_transpose2d"},
     "conv_t2": {"jaxlayers", "flax nn.ConvTranspose", "keras.ops.conv_transpose", "torch F.conv_transpose2d"},
     "max_pool": {"jaxlayers", "flax nn.max_pool", "keras.ops.max_pool", "torch F.max_pool2d"},
@@ -28,6 +29,8 @@ LAYER_CONTENDERS = {
 TRAINING_CONTENDERS = {
     "jaxlayers (experiments.train)", "jaxlayers (plain loop)", "flax built-ins (plain loop)",
     "keras fit (jax, spe=1)", "keras fit (jax, spe=50)", "keras fit (torch)", "torch eager",
+    # CPU only (the smoke run is on CPU): the XLA option's share of the margin
+    "jaxlayers (XLA default fusions)", "keras fit (jax, spe=1, dots-only fusions)",
 }
 
 

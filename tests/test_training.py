@@ -19,8 +19,8 @@ from experiments import checkpoint as ckpt
 from experiments.data import Dataset
 from experiments.models import build_model
 from experiments.train import (
-    TrainConfig, binary_crossentropy, epoch_key, init_state, keras_adadelta, keras_adam, make_optimizer,
-    make_train_step, maybe_initialize_distributed, per_example_loss, train,
+    CPU_FUSIONS, TrainConfig, binary_crossentropy, compiler_options, epoch_key, init_state, keras_adadelta,
+    keras_adam, make_mesh, make_optimizer, make_train_step, maybe_initialize_distributed, per_example_loss, train,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -188,6 +188,32 @@ def test_scan_loop_matches_python_loop(reference):
         np.testing.assert_allclose(a["train_loss"], b["train_loss"], rtol=1e-5)
         np.testing.assert_allclose(a["val_loss"], b["val_loss"], rtol=1e-5)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), scanned.params, python_loop.params)
+
+
+def test_cpu_fusion_options_change_speed_not_results(reference):
+    """`cpu_fusions` only picks XLA:CPU's code generators: same losses and parameters to float rounding."""
+    config, dots = reference
+    assert dots.metrics["config"]["cpu_fusions"] == "dots"
+    assert dots.metrics["compiler_options"] == (CPU_FUSIONS["dots"] if jax.default_backend() == "cpu" else {})
+    default = train(TrainConfig(**{**vars(config), "cpu_fusions": "default", "out": config.out + "-default"}),
+                    tiny_dataset(), progress=False, write_outputs=False)
+    assert default.metrics["compiler_options"] == {}
+    for a, b in zip(default.metrics["epochs"], dots.metrics["epochs"]):
+        np.testing.assert_allclose(a["train_loss"], b["train_loss"], rtol=1e-5)
+        np.testing.assert_allclose(a["val_loss"], b["val_loss"], rtol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), default.params, dots.params)
+    with pytest.raises(ValueError, match="cpu_fusions"):
+        TrainConfig(cpu_fusions="fast")
+
+
+def test_unknown_compiler_option_falls_back_with_a_warning(monkeypatch):
+    monkeypatch.setitem(CPU_FUSIONS, "bogus", {"xla_cpu_no_such_option_here": "1"})
+    mesh = make_mesh(1)
+    if mesh.devices.flat[0].platform != "cpu":
+        pytest.skip("the options are CPU-only")
+    with pytest.warns(UserWarning, match="xla_cpu_no_such_option_here"):
+        assert compiler_options(mesh, "bogus") == {}
+    assert compiler_options(mesh, "default") == {}
 
 
 def test_checkpoint_roundtrip_and_pruning(tmp_path):

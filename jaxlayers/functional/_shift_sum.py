@@ -14,8 +14,9 @@ and since zero padding commutes with it (a padded zero stays zero),
 kernel from 16 channels to 1 filter: 9 <= 16) it is no larger than `x`; the
 contraction is a plain matrix product, the shifted sum one elementwise fusion, and
 the gradients are matrix products and pads too. This is the case where XLA:CPU's
-direct convolution is slowest (the kernel gradient of a 3x3, 16 -> 1 conv at
-256x28x28: 11-18 ms direct, 5 ms here; `benchmarks/` has the figures).
+direct convolution is slowest (forward + both gradients of a 3x3, 16 -> 1 conv at
+256x28x28 on 2 CPU cores: 29 ms direct, 13.5 ms here; `benchmarks/` has the
+`conv_few` layer case).
 `(lo, hi)` come from `jaxlayers.padding`: this module has no padding rule of its own.
 """
 from __future__ import annotations
