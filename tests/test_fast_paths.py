@@ -291,3 +291,24 @@ def test_shift_sum_dispatch_rule():
         F.conv_transpose(x, jnp.zeros((3, 3, 1, 16)), strides=2, _lowering="shift_sum")
     with pytest.raises(ValueError, match="_lowering"):
         F.conv(x, jnp.zeros((3, 3, 16, 1)), _lowering="fast")
+
+
+def test_forward_mode_autodiff_through_fast_paths():
+    """jvp and hessian (forward over reverse) work through the shift sum and block max."""
+    r = np.random.default_rng(8)
+    x = r.standard_normal((2, 6, 6, 12)).astype(np.float32)  # continuous: no ties in the pools
+    kernel = r.standard_normal((3, 3, 12, 1)).astype(np.float32)
+    tangent = r.standard_normal(x.shape).astype(np.float32)
+
+    def model(lowering, pool):
+        return lambda x: pool(F.conv(x, kernel, padding="same", _lowering=lowering))
+
+    block = functools.partial(F.max_pool, pool_size=2)
+    window = lambda y: jax.lax.reduce_window(y, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+    fast, reference = model("shift_sum", block), model("direct", window)
+    (out, jvp), (ref_out, ref_jvp) = jax.jvp(fast, (x,), (tangent,)), jax.jvp(reference, (x,), (tangent,))
+    np.testing.assert_allclose(out, ref_out, **VALUE_TOL)
+    np.testing.assert_allclose(jvp, ref_jvp, **GRAD_TOL)
+    scalar = lambda f: lambda v: jnp.sum(f(x[:1, :4, :4] + v) ** 2)
+    v = jnp.zeros((1, 4, 4, 12))
+    np.testing.assert_allclose(jax.hessian(scalar(fast))(v), jax.hessian(scalar(reference))(v), **GRAD_TOL)

@@ -21,7 +21,6 @@ direct convolution is slowest (forward + both gradients of a 3x3, 16 -> 1 conv a
 """
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -75,71 +74,37 @@ def conv_shift_sum(
     return _shifted_sum(z.reshape(*x.shape[:-1], taps, filters), geometry)
 
 
-def _shift_and_add(z: jax.Array, g: Geometry) -> jax.Array:
+def _shifted_sum(z: jax.Array, geo: Geometry) -> jax.Array:
     """out[h] = sum_t zpad[s*h + d*t, t]: z: (batch, *spatial, taps, F) -> (batch, *sizes, F).
 
-    Each term is a strided slice of `z` itself, zero-padded to the output (padding
-    `z` once instead would materialise a padded copy that all taps read).
+    `z` is split into its taps (`lax.split`, whose transpose is one concatenation: the
+    gradient is a single tensor built from the cotangent, not one zero-padded copy of
+    `z` per tap added up), and each tap's strided slice is zero-padded to the output
+    (padding `z` once instead would materialise a padded copy that all taps read).
+    Plain JAX ops, so forward- and reverse-mode autodiff both work.
     """
     batch, filters = z.shape[0], z.shape[-1]
     zero = jnp.zeros((), z.dtype)
     y = None
-    for t, starts in enumerate(g.tap_offsets()):
-        ranges = [_reads(b - lo, n, s, size) for b, n, s, size, (lo, _) in zip(starts, g.spatial, g.strides, g.sizes, g.pairs)]
-        if any(first > last for first, last, _ in ranges):
+    for part, starts in zip(lax.split(z, [1] * z.shape[-2], axis=z.ndim - 2), geo.tap_offsets()):
+        shifts = [b - lo for b, (lo, _) in zip(starts, geo.pairs)]  # the input cell output 0 reads
+        ranges = [_reads(j, n, s, size) for j, n, s, size in zip(shifts, geo.spatial, geo.strides, geo.sizes)]
+        if any(first > last for first, last in ranges):
             continue  # this tap reads only padding
         term = lax.slice(
-            z,
-            (0, *(s * first + j0 for (first, _, j0), s in zip(ranges, g.strides)), t, 0),
-            (batch, *(s * last + j0 + 1 for (_, last, j0), s in zip(ranges, g.strides)), t + 1, filters),
-            (1, *g.strides, 1, 1),
+            part,
+            (0, *(s * first + j for (first, _), s, j in zip(ranges, geo.strides, shifts)), 0, 0),
+            (batch, *(s * last + j + 1 for (_, last), s, j in zip(ranges, geo.strides, shifts)), 1, filters),
+            (1, *geo.strides, 1, 1),
         )
-        widths = [(0, 0, 0), *((first, size - 1 - last, 0) for (first, last, _), size in zip(ranges, g.sizes))]
-        term = lax.pad(term, zero, [*widths, (0, 0, 0), (0, 0, 0)])
+        widths = [(first, size - 1 - last, 0) for (first, last), size in zip(ranges, geo.sizes)]
+        term = lax.pad(term, zero, [(0, 0, 0), *widths, (0, 0, 0), (0, 0, 0)])
         y = term if y is None else y + term
     if y is None:
-        return jnp.zeros((batch, *g.sizes, filters), z.dtype)
-    return y.reshape(batch, *g.sizes, filters)
+        return jnp.zeros((batch, *geo.sizes, filters), z.dtype)
+    return y.reshape(batch, *geo.sizes, filters)
 
 
-def _reads(j0: int, n: int, s: int, size: int) -> tuple[int, int, int]:
-    """Output positions `[first, last]` whose cell `s*h + j0` lies inside `[0, n)`; and j0."""
-    first = max(0, -(j0 // s))  # ceil(-j0 / s) when j0 < 0
-    last = min(size - 1, (n - 1 - j0) // s)
-    return first, last, j0
-
-
-def _spread(cotangent: jax.Array, g: Geometry) -> jax.Array:
-    """The transpose of `_shift_and_add`: (batch, *sizes, F) -> (batch, *spatial, taps, F).
-
-    Tap `t` of input cell `i` received `cotangent[h]` where `s*h + d*t - lo = i`:
-    the stride-dilated cotangent shifted by `d*t - lo` (one pad; negative ends crop).
-    """
-    zero = jnp.zeros((), cotangent.dtype)
-    taps = []
-    for starts in g.tap_offsets():
-        config = [(0, 0, 0)]
-        for b, n, size, s, (lo, _) in zip(starts, g.spatial, g.sizes, g.strides, g.pairs):
-            config.append((b - lo, n - (b - lo) - s * (size - 1) - 1, s - 1))
-        taps.append(lax.pad(cotangent, zero, [*config, (0, 0, 0)]))
-    return jnp.stack(taps, axis=-2)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
-def _shifted_sum(z: jax.Array, g: Geometry) -> jax.Array:
-    return _shift_and_add(z, g)
-
-
-def _shifted_sum_fwd(z: jax.Array, g: Geometry) -> tuple[jax.Array, None]:
-    return _shift_and_add(z, g), None
-
-
-def _shifted_sum_bwd(g: Geometry, _: None, cotangent: jax.Array) -> tuple[jax.Array]:
-    # One stacked tensor built straight from the cotangent: autodiff's transpose of the
-    # slices materialises one zero-padded copy of z per tap and adds them (2x slower
-    # training steps, measured). The barrier makes XLA compute the cotangent once
-    # rather than fusing its producer (e.g. a loss gradient) into every tap.
-    return (_spread(lax.optimization_barrier(cotangent), g),)
-
-
-_shifted_sum.defvjp(_shifted_sum_fwd, _shifted_sum_bwd)
+def _reads(j: int, n: int, s: int, size: int) -> tuple[int, int]:
+    """Output positions `[first, last]` whose input cell `s*h + j` lies inside `[0, n)`."""
+    return max(0, -(j // s)), min(size - 1, (n - 1 - j) // s)  # first = ceil(-j / s) when j < 0
