@@ -34,12 +34,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import jax
 import numpy as np
 
 from benchmarks import contenders as optional
 from benchmarks.timing import Contender, Elapsed, Prepared, measure
-from experiments.train import CPU_FUSIONS
 
 VARIANTS = ("upsample", "transpose")  # the tutorial's two autoencoders (experiments.models names)
 BATCH = 256
@@ -377,6 +375,10 @@ def contenders_for(variant: str, n: int, keras_torch: bool = True, torch_compile
         Contender("keras fit (jax, spe=1)", keras_jax_contender(variant, n, 1)),
         Contender("keras fit (jax, spe=50)", keras_jax_contender(variant, n, 50)),
     ]
+    import jax  # here, not at import: the Keras worker subprocess needs neither
+
+    from experiments.train import CPU_FUSIONS
+
     if jax.default_backend() == "cpu":
         # How much of the margin is the XLA:CPU option experiments.train sets for its own
         # programs (CPU_FUSIONS): jaxlayers without it, and Keras with it (process-wide).

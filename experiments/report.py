@@ -128,10 +128,7 @@ def plot_reconstructions(path: str | os.PathLike, originals: np.ndarray, reconst
             ax.set_axis_off()
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path, dpi=80)
 
 
 def plot_losses(path: str | os.PathLike, history: list[dict], title: str | None = None) -> Path:
@@ -149,8 +146,12 @@ def plot_losses(path: str | os.PathLike, history: list[dict], title: str | None 
     ax.legend()
     if title:
         ax.set_title(title)
+    return _save(plt, fig, path, dpi=100)
+
+
+def _save(plt: Any, fig: Any, path: str | os.PathLike, dpi: int) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return Path(path)
 
