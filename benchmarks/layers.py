@@ -7,7 +7,12 @@ constant, and for linear ops such as average pooling and upsampling XLA folds th
 whole backward pass into a constant: that would time nothing.) Torch runs eager,
 forward under `no_grad`, forward+backward with `torch.autograd.grad` for a random
 cotangent; its layout (NCHW or channels_last) is whichever is faster for that case,
-chosen during warm-up and named in the note.
+chosen during warm-up and named in the note (on a GPU run, torch runs on CUDA and
+every call ends with `torch.cuda.synchronize()`).
+
+Where an op has an exact alternative lowering (`jaxlayers.functional._lowering`),
+the one this backend does not choose runs too, as "jaxlayers (lax path)" or
+"jaxlayers (fast path)": the measurements the per-backend choices are made from.
 """
 from __future__ import annotations
 
@@ -18,9 +23,14 @@ from typing import Any
 import numpy as np
 
 from benchmarks import contenders as optional
-from benchmarks.timing import Contender, Prepared, fastest_of, jax_prepared, measure
+from benchmarks.timing import Contender, Deadline, Prepared, fastest_of, jax_prepared, measure
 
 JAXLAYERS = "jaxlayers"
+# The lowering choices each op's jaxlayers path depends on (see jaxlayers.functional._lowering).
+CHOICES_OF = {
+    "conv_few": ("shift_sum",), "conv_t2": ("subpixel",), "max_pool": ("block_pool",),
+    "avg_pool": ("block_pool",), "unpool": ("block_pool",), "nearest": ("broadcast_upsample",),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,6 +151,26 @@ def jax_contenders(op: Op, shape: tuple[int, ...], dtype: Any) -> dict[str, tupl
             y, i = F.max_pool_with_indices(x, 2)
             return F.max_unpool(y, i, x.shape)
         out[JAXLAYERS] = (unpool, {})
+    out.update(lowering_alternatives(op, *out[JAXLAYERS]))
+    return out
+
+
+def lowering_alternatives(op: Op, fn: Callable, params: dict) -> dict[str, tuple[Callable, dict]]:
+    """The jaxlayers op on the path this backend does not take ("lax path": every choice
+    "never"; "fast path": every choice "auto"), where that differs from the default."""
+    from jaxlayers.functional import _lowering
+
+    out = {}
+    for label, mode in (("lax path", "never"), ("fast path", "auto")):
+        choices = CHOICES_OF.get(op.key, ())
+        if any(_lowering.mode(c) != mode for c in choices):
+            modes = {c: mode for c in choices}
+
+            def traced(p, x, modes=modes):
+                with _lowering.forced(**modes):
+                    return fn(p, x)
+
+            out[f"{JAXLAYERS} ({label})"] = (traced, params)
     return out
 
 
@@ -163,8 +193,9 @@ def jax_build(fn: Callable, params: dict, x: Any, backward: bool) -> Callable[[]
 # --------------------------------------------------------------------- torch
 
 
-def torch_contender(op: Op, shape: tuple[int, ...], dtype: str, backward: bool) -> tuple[str, Callable[[], Prepared]] | None:
-    """(name, build) for torch's version of `op`, or None where torch has no such op."""
+def torch_contender(op: Op, shape: tuple[int, ...], dtype: str, backward: bool,
+                    device: str = "cpu") -> tuple[str, Callable[[], Prepared]] | None:
+    """(name, build) for torch's version of `op` on `device`, or None where torch has no such op."""
     torch = optional.torch()
     if torch is None:
         return None
@@ -203,11 +234,11 @@ def torch_contender(op: Op, shape: tuple[int, ...], dtype: str, backward: bool) 
     def variant(channels_last: bool) -> Callable[[], Prepared]:
         def build() -> Prepared:
             fmt = torch.channels_last if channels_last else torch.contiguous_format
-            x = torch.from_numpy(x_np).to(tdtype).contiguous(memory_format=fmt)
-            ws = [torch.from_numpy(a).to(tdtype) for a in w_np]
+            x = torch.from_numpy(x_np).to(device, tdtype).contiguous(memory_format=fmt)
+            ws = [torch.from_numpy(a).to(device, tdtype) for a in w_np]
             ws = [a.contiguous(memory_format=fmt) if a.ndim == 4 else a for a in ws]
             if not backward:
-                def run():
+                def call():
                     with torch.no_grad():
                         return f(x, *ws)
             else:
@@ -215,9 +246,15 @@ def torch_contender(op: Op, shape: tuple[int, ...], dtype: str, backward: bool) 
                 with torch.no_grad():
                     cotangent = torch.randn_like(f(*inputs))
 
-                def run():
+                def call():
                     y = f(*inputs)
                     return torch.autograd.grad(y, inputs, cotangent)
+
+            def run():
+                out = call()
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                return out
             return Prepared(run)
         return build
 
@@ -227,40 +264,55 @@ def torch_contender(op: Op, shape: tuple[int, ...], dtype: str, backward: bool) 
 # ----------------------------------------------------------------------- run
 
 
-def run(size: str, platform: str, repeats: int, min_sample_s: float, log: Callable[[str], None] = print) -> list[dict]:
-    """Every case, forward and forward+backward (smoke: forward+backward only), as JSON-ready records."""
+def run(size: str, platform: str, repeats: int, min_sample_s: float, log: Callable[[str], None] = print,
+        deadline: Deadline | None = None) -> list[dict]:
+    """Every case as JSON-ready records, most telling first: forward+backward at the
+    autoencoder shapes (float32, then bfloat16 on accelerators), then at the large
+    shape, then forward (smoke: forward+backward only); cases left when `deadline`
+    passes are recorded as skipped."""
     import jax.numpy as jnp
 
     dtypes = ["float32"] + (["bfloat16"] if platform in ("gpu", "tpu") else [])
-    torch_ok = platform == "cpu"  # the torch contender here is the CPU build
+    torch_device = _torch_device(platform)
     records = []
-    for case, op, shape in case_shapes(size):
-        for dtype in dtypes:
-            x = jnp.asarray(np.random.default_rng(0).normal(size=shape[:4]), getattr(jnp, dtype))
-            fns = jax_contenders(op, shape, getattr(jnp, dtype))
-            for backward in (True,) if size == "smoke" else (False, True):
-                mode = "fwd+bwd" if backward else "fwd"
-                contenders = [Contender(name, jax_build(fn, p, x, backward)) for name, (fn, p) in fns.items()]
-                note = ""
-                if torch_ok:
-                    tc = torch_contender(op, shape, dtype, backward)
-                    if tc is not None:
-                        contenders.append(Contender(*tc))
-                    elif optional.torch() is None:
-                        note = "torch not installed"
-                else:
-                    note = "torch contenders run on CPU only"
-                log(f"  {op.title} {case} {shape} {dtype} {mode}: {', '.join(c.name for c in contenders)}")
-                stats = measure(contenders, repeats=repeats, warmup=2, min_sample_s=min_sample_s)
-                base = stats[JAXLAYERS].median
-                log("    " + "; ".join(f"{name} {st.median * 1e3:.3g} ms" + (f" ({st.median / base:.2f}x)" if base else "")
-                                       if st.median else f"{name} failed" for name, st in stats.items()))
-                records.append({
-                    "case": case, "op": op.key, "title": op.title, "shape": list(shape), "dtype": dtype,
-                    "mode": mode, "note": note,
-                    "results": {name: _record(st, base) for name, st in stats.items()},
-                })
+    cases = case_shapes(size)
+    order = [(backward, dtype, case, op, shape) for backward in ((True,) if size == "smoke" else (True, False))
+             for group in ("autoencoder", "large") for dtype in dtypes
+             for case, op, shape in cases if case == group]
+    for backward, dtype, case, op, shape in order:
+        mode = "fwd+bwd" if backward else "fwd"
+        record = {"case": case, "op": op.key, "title": op.title, "shape": list(shape), "dtype": dtype,
+                  "mode": mode, "note": ""}
+        if deadline is not None and deadline.passed():
+            records.append({**record, "note": "skipped: time budget", "results": {}})
+            continue
+        x = jnp.asarray(np.random.default_rng(0).normal(size=shape[:4]), getattr(jnp, dtype))
+        fns = jax_contenders(op, shape, getattr(jnp, dtype))
+        contenders = [Contender(name, jax_build(fn, p, x, backward)) for name, (fn, p) in fns.items()]
+        if torch_device is None:
+            record["note"] = "torch not installed" if optional.torch() is None else "no torch for this device"
+        else:
+            tc = torch_contender(op, shape, dtype, backward, torch_device)
+            if tc is not None:
+                contenders.append(Contender(*tc))
+        log(f"  {op.title} {case} {shape} {dtype} {mode}: {', '.join(c.name for c in contenders)}")
+        stats = measure(contenders, repeats=repeats, warmup=2, min_sample_s=min_sample_s, deadline=deadline)
+        base = stats[JAXLAYERS].median
+        log("    " + "; ".join(f"{name} {st.median * 1e3:.3g} ms" + (f" ({st.median / base:.2f}x)" if base else "")
+                               if st.median else f"{name} failed" for name, st in stats.items()))
+        record["results"] = {name: _record(st, base) for name, st in stats.items()}
+        records.append(record)
     return records
+
+
+def _torch_device(platform: str) -> str | None:
+    """Where torch runs beside JAX's `platform`: the CPU, CUDA on a GPU run, else nowhere."""
+    torch = optional.torch()
+    if torch is None:
+        return None
+    if platform == "cpu":
+        return "cpu"
+    return "cuda" if platform == "gpu" and torch.cuda.is_available() else None
 
 
 def _record(st, base: float | None) -> dict:

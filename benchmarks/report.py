@@ -4,7 +4,10 @@ from __future__ import annotations
 from benchmarks.table import fmt_ratio, fmt_time, format_table
 
 
-def render(result: dict) -> str:
+def render(result: dict, markdown: bool = False) -> str:
+    """Every part's table, as aligned text or (markdown=True) Markdown."""
+    global _MARKDOWN
+    _MARKDOWN = markdown
     m, v = result["machine"], result["versions"]
     lines = [
         f"Machine: {m.get('devices') or m['cpu']} ({m['cores']} cores usable, platform {m['platform']}, "
@@ -23,29 +26,78 @@ def render(result: dict) -> str:
                   + "; ".join(f"{r['variant']} {r['flops_per_image']['analytic'] / 1e6:.2f} M analytic"
                               + (f" ({r['flops_per_image']['xla_cost_analysis'] / 1e6:.2f} M by XLA cost analysis)"
                                  if r["flops_per_image"].get("xla_cost_analysis") else "")
-                              for r in result["training"])]
+                              for r in result["training"] if "flops_per_image" in r)]
+    if "fulljob" in result:
+        lines += ["", "The tutorial's full job (real MNIST; training = the epochs' own time, compile and evaluation apart)",
+                  fulljob_table(result["fulljob"])]
+    if "profile" in result:
+        lines += ["", "A training step op by op (device time per step, largest first)", profile_table(result["profile"])]
     if "quality" in result:
         lines += ["", "Quality (validation loss after training, real MNIST)", quality_table(result["quality"])]
     lines.append(f"\nTotal {result.get('seconds', 0):.0f} s")
     return "\n".join(lines)
 
 
+_MARKDOWN = False
+
+
+def _table(headers: list[str], rows: list[list]) -> str:
+    return format_table(headers, rows, markdown=_MARKDOWN)
+
+
+def fulljob_table(records: list[dict]) -> str:
+    rows = []
+    for r in records:
+        if "train_seconds" not in r:
+            rows.append([r["variant"], "", "", "", "", "", "", "", "", r.get("note", "")])
+            continue
+        rows.append([r["variant"], r["epochs"], r["loop"], f"{r['train_seconds']:.1f} s",
+                     f"{r['images_per_second']:,.0f}", f"{r['eval_seconds']:.1f} s", f"{r['compile_seconds']:.1f} s",
+                     f"{r['wall_seconds']:.1f} s", f"{r['val_loss_epoch_5']:.4f}" if r["val_loss_epoch_5"] else "",
+                     f"{r['val_loss_final']:.4f} ({r['data']})"])
+    return _table(["model", "epochs", "loop", "training", "img/s", "evaluation", "compile", "wall",
+                   "val loss @5", "val loss at end"], rows)
+
+
+def profile_table(records: list[dict]) -> str:
+    rows = []
+    for r in records:
+        for who in ("jaxlayers", "torch"):
+            p = r.get(who)
+            if p is None:
+                continue
+            if "ops" not in p:
+                rows.append([r["variant"], who, "", "", "", p.get("error", "")])
+                continue
+            for o in p["ops"][:8]:
+                rows.append([r["variant"], who, o["op"][:60], f"{o['ms_per_step']:.3f} ms", f"{100 * o['share']:.0f}%",
+                             f"all ops {p['op_ms_per_step']:.2f} ms/step"])
+        if "note" in r:
+            rows.append([r["variant"], "", "", "", "", r["note"]])
+    return _table(["model", "library", "op", "per step", "share", "note"], rows)
+
+
 def layers_table(records: list[dict]) -> str:
     rows = []
     for r in records:
+        if not r["results"]:
+            rows.append([r["title"], r["case"], "x".join(map(str, r["shape"][:4])), r["dtype"], r["mode"],
+                         "", "", "", "", "", r.get("note", "")])
         for name, st in r["results"].items():
             rows.append([
                 r["title"], r["case"], "x".join(map(str, r["shape"][:4])), r["dtype"], r["mode"], name,
                 fmt_time(st.get("median")), _range(st), fmt_time(st.get("compile_s") or st.get("warmup_s")),
                 fmt_ratio(st.get("jaxlayers_speedup")), st.get("error") or st.get("note") or r.get("note", ""),
             ])
-    return format_table(["op", "case", "input", "dtype", "mode", "contender", "median", "min-max",
-                         "compile/1st", "jl speedup", "note"], rows)
+    return _table(["op", "case", "input", "dtype", "mode", "contender", "median", "min-max",
+                   "compile/1st", "jl speedup", "note"], rows)
 
 
 def training_table(records: list[dict]) -> str:
     rows = []
     for r in records:
+        if not r["results"]:
+            rows.append([r["variant"], "", "", "", "", "", "", "", r.get("note", "")])
         for name, st in r["results"].items():
             ips, mm = st.get("images_per_second"), st.get("images_per_second_min_max")
             rows.append([
@@ -54,8 +106,8 @@ def training_table(records: list[dict]) -> str:
                 f"{100 * st['fraction_of_peak']:.1f}%" if st.get("fraction_of_peak") else "",
                 st.get("error") or st.get("note", ""),
             ])
-    return format_table(["model", "contender", "img/s", "min-max", "1st epoch", "compile", "jl speedup",
-                         "of peak", "note"], rows)
+    return _table(["model", "contender", "img/s", "min-max", "1st epoch", "compile", "jl speedup",
+                   "of peak", "note"], rows)
 
 
 def quality_table(q: dict) -> str:
@@ -63,7 +115,7 @@ def quality_table(q: dict) -> str:
     for r in q.get("variants", []):
         rows.append([r["variant"], f"{r['jaxlayers']:.4f}", ", ".join(f"{x:.4f}" for x in r["keras"]),
                      f"{r['threshold']:.4f}", "PASS" if r["passed"] else "FAIL"])
-    table = format_table(["model", "jaxlayers val loss", "keras fit val losses (seeds)", "pass if <=", "result"], rows)
+    table = _table(["model", "jaxlayers val loss", "keras fit val losses (seeds)", "pass if <=", "result"], rows)
     return table + f"\n{q.get('description', '')}"
 
 

@@ -1,13 +1,19 @@
 """`python -m benchmarks.run`: layer and training speed of jaxlayers against its peers.
 
-    python -m benchmarks.run                      # everything, full sizes (long)
+    python -m benchmarks.run                      # layers and training, full sizes (long)
     python -m benchmarks.run --quick              # a minute or two on 2 CPU cores
     python -m benchmarks.run --only layers --json out.json
     python -m benchmarks.run --only quality       # benchmarks.quality (minutes)
+    python -m benchmarks.run --device gpu --only fulljob --only training --only layers \
+        --mnist-dir DIR --budget 270              # what benchmarks/accelerator.sh runs
 
-Prints tables (ratios are "jaxlayers speedup": contender time / jaxlayers time, so
-> 1 means jaxlayers is faster) and writes every figure, the machine and the
-library versions to --json. See benchmarks/RESULTS.md for the method.
+Parts: layers, training, fulljob (50 epochs of each autoencoder on real MNIST, needs
+--mnist-dir), profile (a step's time op by op, jaxlayers and torch), quality. They
+run in the order given; with --budget, what is left when it runs out is recorded as
+skipped. Prints tables (ratios are "jaxlayers speedup": contender time / jaxlayers
+time, so > 1 means jaxlayers is faster) and writes every figure, the machine and the
+library versions to --json (and the tables as Markdown to --markdown). See
+benchmarks/RESULTS.md for the method.
 """
 from __future__ import annotations
 
@@ -22,13 +28,21 @@ import time
 # otherwise starves XLA's threads (and torch's own, after a JAX call) on a small machine.
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# JAX and torch share the GPU on a GPU run: JAX keeps its preallocation (its fastest
+# allocator), but of less than its default 75%, leaving torch room.
+os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.5")
+
+PARTS = ("layers", "training", "fulljob", "profile", "quality")
+PLATFORMS = {"cpu": "cpu", "gpu": "cuda", "tpu": "tpu"}  # --device -> JAX_PLATFORMS
 
 SETTINGS = {
     #        layer sizes, repeats, min sample s, training images, training repeats
-    "full": dict(layer_size="full", layer_repeats=7, min_sample_s=0.2, images=60_000, train_repeats=5),
-    "quick": dict(layer_size="quick", layer_repeats=5, min_sample_s=0.03, images=4_096, train_repeats=3),
+    "full": dict(layer_size="full", layer_repeats=7, min_sample_s=0.2, images=60_000, train_repeats=5,
+                 epochs=50, limit=None, profile_steps=20),
+    "quick": dict(layer_size="quick", layer_repeats=5, min_sample_s=0.03, images=4_096, train_repeats=3,
+                  epochs=5, limit=None, profile_steps=10),
     "smoke": dict(layer_size="smoke", layer_repeats=2, min_sample_s=0.0, images=512, train_repeats=1,
-                  variants=("upsample",)),
+                  variants=("upsample",), epochs=1, limit=512, profile_steps=2),
 }
 
 
@@ -37,21 +51,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="smaller shapes and epochs (a minute or two on 2 cores)")
     size.add_argument("--smoke", action="store_true", help="tiny shapes, to check that everything runs (tests)")
-    p.add_argument("--only", choices=("layers", "training", "quality"), action="append",
-                   help="run only this part (repeatable); default layers and training")
+    p.add_argument("--only", choices=PARTS, action="append",
+                   help="run this part (repeatable, in the order given); default layers and training")
     p.add_argument("--json", metavar="PATH", help="write every figure here")
-    p.add_argument("--device", choices=("cpu", "gpu", "tpu"), help="JAX platform (default: what JAX sees)")
+    p.add_argument("--markdown", metavar="PATH", help="write the tables here as Markdown")
+    p.add_argument("--device", choices=tuple(PLATFORMS), help="JAX platform (default: what JAX sees)")
     p.add_argument("--repeats", type=int, help="timed repeats per contender (default by size)")
-    p.add_argument("--no-torch-compile", action="store_true", help="skip the torch.compile training contender")
-    return p.parse_args(argv)
+    p.add_argument("--no-torch-compile", action="store_true", help="skip the torch.compile training contenders")
+    p.add_argument("--mnist-dir", help="the four MNIST IDX .gz files (fulljob; default $MNIST_DIR)")
+    p.add_argument("--epochs", type=int, help="fulljob epochs (default 50; --quick 5; --smoke 1)")
+    p.add_argument("--budget", type=float, metavar="SECONDS",
+                   help="stop starting new work after this many seconds (what is left is recorded as skipped)")
+    args = p.parse_args(argv)
+    args.only = args.only or ["layers", "training"]
+    if "fulljob" in args.only and not (args.mnist_dir or os.environ.get("MNIST_DIR")):
+        p.error("--only fulljob needs --mnist-dir (or $MNIST_DIR): the four MNIST IDX .gz files")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.device:
-        os.environ["JAX_PLATFORMS"] = args.device
+        os.environ["JAX_PLATFORMS"] = PLATFORMS[args.device]
     size = "smoke" if args.smoke else "quick" if args.quick else "full"
-    parts = args.only or ["layers", "training"]
+    parts = args.only
     cfg = dict(SETTINGS[size])
     if args.repeats:
         cfg["layer_repeats"] = cfg["train_repeats"] = args.repeats
@@ -59,48 +82,66 @@ def main(argv: list[str] | None = None) -> int:
     import jax
 
     from benchmarks import contenders, machine, report
+    from benchmarks.timing import Deadline
 
+    deadline = Deadline(args.budget)
     platform = jax.default_backend()
-    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    started = time.perf_counter()
+    log = lambda message: print(f"[{time.perf_counter() - started:5.0f} s] {message}", file=sys.stderr, flush=True)  # noqa: E731
     result: dict = {
         "machine": machine.describe(platform),
         "versions": machine.versions(),
-        "settings": {"size": size, "parts": parts, **cfg, "env": {k: os.environ.get(k) for k in
-                     ("KERAS_BACKEND", "OMP_WAIT_POLICY", "XLA_FLAGS", "JAX_PLATFORMS")}},
+        "settings": {"size": size, "parts": parts, "budget_seconds": args.budget, **cfg, "env": {
+            k: os.environ.get(k) for k in ("KERAS_BACKEND", "OMP_WAIT_POLICY", "XLA_FLAGS", "JAX_PLATFORMS",
+                                           "XLA_PYTHON_CLIENT_MEM_FRACTION")}},
         "notes": contenders.missing_notes(),
     }
-    started = time.perf_counter()
+    variants = {"variants": cfg["variants"]} if "variants" in cfg else {}
     if "layers" in parts or "training" in parts:
         log("matmul peak ...")
         result["matmul_peak"] = machine.matmul_peak(n=512 if size == "smoke" else 2048 if size == "quick" else 4096)
-    if "layers" in parts:
-        from benchmarks import layers
+    if platform != "cpu":  # accelerator ops take microseconds: shorter samples suffice
+        cfg["min_sample_s"] = min(cfg["min_sample_s"], 0.05)
+    for part in parts:
+        log(f"{part} ({size}) ...")
+        if part == "layers":
+            from benchmarks import layers
 
-        log(f"layers ({size}) ...")
-        result["layers"] = layers.run(cfg["layer_size"], platform, cfg["layer_repeats"], cfg["min_sample_s"], log)
-    if "training" in parts:
-        from benchmarks import training
+            result["layers"] = layers.run(cfg["layer_size"], platform, cfg["layer_repeats"], cfg["min_sample_s"], log,
+                                          deadline)
+        elif part == "training":
+            from benchmarks import training
 
-        log(f"training ({size}) ...")
-        compile_ok = size != "smoke" and not args.no_torch_compile
-        if not compile_ok:
-            result["notes"].append("torch.compile training contender skipped (--smoke or --no-torch-compile)")
-        if size == "smoke":
-            result["notes"].append("--smoke: layers forward+backward only, training on the upsample model only")
-        result["training"] = training.run(cfg["images"], cfg["train_repeats"], result["matmul_peak"]["peak_flops"],
-                                          torch_compile=compile_ok, log=log,
-                                          **({"variants": cfg["variants"]} if "variants" in cfg else {}))
-    if "quality" in parts:
-        from benchmarks import quality
+            compile_ok = size != "smoke" and not args.no_torch_compile
+            if not compile_ok:
+                result["notes"].append("torch.compile training contenders skipped (--smoke or --no-torch-compile)")
+            if size == "smoke":
+                result["notes"].append("--smoke: layers forward+backward only, training on the upsample model only")
+            result["training"] = training.run(cfg["images"], cfg["train_repeats"], result["matmul_peak"]["peak_flops"],
+                                              torch_compile=compile_ok, log=log, deadline=deadline, **variants)
+        elif part == "fulljob":
+            from benchmarks import fulljob
 
-        log(f"quality ({size}) ...")
-        result["quality"] = quality.run(size, log=log)
+            result["fulljob"] = fulljob.run(args.mnist_dir or os.environ["MNIST_DIR"], args.epochs or cfg["epochs"],
+                                            limit=cfg["limit"], log=log, deadline=deadline, **variants)
+        elif part == "profile":
+            from benchmarks import opprofile
+
+            result["profile"] = opprofile.run(cfg["profile_steps"], log=log, deadline=deadline, **variants)
+        elif part == "quality":
+            from benchmarks import quality
+
+            result["quality"] = quality.run(size, log=log)
     result["seconds"] = time.perf_counter() - started
     print(report.render(result))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1, default=str)
         log(f"wrote {args.json}")
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(report.render(result, markdown=True))
+        log(f"wrote {args.markdown}")
     return 0
 
 

@@ -1,11 +1,15 @@
-"""One table printer: left-aligned text columns, right-aligned figures."""
+"""One table printer: left-aligned text columns, right-aligned figures; or Markdown."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], markdown: bool = False) -> str:
     cells = [[str(h) for h in headers]] + [["" if v is None else str(v) for v in row] for row in rows]
+    if markdown:
+        escape = lambda v: v.replace("|", "\\|")  # noqa: E731
+        lines = ["| " + " | ".join(escape(v) for v in cells[0]) + " |", "|" + "---|" * len(headers)]
+        return "\n".join(lines + ["| " + " | ".join(escape(v) for v in r) + " |" for r in cells[1:]])
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     numeric = [all(_numeric(r[i]) for r in cells[1:] if r[i]) for i in range(len(headers))]
 

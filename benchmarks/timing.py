@@ -17,6 +17,22 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 
+class Deadline:
+    """A wall-clock budget shared by the parts of a run (None: no limit)."""
+
+    def __init__(self, seconds: float | None):
+        self.end = None if seconds is None else time.perf_counter() + seconds
+
+    def passed(self) -> bool:
+        return self.end is not None and time.perf_counter() >= self.end
+
+    def left(self) -> float:
+        return math.inf if self.end is None else self.end - time.perf_counter()
+
+
+SKIPPED = "skipped: time budget"
+
+
 class Elapsed(float):
     """What `run()` may return to give the seconds of its own timed region (an epoch
     without its set-up); otherwise the wall time of the whole call is used."""
@@ -64,17 +80,22 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 
 def measure(
-    contenders: Sequence[Contender], *, repeats: int = 5, warmup: int = 1, min_sample_s: float = 0.0
+    contenders: Sequence[Contender], *, repeats: int = 5, warmup: int = 1, min_sample_s: float = 0.0,
+    deadline: Deadline | None = None,
 ) -> dict[str, Stats]:
     """Stats per contender name; a contender that raises gets `Stats(error=...)`.
 
     Each sample calls `run()` `number` times and records the mean: `number` is chosen
-    from the last warm-up call so that a sample lasts about `min_sample_s`.
+    from the last warm-up call so that a sample lasts about `min_sample_s`. Contenders
+    not yet built when `deadline` passes are skipped; rounds stop at it (at least one).
     """
     results: dict[str, Stats] = {}
     ready: list[tuple[str, Prepared, int, float]] = []
     try:
         for c in contenders:
+            if deadline is not None and deadline.passed():
+                results[c.name] = Stats(error=SKIPPED)
+                continue
             try:
                 prepared = c.build()
                 ready.append((c.name, prepared, 1, 0.0))
@@ -89,6 +110,8 @@ def measure(
                 results[c.name] = Stats(error=_describe(err))
         samples: dict[str, list[float]] = {name: [] for name, *_ in ready}
         for r in range(repeats):
+            if r and deadline is not None and deadline.passed():
+                break
             shift = r % max(len(ready), 1)
             for name, prepared, number, _ in ready[shift:] + ready[:shift]:
                 if name in results:  # failed during an earlier round

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import contenders as optional
-from benchmarks.timing import Contender, Elapsed, Prepared, measure
+from benchmarks.timing import SKIPPED, Contender, Deadline, Elapsed, Prepared, measure
 
 VARIANTS = ("upsample", "transpose")  # the tutorial's two autoencoders (experiments.models names)
 BATCH = 256
@@ -53,7 +53,7 @@ def random_images(n: int, seed: int = 0) -> np.ndarray:
 # ------------------------------------------------------------ jaxlayers: theirs
 
 
-def experiments_contender(variant: str, n: int, cpu_fusions: str = "dots") -> Callable[[], Prepared]:
+def experiments_contender(variant: str, n: int, cpu_fusions: str = "dots", loop: str = "auto") -> Callable[[], Prepared]:
     """The experiments' own loop (`experiments.train.train`), one epoch per call."""
 
     def build() -> Prepared:
@@ -69,7 +69,7 @@ def experiments_contender(variant: str, n: int, cpu_fusions: str = "dots") -> Ca
 
         def config(epochs: int) -> Any:
             return TrainConfig(variant=variant, epochs=epochs, batch_size=BATCH, seed=epoch[0], out=out.name,
-                               cpu_fusions=cpu_fusions)
+                               cpu_fusions=cpu_fusions, loop=loop)
 
         first = train(config(0), dataset, progress=False, write_outputs=False)  # compiles, caches the plan
 
@@ -132,12 +132,19 @@ def bce(y, p):
     return -jnp.mean(y * jnp.log(p) + (1 - y) * jnp.log(1 - p))
 
 
-def plain_jax_contender(make_model: Callable[[], Any], n: int) -> Callable[[], Prepared]:
-    """A jitted, donated optax step per batch; the batch is gathered on the device."""
+def plain_jax_contender(make_model: Callable[[], Any], n: int, lowerings: str = "auto") -> Callable[[], Prepared]:
+    """A jitted, donated optax step per batch; the batch is gathered on the device.
+
+    lowerings="direct": the step is traced with every jaxlayers op on its plain `lax`
+    path (`jaxlayers.functional._lowering.direct`), to show what the lowerings give."""
 
     def build() -> Prepared:
+        import contextlib
+
         import jax
         import optax
+
+        from jaxlayers.functional import _lowering
 
         model = make_model()
         opt = optax.adam(LR, eps=EPS)
@@ -155,15 +162,17 @@ def plain_jax_contender(make_model: Callable[[], Any], n: int) -> Callable[[], P
         step = jax.jit(step, donate_argnums=0)
         rng = np.random.default_rng(0)
         start = time.perf_counter()
-        for size in {BATCH, n % BATCH} - {0}:  # compile ahead: full and last partial batch
-            step.lower(state[0], x_all, np.arange(size, dtype=np.int32)).compile()
+        with _lowering.direct() if lowerings == "direct" else contextlib.nullcontext():
+            compiled = {size: step.lower(state[0], x_all, np.arange(size, dtype=np.int32)).compile()
+                        for size in {BATCH, n % BATCH} - {0}}  # ahead of time: full and last partial batch
         compile_s = time.perf_counter() - start
 
         def run() -> None:
             perm = rng.permutation(n).astype(np.int32)
             s, loss = state[0], None
             for i in range(0, n, BATCH):
-                s, loss = step(s, x_all, perm[i:i + BATCH])
+                idx = perm[i:i + BATCH]
+                s, loss = compiled[len(idx)](s, x_all, idx)
             jax.block_until_ready(loss)
             state[0] = s
 
@@ -333,53 +342,115 @@ def torch_model(torch, variant: str):
     return nn.Sequential(*layers)
 
 
-def torch_contender(variant: str, n: int, compiled: bool) -> Callable[[], Prepared]:
+TORCH_LAYOUTS = ("NCHW", "channels_last")
+
+
+def torch_name(layout: str, compile_mode: str | None) -> str:
+    kind = "torch eager" if compile_mode is None else "torch.compile" + (
+        "" if compile_mode == "default" else f" {compile_mode}")
+    return f"{kind} ({layout})"
+
+
+def torch_contender(variant: str, n: int, layout: str, compile_mode: str | None) -> Callable[[], Prepared]:
+    """A plain PyTorch loop of the same model; `compile_mode` None (eager), "default"
+    or "reduce-overhead" (CUDA graphs). On CUDA: fused Adam, data and shuffles on the
+    GPU, `torch.cuda.synchronize()` at the end of the epoch.
+
+    Compiled contenders pad the last partial batch to a full one with zero-weight rows
+    (as experiments.train does), so one graph serves every step."""
+
     def build() -> Prepared:
         torch = optional.torch()
         if torch is None:
             raise RuntimeError("torch is not installed")
+        cuda = torch.cuda.is_available() and _jax_platform() == "gpu"
+        device = torch.device("cuda" if cuda else "cpu")
+        fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
         torch.manual_seed(0)
-        model = torch_model(torch, variant)
-        forward = torch.compile(model) if compiled else model
-        opt = torch.optim.Adam(model.parameters(), lr=LR, eps=EPS)
-        x_all = torch.from_numpy(random_images(n)).reshape(n, 1, 28, 28)  # one channel: NHWC == NCHW
-        gen = torch.Generator().manual_seed(0)
+        model = torch_model(torch, variant).to(device).to(memory_format=fmt)
+        opt = torch.optim.Adam(model.parameters(), lr=LR, eps=EPS, **({"fused": True} if cuda else {}))
+        x_all = torch.from_numpy(random_images(n)).reshape(n, 1, 28, 28).to(device)
+        x_all = x_all.contiguous(memory_format=fmt)
+        gen = torch.Generator(device=device).manual_seed(0)
+        padded = compile_mode is not None
 
-        def step(x):
-            p = forward(x).clamp(EPS, 1 - EPS)
-            loss = -(x * torch.log(p) + (1 - x) * torch.log(1 - p)).mean()
+        def loss_of(x, w):
+            p = model(x).clamp(EPS, 1 - EPS)
+            per = -(x * torch.log(p) + (1 - x) * torch.log(1 - p)).mean(dim=(1, 2, 3))
+            return (per * w).sum() / w.sum()
+
+        loss_fn = loss_of if compile_mode is None else torch.compile(loss_of, mode=compile_mode, dynamic=False)
+        ones = torch.ones(BATCH, device=device)
+        graphs = compile_mode == "reduce-overhead"
+
+        def step(x, w):
+            if graphs:
+                torch.compiler.cudagraph_mark_step_begin()
+            loss = loss_fn(x, w)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             return loss
 
         def run() -> None:
-            perm = torch.randperm(n, generator=gen)
+            perm = torch.randperm(n, device=device, generator=gen)
+            loss = None
             for i in range(0, n, BATCH):
-                loss = step(x_all[perm[i:i + BATCH]])
+                idx = perm[i:i + BATCH]
+                w = ones[:len(idx)]
+                if padded and len(idx) < BATCH:
+                    w = (torch.arange(BATCH, device=device) < len(idx)).float()
+                    idx = torch.cat([idx, idx.new_zeros(BATCH - len(idx))])
+                loss = step(x_all[idx], w)
             loss.item()
+            if cuda:
+                torch.cuda.synchronize()
 
-        return Prepared(run, note="NCHW" + (", inductor, first epoch compiles" if compiled else ""))
+        note = [layout, "CUDA" if cuda else "CPU"]
+        if compile_mode is not None:
+            note.append("inductor, first epoch compiles, last batch padded")
+        return Prepared(run, note=", ".join(note))
 
     return build
+
+
+def torch_contenders(variant: str, n: int, torch_compile: bool) -> list[Contender]:
+    """PyTorch at its best: eager and torch.compile in both layouts; CUDA graphs on GPU."""
+    modes: list[str | None] = [None]
+    if torch_compile:
+        modes += ["default"] + (["reduce-overhead"] if _jax_platform() == "gpu" else [])
+    return [Contender(torch_name(layout, mode), torch_contender(variant, n, layout, mode))
+            for mode in modes for layout in TORCH_LAYOUTS]
+
+
+def _jax_platform() -> str:
+    import jax
+
+    return jax.default_backend()
 
 
 # ----------------------------------------------------------------------- run
 
 
 def contenders_for(variant: str, n: int, keras_torch: bool = True, torch_compile: bool = True) -> list[Contender]:
-    cs = [
-        Contender(JAXLAYERS, experiments_contender(variant, n)),
+    import jax  # here, not at import: the Keras worker subprocess needs neither
+
+    from experiments.train import CPU_FUSIONS, LOOPS, resolve_loop
+
+    platform = jax.default_backend()
+    auto = resolve_loop("auto", platform)
+    cs = [Contender(JAXLAYERS, experiments_contender(variant, n))]
+    cs += [Contender(f"jaxlayers (experiments.train, loop={loop})", experiments_contender(variant, n, loop=loop))
+           for loop in LOOPS if loop not in ("auto", auto)]
+    cs += [
         Contender("jaxlayers (plain loop)", plain_jax_contender(lambda: jaxlayers_model(variant), n)),
+        Contender("jaxlayers (plain loop, lax lowerings)",
+                  plain_jax_contender(lambda: jaxlayers_model(variant), n, lowerings="direct")),
         Contender("flax built-ins (plain loop)", plain_jax_contender(lambda: flax_builtin_model(variant), n)),
         Contender("keras fit (jax, spe=1)", keras_jax_contender(variant, n, 1)),
         Contender("keras fit (jax, spe=50)", keras_jax_contender(variant, n, 50)),
     ]
-    import jax  # here, not at import: the Keras worker subprocess needs neither
-
-    from experiments.train import CPU_FUSIONS
-
-    if jax.default_backend() == "cpu":
+    if platform == "cpu":
         # How much of the margin is the XLA:CPU option experiments.train sets for its own
         # programs (CPU_FUSIONS): jaxlayers without it, and Keras with it (process-wide).
         cs.insert(1, Contender("jaxlayers (XLA default fusions)", experiments_contender(variant, n, "default")))
@@ -387,23 +458,25 @@ def contenders_for(variant: str, n: int, keras_torch: bool = True, torch_compile
         cs.append(Contender("keras fit (jax, spe=1, dots-only fusions)", worker_contender(
             ["keras", "--variant", variant, "--images", str(n)],
             {"KERAS_BACKEND": "jax", "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()})))
-    if keras_torch:
+    if keras_torch and platform == "cpu":
         cs.append(Contender("keras fit (torch)", worker_contender(
             ["keras", "--variant", variant, "--images", str(n)], {"KERAS_BACKEND": "torch"})))
     if optional.torch() is not None:
-        cs.append(Contender("torch eager", torch_contender(variant, n, compiled=False)))
-        if torch_compile:
-            cs.append(Contender("torch.compile", torch_contender(variant, n, compiled=True)))
+        cs += torch_contenders(variant, n, torch_compile)
     return cs
 
 
 def run(images: int, repeats: int, peak_flops: float | None, keras_torch: bool = True, torch_compile: bool = True,
-        variants: tuple[str, ...] = VARIANTS, log: Callable[[str], None] = print) -> list[dict]:
+        variants: tuple[str, ...] = VARIANTS, log: Callable[[str], None] = print,
+        deadline: Deadline | None = None) -> list[dict]:
     records = []
     for variant in variants:
+        if deadline is not None and deadline.passed():
+            records.append({"variant": variant, "images": images, "batch": BATCH, "note": SKIPPED, "results": {}})
+            continue
         cs = contenders_for(variant, images, keras_torch, torch_compile)
         log(f"  {variant} autoencoder, {images:,} images/epoch: {', '.join(c.name for c in cs)}")
-        stats = measure(cs, repeats=repeats, warmup=1)
+        stats = measure(cs, repeats=repeats, warmup=1, deadline=deadline)
         log("    " + "; ".join(f"{name} {images / st.median:,.0f} img/s" if st.median else f"{name} failed: {st.error}"
                                    for name, st in stats.items()))
         flops = flops_per_image(variant)
@@ -418,7 +491,7 @@ def run(images: int, repeats: int, peak_flops: float | None, keras_torch: bool =
                                        if rec["images_per_second"] and peak_flops else None)
             results[name] = rec
         if optional.torch() is None:
-            results["torch eager"] = {"error": "torch is not installed: skipped"}
+            results["torch eager (NCHW)"] = {"error": "torch is not installed: skipped"}
         records.append({"variant": variant, "images": images, "batch": BATCH, "flops_per_image": flops,
                         "results": results})
     return records

@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--learning-rate", type=float, default=None, help="default 1e-3 (Keras's default for both)")
     p.add_argument("--devices", type=int, default=None, help="use the first N devices (default: all)")
     p.add_argument("--loop", choices=LOOPS, default=DEFAULT_LOOP,
-                   help="python: a loop over a jitted step; scan: one jitted lax.scan per epoch")
+                   help="python: a loop over a jitted step; scan: one jitted lax.scan per epoch; auto: python on CPU, scan elsewhere (measured)")
     p.add_argument("--cpu-fusions", choices=tuple(CPU_FUSIONS), default="dots",
                    help="on CPU, which ops XLA hands to its YNNPACK library: dots only (measured faster here) "
                         "or XLA's default choice")

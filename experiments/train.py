@@ -48,10 +48,13 @@ from experiments.models import APIS, INPUT_SHAPE, UPSAMPLING, VARIANTS, build_mo
 
 EPSILON = 1e-7  # keras.config.epsilon()
 OPTIMIZERS = ("adam", "adadelta")
-LOOPS = ("python", "scan")
-# Measured on the 2-core CPU box (see the report / README): the Python loop over a
-# jitted step beats one lax.scan per epoch for these small conv nets.
-DEFAULT_LOOP = "python"
+LOOPS = ("auto", "python", "scan")
+# loop="auto" per backend, from benchmarks/RESULTS.md: on the 2-core CPU a Python loop
+# over a jitted step beats one lax.scan per epoch for these small conv nets; elsewhere
+# a step is a few small kernels, bound by host dispatch, so the whole epoch is one program.
+AUTO_LOOP = {"cpu": "python", "gpu": "scan"}  # gpu: H200, scan 1.5-1.7x the python loop
+AUTO_LOOP_ELSEWHERE = "scan"
+DEFAULT_LOOP = "auto"
 DEFAULT_LEARNING_RATE = 1e-3  # Keras default for both Adam and Adadelta
 DATA_AXIS = "data"
 # XLA:CPU (jaxlib 0.10) hands dots, convolutions, reductions and elementwise fusions
@@ -290,6 +293,11 @@ def maybe_initialize_distributed() -> bool:
         jax.distributed.initialize()
         return True
     return False
+
+
+def resolve_loop(loop: str, platform: str) -> str:
+    """"python" or "scan": `loop`, with "auto" decided for `platform` (AUTO_LOOP)."""
+    return AUTO_LOOP.get(platform, AUTO_LOOP_ELSEWHERE) if loop == "auto" else loop
 
 
 def make_mesh(devices: int | None = None) -> Mesh:
@@ -564,10 +572,11 @@ def train(config: TrainConfig, dataset: Any = None, *, progress: bool = True,
     say.log(f"Data: {dataset.name} from {dataset.source}: {n_train:,} train / {n_test:,} test images")
 
     mesh = make_mesh(config.devices)
+    loop = resolve_loop(config.loop, mesh.devices.flat[0].platform)
     replicated = NamedSharding(mesh, P())
     optimizer = make_optimizer(config.optimizer, config.lr)
     plan = build_plan(model, optimizer, mesh, n_train=n_train, n_test=n_test, batch_size=config.batch_size,
-                      loop=config.loop, cpu_fusions=config.cpu_fusions, sharding_hook=sharding_hook)
+                      loop=loop, cpu_fusions=config.cpu_fusions, sharding_hook=sharding_hook)
     x_train = _put_replicated(np.asarray(dataset.x_train, np.float32), replicated)
     x_test = np.zeros((plan.eval_steps * config.batch_size, *dataset.x_test.shape[1:]), np.float32)
     x_test[:n_test] = dataset.x_test
@@ -577,7 +586,7 @@ def train(config: TrainConfig, dataset: Any = None, *, progress: bool = True,
         _INITS[init_key_] = jax.jit(lambda key: init_state(model, optimizer, key), out_shardings=replicated)
     state = _INITS[init_key_](init_key(config.seed))
     say.log(f"Devices: {mesh.size} x {mesh.devices.flat[0].device_kind} ({jax.process_count()} process(es)); "
-            f"loop={config.loop}; {plan.steps} steps/epoch of {config.batch_size} "
+            f"loop={loop}; {plan.steps} steps/epoch of {config.batch_size} "
             f"({config.batch_size // mesh.size} per device)")
 
     history: list[dict] = []
@@ -596,7 +605,7 @@ def train(config: TrainConfig, dataset: Any = None, *, progress: bool = True,
             say.log(f"Resumed from {path} (epoch {start_epoch})")
 
     # Compile ahead of time (epoch times are then pure training); reuse within a process.
-    cache_key = (config.variant, config.upsampling, config.api, config.optimizer, config.lr, config.loop, config.batch_size,
+    cache_key = (config.variant, config.upsampling, config.api, config.optimizer, config.lr, loop, config.batch_size,
                  config.cpu_fusions, n_train, n_test, tuple(d.id for d in mesh.devices.flat))
     compiled = _COMPILED.get(cache_key) if sharding_hook is None else None
     t0 = time.perf_counter()
@@ -619,6 +628,7 @@ def train(config: TrainConfig, dataset: Any = None, *, progress: bool = True,
     say.n_train = n_train
     base = report.base_metrics(config, dataset, mesh, model_summary, compile_seconds)
     base["compiler_options"] = compiler_options(mesh, config.cpu_fusions)
+    base["loop"] = loop
     metrics = report.finish_metrics(base, history)
     completed = True
     for epoch in range(start_epoch, config.epochs):
@@ -627,12 +637,12 @@ def train(config: TrainConfig, dataset: Any = None, *, progress: bool = True,
             break
         on_progress = say.start_epoch(epoch + 1, plan.steps)
         started = time.perf_counter()
-        carry = run_epoch(plan, config.loop, state, x_train, epoch_key(config.seed, epoch), on_progress,
+        carry = run_epoch(plan, loop, state, x_train, epoch_key(config.seed, epoch), on_progress,
                           max(1, plan.steps // 20))
         train_loss = float(carry.loss_sum) / n_train  # the one wait of this epoch
         trained = time.perf_counter()
         state = carry.state
-        val_loss = float(run_eval(plan, config.loop, state.params, x_test, n_test))
+        val_loss = float(run_eval(plan, loop, state.params, x_test, n_test))
         record = {
             "epoch": epoch + 1,
             "train_loss": train_loss,

@@ -3,7 +3,7 @@
 `conv_transpose` picks `jaxlayers.functional._subpixel` (one stride-1 conv of the
 undilated input + depth-to-space) when a stride is > 1 and it does fewer
 multiply-adds; the general lhs-dilated lowering stays reachable through the private
-`_lowering` keyword. Over a seeded random grid (ranks 1-3, kernels 1-5, strides 1-4
+`_lowering.forced` context. Over a seeded random grid (ranks 1-3, kernels 1-5, strides 1-4
 incl. stride > kernel, dilation 1-3 also with strides, valid/same, every
 output_padding), both lowerings give the same shapes, values and vjp (x and kernel);
 a subset is checked against Keras `ConvNDTranspose` and with the automatic
@@ -24,7 +24,25 @@ import pytest
 
 import jaxlayers.functional as F
 from jaxlayers import padding as P
-from jaxlayers.functional import _shift_sum, _subpixel
+from jaxlayers.functional import _lowering, _shift_sum, _subpixel
+
+# The lowerings the tests compare, as `_lowering.forced` modes (traced under them).
+LOWERINGS = {
+    "auto": {},
+    "direct": dict(shift_sum="never"),
+    "dilated": dict(shift_sum="never", subpixel="never"),
+    "subpixel": dict(shift_sum="never", subpixel="always"),
+    "shift_sum": dict(shift_sum="always"),
+}
+
+
+def _lowered(fn, lowering):
+    """`fn` traced under the modes of `lowering` (a key of LOWERINGS)."""
+    def call(*args, **kwargs):
+        with _lowering.forced(**LOWERINGS[lowering]):
+            return fn(*args, **kwargs)
+    return call
+
 
 try:
     import keras_oracle as K
@@ -86,9 +104,8 @@ def _arrays(case, seed):
 
 
 def _op(case, lowering):
-    return functools.partial(F.conv_transpose, strides=case["strides"], padding=case["padding"],
-                             output_padding=case["output_padding"], dilation=case["dilation"],
-                             _lowering=lowering)
+    return _lowered(functools.partial(F.conv_transpose, strides=case["strides"], padding=case["padding"],
+                                      output_padding=case["output_padding"], dilation=case["dilation"]), lowering)
 
 
 @functools.partial(jax.jit, static_argnums=0)  # one compile for all ops (op-by-op dispatch is slow here)
@@ -167,8 +184,8 @@ def test_dispatch_rule():
     one = jnp.zeros((1, 1, 4, 3))
     assert _lhs_dilations(functools.partial(F.conv_transpose, strides=2), x, one) == [(2, 2)]
     assert _lhs_dilations(functools.partial(F.conv_transpose, strides=2, dilation=2), x, kernel) == [(2, 2)]
-    with pytest.raises(ValueError, match="_lowering"):
-        F.conv_transpose(x, kernel, strides=2, _lowering="fast")
+    with pytest.raises(ValueError, match="forced"), _lowering.forced(subpixel="fast"):
+        pass
 
 
 # ---------------------------------------------------------------- shift-sum conv
@@ -204,8 +221,8 @@ CONV_IDS = [f"{i:02d}_r{c['rank']}_k{c['kernel']}_s{c['strides']}_d{c['dilation'
 
 
 def _conv_op(case, lowering):
-    return functools.partial(F.conv, strides=case["strides"], padding=case["padding"], dilation=case["dilation"],
-                             _lowering=lowering)
+    return _lowered(functools.partial(F.conv, strides=case["strides"], padding=case["padding"],
+                                      dilation=case["dilation"]), lowering)
 
 
 @pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
@@ -273,7 +290,8 @@ def test_shift_sum_auto_matches_keras(family, kwargs, in_shape):
 
 
 def _convs(fn, *args):
-    return [e for e in jax.make_jaxpr(fn)(*args).eqns if e.primitive.name == "conv_general_dilated"]
+    # A fresh function each time: JAX caches traces by function, not by `_lowering.forced`.
+    return [e for e in jax.make_jaxpr(lambda *a: fn(*a))(*args).eqns if e.primitive.name == "conv_general_dilated"]
 
 
 def test_shift_sum_dispatch_rule():
@@ -285,12 +303,15 @@ def test_shift_sum_dispatch_rule():
     assert len(_convs(functools.partial(F.conv, groups=2), x, jnp.zeros((1, 1, 8, 2)))) == 1  # grouped: direct
     assert not _convs(F.conv_transpose, x, jnp.zeros((3, 3, 1, 16)))  # stride 1, 16 -> 1
     assert len(_convs(functools.partial(F.conv_transpose, strides=2), x, jnp.zeros((3, 3, 1, 16)))) == 1
-    with pytest.raises(ValueError, match="groups=2"):
-        F.conv(x, jnp.zeros((3, 3, 8, 2)), groups=2, _lowering="shift_sum")
-    with pytest.raises(ValueError, match="strides"):
-        F.conv_transpose(x, jnp.zeros((3, 3, 1, 16)), strides=2, _lowering="shift_sum")
-    with pytest.raises(ValueError, match="_lowering"):
-        F.conv(x, jnp.zeros((3, 3, 16, 1)), _lowering="fast")
+    # forced "always" still applies only where the lowering can: grouped convs and strided
+    # transposed convs stay on lax
+    with _lowering.forced(shift_sum="always"):
+        assert len(_convs(functools.partial(F.conv, groups=2), x, jnp.zeros((3, 3, 8, 2)))) == 1
+        assert len(_convs(functools.partial(F.conv_transpose, strides=2), x, jnp.zeros((3, 3, 1, 16)))) == 1
+    with _lowering.forced(shift_sum="never"):
+        assert len(_convs(F.conv, x, jnp.zeros((3, 3, 16, 1)))) == 1
+    with pytest.raises(ValueError, match="shift_sum"), _lowering.forced(shift_sum="fast"):
+        pass
 
 
 def test_forward_mode_autodiff_through_fast_paths():
@@ -301,7 +322,7 @@ def test_forward_mode_autodiff_through_fast_paths():
     tangent = r.standard_normal(x.shape).astype(np.float32)
 
     def model(lowering, pool):
-        return lambda x: pool(F.conv(x, kernel, padding="same", _lowering=lowering))
+        return lambda x: pool(_lowered(F.conv, lowering)(x, kernel, padding="same"))
 
     block = functools.partial(F.max_pool, pool_size=2)
     window = lambda y: jax.lax.reduce_window(y, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")

@@ -9,7 +9,7 @@ from jax import lax
 
 from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq, as_tuple
-from jaxlayers.functional import _shift_sum, _subpixel
+from jaxlayers.functional import _lowering, _shift_sum, _subpixel
 from jaxlayers.functional._checks import check_bias, check_channels, check_input
 
 
@@ -39,7 +39,6 @@ def conv(
     dilation: IntOrSeq = 1,
     groups: int = 1,
     precision: lax.PrecisionLike = None,
-    _lowering: str = "auto",
 ) -> jax.Array:
     """Keras `ConvND`: x: (batch, *spatial, in) * kernel: (*kernel_size, in // groups, filters).
 
@@ -47,10 +46,9 @@ def conv(
     Strides and dilation may both exceed 1 (Keras refuses that combination).
     Returns (batch, *out_spatial, filters).
 
-    With few filters (taps * filters <= in, e.g. 3x3 from 16 channels to 1) this is
+    With few filters (taps * filters <= in, e.g. 3x3 from 16 channels to 1) this may be
     computed by the equivalent `_shift_sum` lowering (a matrix product over channels,
-    then shifted slices added). `_lowering` ("auto" | "direct" | "shift_sum") is
-    private, for tests and benchmarks.
+    then shifted slices added), on the backends where it measured faster (`_lowering`).
     """
     rank = _kernel_rank(kernel)
     check_input(x, rank)
@@ -67,10 +65,7 @@ def conv(
         padding, x.shape[1:-1], windows, strides, allowed=("valid", "same", "causal", "explicit")
     )
     pad.check_window_fits(x.shape[1:-1], windows, pairs, x.shape, f"`kernel` (dilated to {windows})")
-    _check_lowering(_lowering, ("auto", "direct", "shift_sum"))
-    if _lowering == "shift_sum" or (_lowering == "auto" and _shift_sum.worthwhile(shape, groups)):
-        if groups != 1:
-            raise ValueError(f"`_lowering='shift_sum'` needs groups=1, got groups={groups}.")
+    if _lowering.use("shift_sum", _shift_sum.worthwhile(shape, groups), applicable=groups == 1):
         y = _shift_sum.conv_shift_sum(x, kernel, strides, dilation, pairs, precision)
     else:
         y = lax.conv_general_dilated(
@@ -83,11 +78,6 @@ def conv(
     return y if bias is None else y + bias
 
 
-def _check_lowering(lowering: str, allowed: tuple[str, ...]) -> None:
-    if lowering not in allowed:
-        raise ValueError(f"unknown `_lowering` {lowering!r}; expected one of {allowed}.")
-
-
 def conv_transpose(
     x: jax.Array,
     kernel: jax.Array,
@@ -98,7 +88,6 @@ def conv_transpose(
     output_padding: IntOrSeq | None = None,
     dilation: IntOrSeq = 1,
     precision: lax.PrecisionLike = None,
-    _lowering: str = "auto",
 ) -> jax.Array:
     """Keras `ConvNDTranspose`: x: (batch, *spatial, in) with kernel: (*kernel_size, filters, in).
 
@@ -107,11 +96,10 @@ def conv_transpose(
     `output_padding` (each value < its stride) adds cells at the end of each axis.
     Returns (batch, *out_spatial, filters).
 
-    With a stride > 1 this is computed, when it does fewer multiply-adds, by the
+    With a stride > 1 this may be computed, when it does fewer multiply-adds, by the
     equivalent sub-pixel lowering (`_subpixel`: one stride-1 conv of the undilated
     input, then depth-to-space); with stride 1 and few filters, by `conv`'s
-    `_shift_sum` lowering. `_lowering` ("auto" | "dilated" | "subpixel" | "shift_sum")
-    is private, for tests and benchmarks.
+    `_shift_sum` lowering; each on the backends where it measured faster (`_lowering`).
     """
     rank = _kernel_rank(kernel)
     check_input(x, rank)
@@ -123,18 +111,11 @@ def conv_transpose(
     extra = output_padding_tuple(output_padding, strides)
     windows = pad.effective_window(shape[:-2], dilation)
     pairs = pad.transpose_pairs(padding, windows, strides, extra)
-    _check_lowering(_lowering, ("auto", "dilated", "subpixel", "shift_sum"))
     stride_one = all(s == 1 for s in strides)
-    if _lowering == "shift_sum" or (
-        _lowering == "auto" and stride_one and _shift_sum.worthwhile((*shape[:-2], shape[-1], shape[-2]))
-    ):
-        if not stride_one:
-            raise ValueError(f"`_lowering='shift_sum'` needs strides of 1, got strides={strides}.")
+    if _lowering.use("shift_sum", _shift_sum.worthwhile((*shape[:-2], shape[-1], shape[-2])), applicable=stride_one):
         flipped = jnp.swapaxes(lax.rev(kernel, tuple(range(rank))), -1, -2)  # (*K, in, filters)
         y = _shift_sum.conv_shift_sum(x, flipped, strides, dilation, pairs, precision)
-    elif _lowering == "subpixel" or (
-        _lowering == "auto" and _subpixel.worthwhile(x.shape[1:-1], shape[:-2], strides, dilation, pairs)
-    ):
+    elif _lowering.use("subpixel", _subpixel.worthwhile(x.shape[1:-1], shape[:-2], strides, dilation, pairs)):
         y = _subpixel.conv_transpose_subpixel(x, kernel, strides, dilation, pairs, precision)
     else:
         y = _conv_transpose_dilated(x, kernel, strides, dilation, pairs, precision)

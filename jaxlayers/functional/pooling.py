@@ -8,6 +8,7 @@ from jax import lax
 
 from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq, spatial_rank
+from jaxlayers.functional import _lowering
 from jaxlayers.functional._windows import Windows, block_max
 
 
@@ -20,7 +21,7 @@ def max_pool(
     row-major order, as with `lax.reduce_window` (and so Keras).
     """
     w = Windows.resolve(x, pool_size, strides, padding)
-    if w.non_overlapping:
+    if _lowering.use("block_pool", True, applicable=w.non_overlapping):
         return block_max(w.blocks(x, -jnp.inf), w.block_axes)
     return lax.reduce_window(x, -jnp.inf, lax.max, *w.lax_args())
 
@@ -33,7 +34,7 @@ def avg_pool(
     x: (batch, *spatial, channels); strides default to pool_size.
     """
     w = Windows.resolve(x, pool_size, strides, padding)
-    if w.non_overlapping:
+    if _lowering.use("block_pool", True, applicable=w.non_overlapping):
         total = jnp.sum(w.blocks(x, 0), axis=w.block_axes)
     else:
         # A NumPy init value stays a constant under jit, which reduce_window's gradient needs.

@@ -11,6 +11,7 @@ from jax import lax
 
 from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq
+from jaxlayers.functional import _lowering
 from jaxlayers.functional._windows import Windows, block_max, first_max_position, flat_index_of
 
 _NO_INDEX = np.iinfo(np.int32).max
@@ -26,7 +27,7 @@ def max_pool_with_indices(
     the first maximum on ties. Differentiable in x (the gradient goes to `indices`).
     """
     w = Windows.resolve(x, pool_size, strides, padding)
-    if w.non_overlapping:
+    if _lowering.use("block_pool", True, applicable=w.non_overlapping):
         blocks = w.blocks(x, -jnp.inf)
         y = block_max(blocks, w.block_axes)
         position = first_max_position(lax.stop_gradient(blocks), lax.stop_gradient(y), w.block_axes)

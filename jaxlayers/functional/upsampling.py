@@ -6,6 +6,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxlayers._args import IntOrSeq, as_tuple, spatial_rank
+from jaxlayers.functional import _lowering
 
 METHODS = ("nearest", "bilinear", "bed_of_nails")
 
@@ -39,8 +40,12 @@ def check_method(method: str, name: str) -> str:
 
 
 def _repeat_cells(x: jax.Array, size: tuple[int, ...]) -> jax.Array:
-    """Nearest upsampling by broadcast and reshape (no gather)."""
+    """Nearest upsampling by broadcast and reshape (no gather), or `jnp.repeat` (`_lowering`)."""
     if all(s == 1 for s in size):
+        return x
+    if not _lowering.use("broadcast_upsample", True):
+        for axis, s in enumerate(size, start=1):
+            x = jnp.repeat(x, s, axis=axis)
         return x
     expanded = x.reshape([x.shape[0], *(d for n in x.shape[1:-1] for d in (n, 1)), x.shape[-1]])
     tiled = jnp.broadcast_to(

@@ -1,0 +1,76 @@
+"""Which exact lowering each op uses, per backend: one table, read at trace time.
+
+Every lowering here computes the same numbers as the plain `lax` op (tests check
+values and gradients); which is faster depends on the backend, so the choice is
+made per `jax.default_backend()` from measurements (benchmarks/RESULTS.md).
+
+- "shift_sum": a conv with few filters (taps x filters <= channels) as one channel
+  contraction plus shifted slices added (`_shift_sum`); else `lax.conv_general_dilated`.
+- "subpixel": a strided transposed conv as one stride-1 conv + depth-to-space
+  (`_subpixel`), where it does fewer multiply-adds; else the stride-dilated input.
+- "block_pool": non-overlapping pooling as pad + reshape + reduce (`_windows`);
+  else `lax.reduce_window`.
+- "broadcast_upsample": nearest upsampling by broadcast + reshape; else `jnp.repeat`.
+
+A mode is "auto" (use where its own rule says it pays), "never", or, only through
+`forced` (tests and benchmarks), "always" (use wherever it applies).
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator, Mapping
+
+import jax
+
+CHOICES = ("shift_sum", "subpixel", "block_pool", "broadcast_upsample")
+MODES = ("auto", "never", "always")
+
+# Measured backends (benchmarks/RESULTS.md). Elsewhere (TPU, for now) the plain
+# `lax` convolutions, and the reshape/broadcast paths, which are only data movement.
+UNMEASURED: Mapping[str, str] = {
+    "shift_sum": "never", "subpixel": "never", "block_pool": "auto", "broadcast_upsample": "auto",
+}
+_ALL_AUTO = {"shift_sum": "auto", "subpixel": "auto", "block_pool": "auto", "broadcast_upsample": "auto"}
+BY_BACKEND: Mapping[str, Mapping[str, str]] = {
+    "cpu": _ALL_AUTO,  # 2-core AMD EPYC
+    "gpu": _ALL_AUTO,  # NVIDIA H200: shift-sum 2.8x, sub-pixel 1.3x, block max pool 1.15x faster (fwd+bwd)
+}
+
+_FORCED: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("jaxlayers_lowering", default={})
+
+
+def mode(choice: str, backend: str | None = None) -> str:
+    """The mode of `choice` now: a `forced` one, else `backend`'s (default: JAX's default)."""
+    forced = _FORCED.get()
+    if choice in forced:
+        return forced[choice]
+    return BY_BACKEND.get(backend or jax.default_backend(), UNMEASURED)[choice]
+
+
+def use(choice: str, worthwhile: bool, applicable: bool = True) -> bool:
+    """Whether to take `choice`'s lowering, given its own rule (`worthwhile`) and shape limits."""
+    m = mode(choice)
+    return applicable and (m == "always" or (m == "auto" and worthwhile))
+
+
+@contextlib.contextmanager
+def forced(**modes: str) -> Iterator[None]:
+    """Within the block, trace with these modes, e.g. `forced(shift_sum="never")`.
+
+    JAX caches traces by function and input shapes, not by these modes: trace a fresh
+    function (a new lambda or `jax.jit`) inside the block.
+    """
+    for choice, m in modes.items():
+        if choice not in CHOICES or m not in MODES:
+            raise ValueError(f"forced() takes {CHOICES} set to one of {MODES}, got {choice}={m!r}.")
+    token = _FORCED.set({**_FORCED.get(), **modes})
+    try:
+        yield
+    finally:
+        _FORCED.reset(token)
+
+
+def direct() -> contextlib.AbstractContextManager[None]:
+    """Every op on its plain `lax` path (the reference the lowerings are tested against)."""
+    return forced(shift_sum="never", subpixel="never", block_pool="never", broadcast_upsample="never")
