@@ -13,11 +13,10 @@ from jaxlayers.functional import _lowering, _shift_sum, _subpixel
 from jaxlayers.functional._checks import check_bias, check_channels, check_input
 
 
-def _dimension_numbers(rank: int, kernel_io: tuple[int, int]) -> lax.ConvDimensionNumbers:
-    """Channels-last activations; kernel `(*spatial, a, b)` with `kernel_io` = (in, out) axes."""
+def _dimension_numbers(rank: int) -> lax.ConvDimensionNumbers:
+    """Channels-last activations, kernel `(*spatial, in, out)` (NHWC / HWIO for rank 2)."""
     activations = (0, rank + 1, *range(1, rank + 1))
-    kernel_in, kernel_out = kernel_io
-    return lax.ConvDimensionNumbers(activations, (kernel_out, kernel_in, *range(rank)), activations)
+    return lax.ConvDimensionNumbers(activations, (rank + 1, rank, *range(rank)), activations)
 
 
 def _kernel_rank(kernel: jax.Array) -> int:
@@ -71,7 +70,7 @@ def conv(
         y = lax.conv_general_dilated(
             x, kernel, strides, pairs,
             rhs_dilation=dilation,
-            dimension_numbers=_dimension_numbers(rank, (rank, rank + 1)),
+            dimension_numbers=_dimension_numbers(rank),
             feature_group_count=groups,
             precision=precision,
         )
@@ -113,8 +112,7 @@ def conv_transpose(
     pairs = pad.transpose_pairs(padding, windows, strides, extra)
     stride_one = all(s == 1 for s in strides)
     if _lowering.use("shift_sum", _shift_sum.worthwhile((*shape[:-2], shape[-1], shape[-2])), applicable=stride_one):
-        flipped = jnp.swapaxes(lax.rev(kernel, tuple(range(rank))), -1, -2)  # (*K, in, filters)
-        y = _shift_sum.conv_shift_sum(x, flipped, strides, dilation, pairs, precision)
+        y = _shift_sum.conv_shift_sum(x, _flipped(kernel), strides, dilation, pairs, precision)
     elif _lowering.use("subpixel", _subpixel.worthwhile(x.shape[1:-1], shape[:-2], strides, dilation, pairs)):
         y = _subpixel.conv_transpose_subpixel(x, kernel, strides, dilation, pairs, precision)
     else:
@@ -126,15 +124,24 @@ def _conv_transpose_dilated(
     x: jax.Array, kernel: jax.Array, strides: tuple[int, ...], dilation: tuple[int, ...],
     pairs: pad.Pairs, precision: lax.PrecisionLike,
 ) -> jax.Array:
-    """The general lowering: stride-dilated input, padded by `pairs`, * flipped kernel."""
+    """The general lowering: stride-dilated input, padded by `pairs`, * flipped kernel.
+
+    The kernel is flipped and laid out `(*K, in, filters)` as `conv`'s: with the same
+    dimension numbers XLA:GPU picks the same (faster) cuDNN layouts for both.
+    """
     rank = kernel.ndim - 2
     return lax.conv_general_dilated(
-        x, lax.rev(kernel, tuple(range(rank))), (1,) * rank, pairs,
+        x, _flipped(kernel), (1,) * rank, pairs,
         lhs_dilation=strides,
         rhs_dilation=dilation,
-        dimension_numbers=_dimension_numbers(rank, (rank + 1, rank)),
+        dimension_numbers=_dimension_numbers(rank),
         precision=precision,
     )
+
+
+def _flipped(kernel: jax.Array) -> jax.Array:
+    """A transposed-conv kernel `(*K, filters, in)` as the conv kernel `(*K, in, filters)` it is the gradient of."""
+    return jnp.swapaxes(lax.rev(kernel, tuple(range(kernel.ndim - 2))), -1, -2)
 
 
 def output_padding_tuple(
