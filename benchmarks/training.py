@@ -4,21 +4,22 @@ Contenders (each does the same work: adam 1e-3 with epsilon 1e-7 as Keras, Keras
 clipped binary cross-entropy on sigmoid outputs, batch 256, a fresh shuffle per
 epoch, the last partial batch kept; timed epochs exclude evaluation):
 
-- jaxlayers (experiments.train): the experiments' own loop, one `train()` call of
-  one epoch per sample; its compiled plan is cached per process, so after the
-  warm-up a call is one epoch (timed by `train` itself, `epoch_seconds`). On CPU
-  also with `cpu_fusions="default"` (XLA's own choice of YNNPACK fusions instead of
-  the dots-only option experiments.train sets for its programs).
-- jaxlayers (plain loop) and flax built-ins (plain loop): the same tiny loop, a
-  jitted donated step that gathers its batch from the images on the device, on the
-  jaxlayers model and on an equivalent model of Flax built-ins.
+- jaxlayers (experiments.train): the experiments' own loop (`loop="auto"`), one
+  `train()` call of one epoch per sample, timed by `train` itself (`epoch_seconds`);
+  also with the loop `auto` did not choose, and on CPU with `cpu_fusions="default"`
+  (XLA's own choice of YNNPACK fusions instead of the dots-only option).
+- jaxlayers (plain loop), the same with every op on its `lax` path, and flax
+  built-ins (plain loop): one tiny loop, a jitted donated step that gathers its
+  batch from the images on the device, on the jaxlayers model and on an equivalent
+  model of Flax built-ins.
 - keras fit (jax, spe=1 / spe=50): Keras 3 `fit` on the JAX backend, `fit(epochs=1)`
   per sample (the train function is kept between calls), epoch timed by a callback.
-- keras fit (jax, spe=1, dots-only fusions), CPU only: Keras in a subprocess with
-  the same XLA option set process-wide through XLA_FLAGS, to show what it gives Keras.
-- keras fit (torch): the same in a subprocess with KERAS_BACKEND=torch, driven over
-  a pipe so that its epochs interleave with the others.
-- torch eager and torch.compile: nn.Sequential, NCHW (the input has one channel).
+- CPU only: keras fit (jax, spe=1, dots-only fusions) (Keras in a subprocess with the
+  same XLA option set process-wide through XLA_FLAGS) and keras fit (torch), in a
+  subprocess with KERAS_BACKEND=torch, driven over a pipe so its epochs interleave.
+- PyTorch at its best: eager and torch.compile, each in NCHW and channels_last (the
+  hidden activations have 4-16 channels, and the layout changes which oneDNN/cuDNN
+  kernels run); on GPU also torch.compile mode="reduce-overhead" (CUDA graphs).
 
 `python -m benchmarks.training --worker ...` is the subprocess side (internal).
 """

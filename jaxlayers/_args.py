@@ -5,6 +5,7 @@ anything; each names the argument and shows what was expected and received.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,29 +18,87 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def as_tuple(value: IntOrSeq, rank: int, name: str, *, minimum: int = 1) -> tuple[int, ...]:
-    """`value` as `rank` ints, each >= `minimum`; an int means the same on every axis."""
+def as_tuple(value: IntOrSeq, rank: int | None, name: str, *, minimum: int = 1) -> tuple[int, ...]:
+    """`value` as `rank` ints, each >= `minimum`; an int means the same on every axis.
+
+    rank None (not known yet, e.g. at construction of a rank-generic layer): any
+    number of ints is accepted, and an int comes back as one.
+    """
     if _is_int(value):
-        values = (int(value),) * rank
+        values = (int(value),) * (1 if rank is None else rank)
     elif isinstance(value, Sequence) and not isinstance(value, str) and all(map(_is_int, value)):
         values = tuple(int(v) for v in value)
-        if len(values) != rank:
+        if rank is not None and len(values) != rank:
             raise ValueError(
                 f"`{name}` must be an int or a sequence of {rank} ints (one per spatial "
                 f"axis), got {value!r} of length {len(values)}."
             )
     else:
-        raise TypeError(f"`{name}` must be an int or a sequence of {rank} ints, got {value!r}.")
+        raise TypeError(f"`{name}` must be an int or a sequence of {rank or 'N'} ints, got {value!r}.")
     if any(v < minimum for v in values):
         raise ValueError(f"`{name}` must be >= {minimum} on every axis, got {value!r}.")
     return values
 
 
-def as_pairs(value: Any, rank: int, name: str) -> tuple[tuple[int, int], ...]:
+def positive_int(value: Any, name: str) -> int:
+    """`value` as an int >= 1 (a count such as `filters`, `units` or `groups`)."""
+    if not _is_int(value):
+        raise TypeError(f"`{name}` must be an int >= 1, got {value!r}.")
+    if value < 1:
+        raise ValueError(f"`{name}` must be an int >= 1, got {value!r}.")
+    return int(value)
+
+
+def dilation_rate(value: IntOrSeq | None, alias: IntOrSeq | None, rank: int | None) -> tuple[int, ...]:
+    """`dilation_rate` (Keras's name, default 1) as `rank` ints; `dilation` is its old alias.
+
+    Errors name the spelling that was passed; passing both is a TypeError.
+    """
+    if alias is None:
+        return as_tuple(1 if value is None else value, rank, "dilation_rate")
+    if value is not None:
+        raise TypeError(
+            f"pass `dilation_rate` or its alias `dilation`, not both: got dilation_rate={value!r}, "
+            f"dilation={alias!r}."
+        )
+    return as_tuple(alias, rank, "dilation")
+
+
+def check_groups(filters: int, groups: int, channels: int | None = None, owner: str = "") -> None:
+    """`filters` and (when known) the input `channels` must be multiples of `groups`, as Keras."""
+    where = f"{owner}: " if owner else ""
+    if filters % groups:
+        raise ValueError(f"{where}`filters`={filters} is not divisible by `groups`={groups}.")
+    if channels is not None and channels % groups:
+        raise ValueError(f"{where}input channels {channels} are not divisible by `groups`={groups}.")
+
+
+def target_shape(value: Any, input_shape: Sequence[int] | None = None) -> tuple[int, ...]:
+    """Keras `Reshape(target_shape)`: ints >= 1 and at most one -1 (batch axis excluded).
+
+    With `input_shape` (batch first), the sizes must also hold the input's cells.
+    """
+    if not isinstance(value, Sequence) or isinstance(value, str) or not all(map(_is_int, value)):
+        raise TypeError(f"`target_shape` must be a sequence of ints, got {value!r}.")
+    shape = tuple(int(v) for v in value)
+    if any(v < 1 and v != -1 for v in shape) or shape.count(-1) > 1:
+        raise ValueError(f"`target_shape` must be ints >= 1 with at most one -1, got {value!r}.")
+    if input_shape is not None:
+        cells, known = math.prod(input_shape[1:]), math.prod(v for v in shape if v != -1)
+        if (cells % known) if -1 in shape else (cells != known):
+            raise ValueError(
+                f"`target_shape` {shape} cannot hold the {cells} cells per example of an input "
+                f"of shape {tuple(input_shape)}."
+            )
+    return shape
+
+
+def as_pairs(value: Any, rank: int | None, name: str) -> tuple[tuple[int, int], ...]:
     """Keras `ZeroPaddingND`/`CroppingND` forms as one `(lo, hi)` pair per axis.
 
     int -> same pair everywhere; `rank` ints -> symmetric per axis; `rank` pairs -> as
     given. With rank 1 a pair of ints is `(lo, hi)`, as in Keras `ZeroPadding1D`.
+    rank None (not known yet): any number of axes, for validation.
     """
     def pair(v: Any) -> tuple[int, int]:
         if _is_int(v):
@@ -48,8 +107,10 @@ def as_pairs(value: Any, rank: int, name: str) -> tuple[tuple[int, int], ...]:
             return int(v[0]), int(v[1])
         raise TypeError(f"`{name}` entries must be ints or (lo, hi) pairs, got {v!r} in {value!r}.")
 
+    if rank is None and isinstance(value, Sequence) and not isinstance(value, str):
+        rank = len(value)
     if _is_int(value):
-        pairs = (pair(value),) * rank
+        pairs = (pair(value),) * (rank or 1)
     elif not isinstance(value, Sequence) or isinstance(value, str):
         raise TypeError(f"`{name}` must be an int, {rank} ints or {rank} (lo, hi) pairs, got {value!r}.")
     elif rank == 1 and len(value) == 2 and all(map(_is_int, value)):

@@ -10,7 +10,7 @@ so what the ops do and what the shape tools predict cannot drift apart.
 - "causal" (1-D conv only): `(window - 1, 0)`, so output t sees inputs <= t.
 - explicit (conv only): ints or `(lo, hi)` pairs per axis, as `_args.as_pairs`.
 
-`window` is always the *effective* window, `(kernel - 1) * dilation + 1`.
+`window` is always the *effective* window, `(kernel - 1) * dilation_rate + 1`.
 """
 from __future__ import annotations
 
@@ -38,9 +38,23 @@ def mode(padding: Padding, allowed: Sequence[str]) -> str | None:
     return None
 
 
-def effective_window(kernel: Sequence[int], dilation: Sequence[int]) -> tuple[int, ...]:
+def resolve(padding: Padding, allowed: Sequence[str], rank: int | None) -> str | Pairs:
+    """A validated `padding`: its lower-cased mode, or the explicit `(lo, hi)` pairs.
+
+    rank None (not known yet): the checks that need it ("causal" is 1-D only, one
+    pair per axis) wait for the call.
+    """
+    kind = mode(padding, allowed)
+    if kind is None:
+        return as_pairs(padding, rank, "padding")
+    if kind == "causal" and rank is not None and rank != 1:
+        raise ValueError(f"`padding='causal'` is only defined for 1-D convolution, got {rank} spatial axes.")
+    return kind
+
+
+def effective_window(kernel: Sequence[int], dilation_rate: Sequence[int]) -> tuple[int, ...]:
     """Span of a dilated kernel: `(k - 1) * d + 1` per axis."""
-    return tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation))
+    return tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation_rate))
 
 
 def same_pair(size: int, window: int, stride: int) -> tuple[int, int]:
@@ -63,14 +77,12 @@ def forward_pairs(
     A `None` size (unknown) is only allowed where the pair does not depend on it.
     """
     rank = len(windows)
-    kind = mode(padding, allowed)
-    if kind is None:
-        return as_pairs(padding, rank, "padding")
+    kind = resolve(padding, allowed, rank)
+    if not isinstance(kind, str):
+        return kind
     if kind == "valid":
         return ((0, 0),) * rank
     if kind == "causal":
-        if rank != 1:
-            raise ValueError(f"`padding='causal'` is only defined for 1-D convolution, got {rank} spatial axes.")
         return ((windows[0] - 1, 0),)
     return tuple(
         (0, 0) if size is None else same_pair(size, w, s)

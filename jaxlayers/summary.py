@@ -18,11 +18,12 @@ Shape = tuple[int | None, ...]
 def count_params(variables: Any) -> int:
     """Number of scalars in a pytree of arrays (or shape structs), e.g. Flax variables.
 
-    For a Flax NNX module, the number of scalars in its `nnx.Param` state.
+    For a Flax NNX module, the scalars of all its variables but RNG state: parameters and
+    batch statistics, as Keras's `count_params` (and linen's whole `variables`) count.
     """
     nnx = _nnx_of(variables)
     if nnx is not None:
-        variables = nnx.state(variables, nnx.Param)
+        variables = nnx.state(variables, nnx.Not(nnx.RngState))
     return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(variables))
 
 
@@ -74,7 +75,8 @@ def summary(model: nn.Module, input_shape: Sequence[int | None], dtype: Any = jn
 
     Nothing is allocated: `model.init` (for a linen module) or the call of a merged copy
     of an NNX module runs under `jax.eval_shape`. Rows are the leaf modules (those that
-    call no other module) in call order.
+    call no other module) in call order. Trainable parameters are linen's `params` (NNX's
+    `nnx.Param`); the rest (e.g. BatchNormalization's moving statistics) are non-trainable.
     """
     input_shape = tuple(input_shape)
     if not input_shape or any(d is not None and (not isinstance(d, int) or d < 1) for d in input_shape):
@@ -99,7 +101,8 @@ def summary(model: nn.Module, input_shape: Sequence[int | None], dtype: Any = jn
 
     def init() -> Any:
         with nn.intercept_methods(record):
-            return model.init(jax.random.key(0), jnp.zeros(concrete, dtype))
+            key = jax.random.key(0)
+            return model.init({"params": key, "dropout": key}, jnp.zeros(concrete, dtype))
 
     variables = jax.eval_shape(init)
     params = variables.get("params", {})
@@ -170,7 +173,7 @@ def _nnx_summary(nnx: Any, model: Any, concrete: Shape, dtype: Any, unknown_batc
     for the duration (and restored after) to record which modules run and their outputs.
     """
     graphdef, state = nnx.split(model)
-    params = {path: count_params(module) for path, module in nnx.iter_modules(model)}
+    params = {path: count_params(module) for path, module in nnx.iter_modules(model)}  # Param and BatchStat
     classes = {type(module) for _, module in nnx.iter_modules(model)}
     calls: list[tuple[tuple[Any, ...], str, Any]] = []
     paths: dict[int, tuple[Any, ...]] = {}
@@ -208,6 +211,5 @@ def _nnx_summary(nnx: Any, model: Any, concrete: Shape, dtype: Any, unknown_batc
         name = _row_name(kind, path[-1] if path else kind, seen)
         shape = _batch_none(out) if unknown_batch else out
         rows.append(Row(name, kind, shape, params[path], tuple(str(p) for p in path)))
-    trainable = count_params(model)
-    everything = count_params(nnx.state(model, nnx.Not(nnx.RngState)))
-    return Summary(type(model).__name__, tuple(rows), trainable, everything - trainable)
+    trainable = count_params(nnx.state(model, nnx.Param))
+    return Summary(type(model).__name__, tuple(rows), trainable, count_params(model) - trainable)

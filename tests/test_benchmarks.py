@@ -1,15 +1,20 @@
-"""`python -m benchmarks.run --smoke` keeps working: every contender appears, the tables print.
+"""The prepared accelerator run works on CPU: `bash benchmarks/accelerator.sh DIR OUT --device cpu --smoke`.
 
-No timing is asserted: speed targets are checked by hand on a quiet machine
-(benchmarks/RESULTS.md). Torch contenders are expected only when torch is installed.
+One smoke run of every part (full job, training, profile, layers) on a tiny MNIST
+written in the IDX format: every contender appears and ran, the JSON and Markdown
+are written. No timing is asserted: speed is read from benchmarks/RESULTS.md runs.
+Torch contenders are expected only when torch is installed.
 """
+import gzip
 import importlib.util
 import json
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,18 +22,21 @@ HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 LAYER_CONTENDERS = {
     "conv": {"jaxlayers", "flax nn.Conv", "keras.ops.conv", "torch F.conv2d"},
-    "conv_few": {"jaxlayers", "flax nn.Conv", "keras.ops.conv", "torch F.conv2d"},
+    "conv_few": {"jaxlayers", "jaxlayers (lax path)", "flax nn.Conv", "keras.ops.conv", "torch F.conv2d"},
     "conv_t1": {"jaxlayers", "flax nn.ConvTranspose", "keras.ops.conv_transpose", "torch F.conv_transpose2d"},
-    "conv_t2": {"jaxlayers", "flax nn.ConvTranspose", "keras.ops.conv_transpose", "torch F.conv_transpose2d"},
-    "max_pool": {"jaxlayers", "flax nn.max_pool", "keras.ops.max_pool", "torch F.max_pool2d"},
-    "avg_pool": {"jaxlayers", "flax nn.avg_pool", "keras.ops.average_pool", "torch F.avg_pool2d"},
-    "nearest": {"jaxlayers", "jax.image.resize", "keras.ops.repeat", "torch F.interpolate"},
+    "conv_t2": {"jaxlayers", "jaxlayers (lax path)", "flax nn.ConvTranspose", "keras.ops.conv_transpose",
+                "torch F.conv_transpose2d"},
+    "max_pool": {"jaxlayers", "jaxlayers (lax path)", "flax nn.max_pool", "keras.ops.max_pool", "torch F.max_pool2d"},
+    "avg_pool": {"jaxlayers", "jaxlayers (lax path)", "flax nn.avg_pool", "keras.ops.average_pool",
+                 "torch F.avg_pool2d"},
+    "nearest": {"jaxlayers", "jaxlayers (lax path)", "jax.image.resize", "keras.ops.repeat", "torch F.interpolate"},
     "bed_of_nails": {"jaxlayers", "jnp .at[::2,::2].set"},
-    "unpool": {"jaxlayers", "torch max_pool2d+max_unpool2d"},
+    "unpool": {"jaxlayers", "jaxlayers (lax path)", "torch max_pool2d+max_unpool2d"},
 }
 TRAINING_CONTENDERS = {
-    "jaxlayers (experiments.train)", "jaxlayers (plain loop)", "flax built-ins (plain loop)",
-    "keras fit (jax, spe=1)", "keras fit (jax, spe=50)", "keras fit (torch)", "torch eager",
+    "jaxlayers (experiments.train)", "jaxlayers (experiments.train, loop=scan)", "jaxlayers (plain loop)",
+    "jaxlayers (plain loop, lax lowerings)", "flax built-ins (plain loop)", "keras fit (jax, spe=1)",
+    "keras fit (jax, spe=50)", "keras fit (torch)", "torch eager (NCHW)", "torch eager (channels_last)",
     # CPU only (the smoke run is on CPU): the XLA option's share of the margin
     "jaxlayers (XLA default fusions)", "keras fit (jax, spe=1, dots-only fusions)",
 }
@@ -38,27 +46,42 @@ def _expected(names: set[str]) -> set[str]:
     return {n for n in names if HAS_TORCH or "torch" not in n}
 
 
+def write_idx(folder: Path, n_train: int = 512, n_test: int = 256, seed: int = 0) -> Path:
+    """A tiny MNIST in the original gzipped IDX format (random strokes, not digits)."""
+    rng = np.random.default_rng(seed)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images = (rng.random((n, 28, 28)) > 0.8).astype(np.uint8) * 255
+        with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+            f.write(struct.pack(">IIII", 2051, n, 28, 28) + images.tobytes())
+        with gzip.open(folder / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+            f.write(struct.pack(">II", 2049, n) + rng.integers(0, 10, n, dtype=np.uint8).tobytes())
+    return folder
+
+
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    out = tmp_path_factory.mktemp("bench") / "smoke.json"
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    mnist = write_idx(tmp_path_factory.mktemp("mnist"))
+    out = tmp_path_factory.mktemp("accelerator")
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAXLAYERS_SKIP_INSTALL": "1", "PYTHON": sys.executable}
     env.pop("KERAS_BACKEND", None)  # benchmarks.run picks the JAX backend itself
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--smoke", "--json", str(out)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(out.read_text()), proc.stdout
+    proc = subprocess.run(["bash", "benchmarks/accelerator.sh", str(mnist), str(out), "--device", "cpu", "--smoke"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads((out / "accelerator.json").read_text()), (out / "accelerator.md").read_text(), proc.stdout
 
 
 def test_json_describes_machine_and_versions(smoke):
-    result, _ = smoke
+    result, _, _ = smoke
     assert result["machine"]["cores"] >= 1 and result["machine"]["cpu"]
+    assert result["machine"]["platform"] == "cpu"
     for lib in ("jax", "jaxlib", "flax", "keras"):
         assert result["versions"][lib]
     assert result["matmul_peak"]["peak_flops"] > 0
+    assert result["settings"]["parts"] == ["fulljob", "training", "profile", "layers"]
 
 
 def test_every_layer_contender_ran(smoke):
-    result, _ = smoke
+    result, _, _ = smoke
     seen = {}
     for record in result["layers"]:
         seen.setdefault(record["op"], set()).update(record["results"])
@@ -72,7 +95,7 @@ def test_every_layer_contender_ran(smoke):
 
 
 def test_every_training_contender_ran(smoke):
-    result, _ = smoke
+    result, _, _ = smoke
     for record in result["training"]:
         assert _expected(TRAINING_CONTENDERS) <= set(record["results"])
         for name in _expected(TRAINING_CONTENDERS):
@@ -82,7 +105,27 @@ def test_every_training_contender_ran(smoke):
         assert record["flops_per_image"]["analytic"] > 0
 
 
-def test_tables_print(smoke):
-    _, stdout = smoke
-    assert "Layers" in stdout and "Training" in stdout and "Roofline" in stdout
-    assert "jl speedup" in stdout and "keras fit (jax, spe=50)" in stdout
+def test_full_job_trains_on_the_idx_files(smoke):
+    result, _, _ = smoke
+    (record,) = result["fulljob"]
+    assert record["epochs"] == 1 and record["images"] == 512
+    assert record["data"].startswith("mnist") and record["loop"] == "python"
+    assert record["train_seconds"] > 0 and record["compile_seconds"] > 0
+    assert 0 < record["val_loss_final"] < 1  # binary cross-entropy of a sigmoid, trained once
+
+
+def test_profile_names_ops_of_both_libraries(smoke):
+    result, _, _ = smoke
+    (record,) = result["profile"]
+    for library in ("jaxlayers",) + (("torch",) if HAS_TORCH else ()):
+        ops = record[library]["ops"]
+        assert ops and all(o["ms_per_step"] > 0 for o in ops), library
+        assert sum(o["share"] for o in ops) <= 1 + 1e-9
+
+
+def test_tables_print_and_markdown_is_written(smoke):
+    _, markdown, stdout = smoke
+    for text in (stdout, markdown):
+        assert "Layers" in text and "Training" in text and "full job" in text and "op by op" in text
+        assert "jl speedup" in text and "keras fit (jax, spe=50)" in text
+    assert markdown.count("|---|") >= 4  # one Markdown table per part

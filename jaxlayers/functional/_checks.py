@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
+import jax.numpy as jnp
+
 from jaxlayers._args import check_ndim, layout
 
 
@@ -27,3 +30,20 @@ def check_channels(x: Any, expected: int, kernel_shape: tuple[int, ...], detail:
             f"`x` has {x.shape[-1]} channels but `kernel` of shape {kernel_shape} expects "
             f"{expected}{detail}: x shape {tuple(x.shape)}."
         )
+
+
+def check_kernel(kernel: Any, ndim: int | None, expected: str) -> None:
+    """`kernel` must have `ndim` axes (None: at least 3), none of size 0; `expected` names them."""
+    if (kernel.ndim != ndim) if ndim is not None else kernel.ndim < 3:
+        raise ValueError(f"`kernel` must be {expected}, got shape {tuple(kernel.shape)}.")
+    if 0 in kernel.shape:
+        raise ValueError(f"`kernel` must be {expected} with every size >= 1, got shape {tuple(kernel.shape)}.")
+
+
+def promote(x: jax.Array, kernel: jax.Array, bias: jax.Array | None) -> tuple[jax.Array, jax.Array, jax.Array | None]:
+    """The dtype rule of `conv`, `conv_transpose` and `dense`: all in `jnp.result_type(x, kernel, bias)`.
+
+    Applied before any lowering, so every lowering computes in (and returns) that dtype.
+    """
+    dtype = jnp.result_type(*(a for a in (x, kernel, bias) if a is not None))
+    return x.astype(dtype), kernel.astype(dtype), None if bias is None else bias.astype(dtype)

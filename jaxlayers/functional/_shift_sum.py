@@ -63,15 +63,23 @@ def conv_shift_sum(
     pairs: pad.Pairs,
     precision: lax.PrecisionLike = None,
 ) -> jax.Array:
-    """`conv` without bias: x: (batch, *spatial, C) * kernel: (*kernel_size, C, F)."""
+    """`conv` without bias: x: (batch, *spatial, C) * kernel: (*kernel_size, C, F), one dtype.
+
+    Floats narrower than 32 bits (bfloat16, float16) are accumulated in float32 and
+    rounded once at the end, as a direct convolution does: the products and the
+    shifted sum would otherwise each round to the narrow type.
+    """
     rank = kernel.ndim - 2
     kernel_size, (channels, filters) = tuple(kernel.shape[:rank]), kernel.shape[rank:]
     taps = math.prod(kernel_size)
     w = jnp.moveaxis(kernel.reshape(taps, channels, filters), 0, 1).reshape(channels, taps * filters)
-    z = lax.dot_general(x, w, (((rank + 1,), (0,)), ((), ())), precision=precision)
+    narrow = jnp.issubdtype(x.dtype, jnp.floating) and jnp.finfo(x.dtype).bits < 32
+    accumulate = jnp.float32 if narrow else x.dtype
+    z = lax.dot_general(x, w, (((rank + 1,), (0,)), ((), ())), precision=precision,
+                        preferred_element_type=accumulate)
     sizes = pad.output_sizes(x.shape[1:-1], pad.effective_window(kernel_size, dilation), strides, pairs)
     geometry = Geometry(tuple(x.shape[1:-1]), kernel_size, tuple(strides), tuple(dilation), tuple(pairs), sizes)
-    return _shifted_sum(z.reshape(*x.shape[:-1], taps, filters), geometry)
+    return _shifted_sum(z.reshape(*x.shape[:-1], taps, filters), geometry).astype(x.dtype)
 
 
 def _shifted_sum(z: jax.Array, geo: Geometry) -> jax.Array:

@@ -8,9 +8,10 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxlayers import padding as pad
-from jaxlayers._args import IntOrSeq, as_tuple
+from jaxlayers._args import IntOrSeq, as_tuple, check_groups, positive_int
+from jaxlayers._args import dilation_rate as resolve_dilation
 from jaxlayers.functional import _lowering, _shift_sum, _subpixel
-from jaxlayers.functional._checks import check_bias, check_channels, check_input
+from jaxlayers.functional._checks import check_bias, check_channels, check_input, check_kernel, promote
 
 
 def _dimension_numbers(rank: int) -> lax.ConvDimensionNumbers:
@@ -19,13 +20,41 @@ def _dimension_numbers(rank: int) -> lax.ConvDimensionNumbers:
     return lax.ConvDimensionNumbers(activations, (rank + 1, rank, *range(rank)), activations)
 
 
+PADDINGS = ("valid", "same", "causal", "explicit")
+TRANSPOSE_PADDINGS = ("valid", "same")
+
+
 def _kernel_rank(kernel: jax.Array) -> int:
-    if kernel.ndim < 3:
-        raise ValueError(
-            f"`kernel` must be (*kernel_size, in, out) with at least one spatial axis, "
-            f"got shape {tuple(kernel.shape)}."
-        )
+    check_kernel(kernel, None, "(*kernel_size, in, out) with at least one spatial axis")
     return kernel.ndim - 2
+
+
+def check_arguments(
+    rank: int,
+    filters: int,
+    kernel_size: IntOrSeq,
+    strides: IntOrSeq,
+    padding: pad.Padding,
+    dilation_rate: IntOrSeq,
+    *,
+    groups: int = 1,
+    output_padding: IntOrSeq | None = None,
+    transpose: bool = False,
+    owner: str = "",
+) -> tuple[tuple[int, ...], tuple[int, ...], int]:
+    """Every Keras `ConvND` (`transpose`: `ConvNDTranspose`) argument, before any weight exists.
+
+    Returns `(kernel_size, dilation_rate, groups)` as ints (`rank` of the tuples).
+    """
+    filters = positive_int(filters, "filters")
+    kernel_size = as_tuple(kernel_size, rank, "kernel_size")
+    strides = as_tuple(strides, rank, "strides")
+    dilation = as_tuple(dilation_rate, rank, "dilation_rate")
+    groups = positive_int(groups, "groups")
+    check_groups(filters, groups, owner=owner)
+    pad.resolve(padding, TRANSPOSE_PADDINGS if transpose else PADDINGS, rank)
+    output_padding_tuple(output_padding, strides)
+    return kernel_size, dilation, groups
 
 
 def conv(
@@ -35,15 +64,18 @@ def conv(
     *,
     strides: IntOrSeq = 1,
     padding: pad.Padding = "valid",
-    dilation: IntOrSeq = 1,
+    dilation_rate: IntOrSeq | None = None,
     groups: int = 1,
     precision: lax.PrecisionLike = None,
+    dilation: IntOrSeq | None = None,
 ) -> jax.Array:
     """Keras `ConvND`: x: (batch, *spatial, in) * kernel: (*kernel_size, in // groups, filters).
 
     padding: "valid" | "same" | "causal" (1-D) | ints or (lo, hi) pairs per axis.
-    Strides and dilation may both exceed 1 (Keras refuses that combination).
-    Returns (batch, *out_spatial, filters).
+    dilation_rate: int or one per axis (default 1). Strides and dilation rates may both
+    exceed 1 (Keras refuses that combination).
+    Returns (batch, *out_spatial, filters), in the dtype `jnp.result_type(x, kernel, bias)`:
+    mixed dtypes are promoted to it before the op, whichever lowering runs.
 
     With few filters (taps * filters <= in, e.g. 3x3 from 16 channels to 1) this may be
     computed by the equivalent `_shift_sum` lowering (a matrix product over channels,
@@ -52,18 +84,17 @@ def conv(
     rank = _kernel_rank(kernel)
     check_input(x, rank)
     shape = tuple(kernel.shape)
-    groups = as_tuple(groups, 1, "groups")[0]
+    groups = positive_int(groups, "groups")
     if shape[-1] % groups:
         raise ValueError(f"`kernel` has {shape[-1]} filters, not divisible by groups={groups}.")
     check_channels(x, shape[-2] * groups, shape, f" ({shape[-2]} per group x groups={groups})")
     check_bias(bias, shape[-1], shape)
     strides = as_tuple(strides, rank, "strides")
-    dilation = as_tuple(dilation, rank, "dilation")
+    dilation = resolve_dilation(dilation_rate, dilation, rank)
     windows = pad.effective_window(shape[:-2], dilation)
-    pairs = pad.forward_pairs(
-        padding, x.shape[1:-1], windows, strides, allowed=("valid", "same", "causal", "explicit")
-    )
+    pairs = pad.forward_pairs(padding, x.shape[1:-1], windows, strides, allowed=PADDINGS)
     pad.check_window_fits(x.shape[1:-1], windows, pairs, x.shape, f"`kernel` (dilated to {windows})")
+    x, kernel, bias = promote(x, kernel, bias)
     if _lowering.use("shift_sum", _shift_sum.worthwhile(shape, groups), applicable=groups == 1):
         y = _shift_sum.conv_shift_sum(x, kernel, strides, dilation, pairs, precision)
     else:
@@ -85,15 +116,17 @@ def conv_transpose(
     strides: IntOrSeq = 1,
     padding: pad.Padding = "valid",
     output_padding: IntOrSeq | None = None,
-    dilation: IntOrSeq = 1,
+    dilation_rate: IntOrSeq | None = None,
     precision: lax.PrecisionLike = None,
+    dilation: IntOrSeq | None = None,
 ) -> jax.Array:
     """Keras `ConvNDTranspose`: x: (batch, *spatial, in) with kernel: (*kernel_size, filters, in).
 
     The gradient of `conv` with respect to its input: the input is dilated by `strides`,
-    padded per `jaxlayers.padding.transpose_pairs` and convolved with the flipped kernel.
-    `output_padding` (each value < its stride) adds cells at the end of each axis.
-    Returns (batch, *out_spatial, filters).
+    padded per `jaxlayers.padding.transpose_pairs` and convolved with the flipped kernel
+    (dilated by `dilation_rate`, default 1). `output_padding` (each value < its stride)
+    adds cells at the end of each axis. Returns (batch, *out_spatial, filters), in the
+    dtype `jnp.result_type(x, kernel, bias)` (mixed dtypes promoted first, as `conv`).
 
     With a stride > 1 this may be computed, when it does fewer multiply-adds, by the
     equivalent sub-pixel lowering (`_subpixel`: one stride-1 conv of the undilated
@@ -106,10 +139,11 @@ def conv_transpose(
     check_channels(x, shape[-1], shape, " (transposed kernels are (*kernel_size, filters, in))")
     check_bias(bias, shape[-2], shape)
     strides = as_tuple(strides, rank, "strides")
-    dilation = as_tuple(dilation, rank, "dilation")
+    dilation = resolve_dilation(dilation_rate, dilation, rank)
     extra = output_padding_tuple(output_padding, strides)
     windows = pad.effective_window(shape[:-2], dilation)
     pairs = pad.transpose_pairs(padding, windows, strides, extra)
+    x, kernel, bias = promote(x, kernel, bias)
     stride_one = all(s == 1 for s in strides)
     if _lowering.use("shift_sum", _shift_sum.worthwhile((*shape[:-2], shape[-1], shape[-2])), applicable=stride_one):
         y = _shift_sum.conv_shift_sum(x, _flipped(kernel), strides, dilation, pairs, precision)

@@ -4,21 +4,22 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxlayers.functional._checks import check_bias
+from jaxlayers.functional._checks import check_bias, check_kernel, promote
 
 
 def dense(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None) -> jax.Array:
     """`x @ kernel + bias` over the last axis, as Keras `Dense`.
 
-    x: (..., in_features); kernel: (in_features, units); bias: (units,) -> (..., units).
+    x: (..., in_features); kernel: (in_features, units); bias: (units,) -> (..., units),
+    in the dtype `jnp.result_type(x, kernel, bias)` (mixed dtypes promoted first, as `conv`).
     """
-    if kernel.ndim != 2:
-        raise ValueError(f"`kernel` must be (in_features, units), got shape {tuple(kernel.shape)}.")
+    check_kernel(kernel, 2, "(in_features, units)")
     if x.ndim < 1 or x.shape[-1] != kernel.shape[0]:
         raise ValueError(
             f"`x` must end in {kernel.shape[0]} features to match `kernel` of shape "
             f"{tuple(kernel.shape)}, got x shape {tuple(x.shape)}."
         )
     check_bias(bias, kernel.shape[1], tuple(kernel.shape))
+    x, kernel, bias = promote(x, kernel, bias)
     y = jnp.matmul(x, kernel)
     return y if bias is None else y + bias

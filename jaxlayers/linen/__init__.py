@@ -4,6 +4,9 @@ from jaxlayers.linen.conv import (
 )
 from jaxlayers.linen.core import Activation, Dropout, ReLU, Reshape
 from jaxlayers.linen.dense import Dense
+from jaxlayers.linen.graph import Graph
+from jaxlayers.linen.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from jaxlayers.linen.normalization import BatchNormalization, LayerNormalization
 from jaxlayers.linen.pooling import (
     AveragePooling, AveragePooling1D, AveragePooling2D, AveragePooling3D,
     GlobalAveragePooling, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D,

@@ -1,9 +1,14 @@
 """Keras layers without weights or window math: `Activation`, `ReLU`, `Reshape`, `Dropout`."""
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 
 from jaxlayers import activations
+from jaxlayers import functional as F
+from jaxlayers._args import _is_int
+from jaxlayers.functional.dropout import check_noise_shape, check_rate, mask_shape
 from jaxlayers.linen._base import Layer
 
 
@@ -44,11 +49,41 @@ class Reshape(Layer):
 
 
 class Dropout(Layer):
-    """Keras `Dropout(rate)` at inference: the identity (no training-mode dropout here)."""
+    """Keras `Dropout(rate, noise_shape, seed)`: x: any shape -> x's shape.
+
+    The identity unless in training mode, `deterministic=False` (an attribute, or a call
+    argument that wins when given; the default is inference, as Keras outside `fit`). Then
+    each unit is zeroed with probability `rate` and kept ones are scaled by 1 / (1 - rate)
+    (`F.dropout`), with a mask from the `dropout` rng stream (`apply(..., rngs={"dropout":
+    key})`) or the call's `rng`, `seed` folded in. `noise_shape`: the mask's shape, None
+    entries meaning the input's size (`(None, 1, 1, None)` drops whole feature maps).
+    """
 
     keeps_grid = True
 
     rate: float = 0.5
+    noise_shape: tuple[int | None, ...] | None = None
+    seed: int | None = None
+    _: dataclasses.KW_ONLY
+    deterministic: bool = True
+    rng_collection: str = "dropout"
 
-    def __call__(self, x: jax.Array) -> jax.Array:
-        return x
+    def __post_init__(self) -> None:
+        check_rate(self.rate)
+        check_noise_shape(self.noise_shape)
+        if self.seed is not None and not _is_int(self.seed):
+            raise TypeError(f"`seed` must be None or an int, got {self.seed!r}.")
+        super().__post_init__()
+
+    def __call__(self, x: jax.Array, deterministic: bool | None = None, rng: jax.Array | None = None) -> jax.Array:
+        mask_shape(tuple(x.shape), self.noise_shape)
+        if self.deterministic if deterministic is None else deterministic:
+            return x
+        if rng is None:
+            if not (self.has_rng(self.rng_collection) or self.has_rng("params")):
+                raise ValueError(f"Dropout{'' if self.name is None else f' {self.name!r}'} in training mode (deterministic=False) needs a PRNG key: "
+                                 f"apply(..., rngs={{{self.rng_collection!r}: key}}) or call it with `rng=`.")
+            rng = self.make_rng(self.rng_collection)
+        if self.seed is not None:
+            rng = jax.random.fold_in(rng, self.seed)
+        return F.dropout(x, self.rate, rng, self.noise_shape)

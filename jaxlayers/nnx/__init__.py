@@ -8,6 +8,7 @@ inside `flax.nnx.Sequential`, and with `jaxlayers.summary` / `jaxlayers.count_pa
 """
 from jaxlayers.nnx._base import KernelLayer, Layer
 from jaxlayers.nnx.core import Activation, Dropout, ReLU, Reshape
+from jaxlayers.nnx.graph import Graph
 from jaxlayers.nnx.layers import (
     AveragePooling, AveragePooling1D, AveragePooling2D, AveragePooling3D, Conv, Conv1D, Conv1DTranspose, Conv2D,
     Conv2DTranspose, Conv3D, Conv3DTranspose, ConvTranspose, Cropping, Cropping1D, Cropping2D, Cropping3D, Dense,
@@ -16,5 +17,7 @@ from jaxlayers.nnx.layers import (
     MaxPooling2D, MaxPooling3D, MaxPoolingWithIndices, MaxUnpooling, UpSampling, UpSampling1D, UpSampling2D,
     UpSampling3D, ZeroPadding, ZeroPadding1D, ZeroPadding2D, ZeroPadding3D,
 )
+from jaxlayers.nnx.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from jaxlayers.nnx.normalization import BatchNormalization, LayerNormalization
 
 __all__ = [name for name in dir() if name[0].isupper()]

@@ -4,8 +4,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import jax
+from flax import nnx
 
 from jaxlayers import activations
+from jaxlayers import functional as F
+from jaxlayers._args import _is_int
+from jaxlayers.functional.dropout import check_noise_shape, check_rate, mask_shape
 from jaxlayers.nnx._base import Layer
 
 
@@ -44,10 +48,46 @@ class Reshape(Layer):
 
 
 class Dropout(Layer):
-    """Keras `Dropout(rate)` at inference: the identity."""
+    """Keras `Dropout(rate, noise_shape, seed)`: x: any shape -> x's shape.
 
-    def __init__(self, rate: float = 0.5):
-        self.rate = rate
+    The identity unless in training mode, `deterministic=False` (set by `model.train()`,
+    `nnx.view(model, deterministic=False)`, the constructor, or a call argument that wins
+    when given; the default is inference, as Keras outside `fit`). Then each unit is zeroed
+    with probability `rate` and kept ones are scaled by 1 / (1 - rate) (`F.dropout`). Masks
+    come from the layer's own stream: `seed` (an int, Keras's per-layer seed) or a fork of
+    `rngs`'s `dropout` stream; a call's `rngs` (Rngs, stream or key) wins when given.
+    """
 
-    def __call__(self, x: jax.Array) -> jax.Array:
-        return x
+    def __init__(self, rate: float = 0.5, noise_shape: Sequence[int | None] | None = None, seed: int | None = None,
+                 *, deterministic: bool = True, rng_collection: str = "dropout", rngs: nnx.Rngs | None = None):
+        self.rate = check_rate(rate)
+        self.noise_shape = check_noise_shape(noise_shape)
+        if seed is not None and not _is_int(seed):
+            raise TypeError(f"`seed` must be None or an int, got {seed!r}.")
+        if seed is not None and rngs is not None:
+            raise ValueError("Dropout takes `seed` (its own stream) or `rngs`, not both.")
+        self.seed, self.deterministic, self.rng_collection = seed, deterministic, rng_collection
+        if seed is not None:
+            self.rngs = nnx.Rngs(**{rng_collection: seed})[rng_collection]
+        elif rngs is not None:
+            self.rngs = rngs[rng_collection].fork()
+        else:
+            self.rngs = nnx.data(None)
+
+    def __call__(self, x: jax.Array, *, deterministic: bool | None = None,
+                 rngs: nnx.Rngs | nnx.RngStream | jax.Array | None = None) -> jax.Array:
+        mask_shape(tuple(x.shape), self.noise_shape)
+        if self.deterministic if deterministic is None else deterministic:
+            return x
+        rngs = self.rngs if rngs is None else rngs
+        if rngs is None:
+            raise ValueError("Dropout in training mode (deterministic=False) needs random keys: build it with "
+                             "`rngs=` or `seed=`, or call it with `rngs=`.")
+        key = rngs[self.rng_collection]() if isinstance(rngs, nnx.Rngs) else rngs() if isinstance(
+            rngs, nnx.RngStream) else rngs
+        return F.dropout(x, self.rate, key, self.noise_shape)
+
+    def set_view(self, deterministic: bool | None = None) -> None:
+        """`nnx.view(model, deterministic=...)`."""
+        if deterministic is not None:
+            self.deterministic = deterministic

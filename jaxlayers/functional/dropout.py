@@ -1,0 +1,73 @@
+"""Dropout in training mode, as Keras `Dropout`: inverted scaling, optional broadcast mask."""
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxlayers._args import _is_int
+
+NoiseShape = Sequence[int | None] | None
+
+
+def check_rate(rate: Any) -> float:
+    """`rate` as a float in [0, 1], as Keras accepts it (1 drops every unit)."""
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
+        raise TypeError(f"`rate` must be a Python float in [0, 1], got {rate!r}.")
+    if not 0.0 <= float(rate) <= 1.0:
+        raise ValueError(f"`rate` must be in [0, 1] (the fraction of units dropped), got {rate}.")
+    return float(rate)
+
+
+def check_noise_shape(noise_shape: Any) -> tuple[int | None, ...] | None:
+    """`noise_shape` as a tuple of positive ints and Nones (None: the input's size), or None."""
+    if noise_shape is None:
+        return None
+    if isinstance(noise_shape, str) or not isinstance(noise_shape, Sequence) or not all(
+            d is None or _is_int(d) for d in noise_shape):
+        raise TypeError(f"`noise_shape` must be None or a sequence of ints and Nones, got {noise_shape!r}.")
+    if any(d is not None and d < 1 for d in noise_shape):
+        raise ValueError(f"`noise_shape` entries must be positive ints or None, got {noise_shape!r}.")
+    return tuple(None if d is None else int(d) for d in noise_shape)
+
+
+def mask_shape(shape: tuple[int, ...], noise_shape: NoiseShape) -> tuple[int, ...]:
+    """The concrete mask shape for an input of `shape`: None entries take the input's size.
+
+    Each entry must be 1 (the mask is shared along that axis) or the input's size.
+    """
+    noise_shape = check_noise_shape(noise_shape)
+    if noise_shape is None:
+        return tuple(shape)
+    if len(noise_shape) != len(shape):
+        raise ValueError(f"`noise_shape` must have one entry per axis of `x` ({len(shape)}), got "
+                         f"{noise_shape!r} for x shape {tuple(shape)}.")
+    concrete = tuple(n if d is None else d for d, n in zip(noise_shape, shape))
+    if any(d not in (1, n) for d, n in zip(concrete, shape)):
+        raise ValueError(f"`noise_shape` entries must be 1, None or the input's size, got {noise_shape!r} "
+                         f"for x shape {tuple(shape)}.")
+    return concrete
+
+
+def dropout(x: jax.Array, rate: float, key: jax.Array, noise_shape: NoiseShape = None) -> jax.Array:
+    """Keras `Dropout` in training mode: each unit is zeroed with probability `rate`, kept ones are x / (1 - rate).
+
+    x: any shape, floating; key: a PRNG key; noise_shape: the mask's shape (default x.shape),
+    with None entries meaning x's size and 1s sharing one draw along that axis
+    (e.g. `(batch, 1, 1, channels)` drops whole feature maps). rate=0 returns x, rate=1 zeros.
+    """
+    rate = check_rate(rate)
+    shape = mask_shape(tuple(x.shape), noise_shape)
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        raise TypeError(f"`x` must be floating for dropout, got dtype {x.dtype}.")
+    if rate == 0.0:
+        return x
+    if rate == 1.0:
+        return jnp.zeros_like(x)
+    keep = 1.0 - rate
+    mask = jnp.broadcast_to(jax.random.bernoulli(key, keep, shape), x.shape)
+    return lax.select(mask, x / jnp.asarray(keep, x.dtype), jnp.zeros_like(x))

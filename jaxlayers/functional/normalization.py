@@ -1,0 +1,108 @@
+"""Batch and layer normalization with Keras's arithmetic (statistics in at least float32)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+
+from jaxlayers._args import _is_int
+
+
+def normalize_axes(axis: int | Sequence[int], ndim: int, name: str = "axis") -> tuple[int, ...]:
+    """`axis` (an int or ints, negatives from the end) as sorted non-negative axes of an `ndim`-D input."""
+    axes = (axis,) if _is_int(axis) else axis
+    if isinstance(axes, str) or not isinstance(axes, Sequence) or not axes or not all(map(_is_int, axes)):
+        raise TypeError(f"`{name}` must be an int or a non-empty sequence of ints, got {axis!r}.")
+    if any(not -ndim <= a < ndim for a in axes):
+        raise ValueError(f"`{name}` must be in [-{ndim}, {ndim}) for a {ndim}-D input, got {axis!r}.")
+    normalized = sorted(int(a) % ndim for a in axes)
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"`{name}` repeats an axis: {axis!r} for a {ndim}-D input.")
+    return tuple(normalized)
+
+
+def feature_axis(axis: int, ndim: int) -> int:
+    """`BatchNormalization`'s `axis` (one int, negatives from the end) as a non-negative axis."""
+    if not _is_int(axis):
+        raise TypeError(f"`axis` must be an int, got {axis!r}.")
+    return normalize_axes(axis, ndim)[0]
+
+
+def _check_vectors(shape: tuple[int, ...], x: jax.Array, what: str, **vectors: jax.Array | None) -> None:
+    for name, v in vectors.items():
+        if v is not None and tuple(v.shape) != shape:
+            raise ValueError(f"`{name}` must have shape {shape} ({what} of x shape {tuple(x.shape)}), "
+                             f"got {tuple(v.shape)}.")
+
+
+def _scale_and_shift(x: jax.Array, mean: jax.Array, variance: jax.Array, gamma: jax.Array | None,
+                     beta: jax.Array | None, epsilon: float) -> jax.Array:
+    """Keras's `x * inv + (beta - mean * inv)` with `inv = gamma / sqrt(variance + epsilon)`."""
+    inv = jax.lax.rsqrt(variance + epsilon)
+    if gamma is not None:
+        inv = inv * gamma
+    shift = -mean * inv
+    if beta is not None:
+        shift = shift + beta
+    return x * inv + shift
+
+
+def batch_norm(
+    x: jax.Array, moving_mean: jax.Array, moving_variance: jax.Array, gamma: jax.Array | None = None,
+    beta: jax.Array | None = None, *, training: bool = False, axis: int = -1, momentum: float = 0.99,
+    epsilon: float = 1e-3,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Keras `BatchNormalization`: `(y, moving_mean, moving_variance)`.
+
+    x: (..., features, ...) with features on `axis`; moving_mean, moving_variance, gamma,
+    beta: (features,). training=False: x is normalised with the moving statistics, returned
+    unchanged. training=True: with the batch mean and (biased) variance over every other
+    axis, and the moving statistics come back as `moving * momentum + batch * (1 - momentum)`.
+    Computed in at least float32 (as Keras); y has x's dtype, the statistics keep theirs.
+    """
+    axis = feature_axis(axis, x.ndim)
+    features = (x.shape[axis],)
+    _check_vectors(features, x, f"axis {axis}", moving_mean=moving_mean, moving_variance=moving_variance,
+                   gamma=gamma, beta=beta)
+    compute = jnp.result_type(x.dtype, jnp.float32)
+    shape = [1] * x.ndim
+    shape[axis] = features[0]
+
+    def cast(v: jax.Array | None) -> jax.Array | None:
+        return None if v is None else v.astype(compute).reshape(shape)
+
+    xc = x.astype(compute)
+    old_mean, old_variance = cast(moving_mean), cast(moving_variance)
+    if training:
+        reduce = tuple(a for a in range(x.ndim) if a != axis)
+        mean, variance = jnp.mean(xc, reduce, keepdims=True), jnp.var(xc, reduce, keepdims=True)
+        new_mean = old_mean * momentum + mean * (1.0 - momentum)
+        new_variance = old_variance * momentum + variance * (1.0 - momentum)
+        moving_mean = new_mean.reshape(features).astype(moving_mean.dtype)
+        moving_variance = new_variance.reshape(features).astype(moving_variance.dtype)
+    else:
+        mean, variance = old_mean, old_variance
+    y = _scale_and_shift(xc, mean, variance, cast(gamma), cast(beta), epsilon)
+    return y.astype(x.dtype), moving_mean, moving_variance
+
+
+def layer_norm(x: jax.Array, gamma: jax.Array | None = None, beta: jax.Array | None = None, *,
+               axis: int | Sequence[int] = -1, epsilon: float = 1e-3) -> jax.Array:
+    """Keras `LayerNormalization`: each example normalised over `axis` (one or several axes).
+
+    x: any shape; gamma, beta: the sizes of the normalised axes in increasing axis order,
+    e.g. (features,) for axis=-1 or (height, width, channels) for axis=(1, 2, 3) on
+    (batch, height, width, channels). Computed in at least float32; y has x's dtype.
+    """
+    axes = normalize_axes(axis, x.ndim)
+    _check_vectors(tuple(x.shape[a] for a in axes), x, f"the sizes of axes {axes}", gamma=gamma, beta=beta)
+    compute = jnp.result_type(x.dtype, jnp.float32)
+    shape = [x.shape[a] if a in axes else 1 for a in range(x.ndim)]
+
+    def cast(v: jax.Array | None) -> jax.Array | None:
+        return None if v is None else v.astype(compute).reshape(shape)
+
+    xc = x.astype(compute)
+    mean, variance = jnp.mean(xc, axes, keepdims=True), jnp.var(xc, axes, keepdims=True)
+    return _scale_and_shift(xc, mean, variance, cast(gamma), cast(beta), epsilon).astype(x.dtype)
