@@ -21,7 +21,8 @@ VARIANTS = ("upsample", "transpose")
 def run(mnist_dir: str, epochs: int = 50, variants: tuple[str, ...] = VARIANTS, limit: int | None = None,
         log: Callable[[str], None] = print, deadline: Deadline | None = None) -> list[dict]:
     from experiments.data import load_dataset
-    from experiments.train import TrainConfig, train
+    from experiments.config import TrainConfig
+    from experiments.train import train
 
     dataset = load_dataset(mnist_dir, require_mnist=True, limit=limit)
     records = []

@@ -1,7 +1,7 @@
 """Where a training step's time goes, op by op: jaxlayers (`jax.profiler`) and PyTorch (`torch.profiler`).
 
 For each autoencoder, `steps` training steps at batch 256 are traced after a warm-up:
-the experiments' own step (`experiments.train.make_train_step`, Keras Adam and loss)
+the experiments' own step (`experiments.step.make_train_step`, Keras Adam and loss)
 and the PyTorch contender's step (eager, channels_last). Device time is summed by op
 name (XLA: the HLO op or thunk without its numeric suffix; torch: the operator's self
 time on the device, or on the CPU for a CPU run), largest first, with its share.
@@ -59,7 +59,8 @@ def jax_profile(variant: str, steps: int) -> dict:
     import jax.numpy as jnp
 
     from experiments.models import build_model
-    from experiments.train import init_key, init_state, make_optimizer, make_train_step
+    from experiments.keras_compat import make_optimizer
+    from experiments.step import init_key, init_state, make_train_step
 
     model = build_model(variant)
     optimizer = make_optimizer("adam")

@@ -42,7 +42,8 @@ def keras_val_loss(keras, variant: str, dataset, epochs: int, seed: int) -> floa
 
 
 def jaxlayers_val_loss(variant: str, dataset, epochs: int, seed: int = 0) -> float:
-    from experiments.train import TrainConfig, train
+    from experiments.config import TrainConfig
+    from experiments.train import train
 
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as out:
         result = train(TrainConfig(variant=variant, epochs=epochs, batch_size=256, seed=seed, out=out),

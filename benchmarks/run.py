@@ -116,9 +116,11 @@ def main(argv: list[str] | None = None) -> int:
             if not compile_ok:
                 result["notes"].append("torch.compile training contenders skipped (--smoke or --no-torch-compile)")
             if size == "smoke":
-                result["notes"].append("--smoke: layers forward+backward only, training on the upsample model only")
+                result["notes"].append("--smoke: layers forward+backward only, training on the upsample model only, "
+                                       "without the contenders that only vary a setting of another")
             result["training"] = training.run(cfg["images"], cfg["train_repeats"], result["matmul_peak"]["peak_flops"],
-                                              torch_compile=compile_ok, log=log, deadline=deadline, **variants)
+                                              torch_compile=compile_ok, log=log, deadline=deadline,
+                                              variations=size != "smoke", **variants)
         elif part == "fulljob":
             from benchmarks import fulljob
 

@@ -59,7 +59,8 @@ def experiments_contender(variant: str, n: int, cpu_fusions: str = "dots", loop:
 
     def build() -> Prepared:
         from experiments.data import Dataset
-        from experiments.train import TrainConfig, train
+        from experiments.config import TrainConfig
+        from experiments.train import train
 
         x = random_images(n)
         test = x[:BATCH]
@@ -433,25 +434,31 @@ def _jax_platform() -> str:
 # ----------------------------------------------------------------------- run
 
 
-def contenders_for(variant: str, n: int, keras_torch: bool = True, torch_compile: bool = True) -> list[Contender]:
+def contenders_for(variant: str, n: int, keras_torch: bool = True, torch_compile: bool = True,
+                   variations: bool = True) -> list[Contender]:
+    """Every contender for `variant`; variations=False leaves out those that only change a
+    setting of another one (the other loop, lax lowerings, XLA's default fusions, Keras
+    with the fusion option): the smoke run checks every code path, not every setting."""
     import jax  # here, not at import: the Keras worker subprocess needs neither
 
-    from experiments.train import CPU_FUSIONS, LOOPS, resolve_loop
+    from experiments.config import CPU_FUSIONS, LOOPS, resolve_loop
 
     platform = jax.default_backend()
     auto = resolve_loop("auto", platform)
     cs = [Contender(JAXLAYERS, experiments_contender(variant, n))]
-    cs += [Contender(f"jaxlayers (experiments.train, loop={loop})", experiments_contender(variant, n, loop=loop))
-           for loop in LOOPS if loop not in ("auto", auto)]
+    if variations:
+        cs += [Contender(f"jaxlayers (experiments.train, loop={loop})", experiments_contender(variant, n, loop=loop))
+               for loop in LOOPS if loop not in ("auto", auto)]
+    cs.append(Contender("jaxlayers (plain loop)", plain_jax_contender(lambda: jaxlayers_model(variant), n)))
+    if variations:
+        cs.append(Contender("jaxlayers (plain loop, lax lowerings)",
+                            plain_jax_contender(lambda: jaxlayers_model(variant), n, lowerings="direct")))
     cs += [
-        Contender("jaxlayers (plain loop)", plain_jax_contender(lambda: jaxlayers_model(variant), n)),
-        Contender("jaxlayers (plain loop, lax lowerings)",
-                  plain_jax_contender(lambda: jaxlayers_model(variant), n, lowerings="direct")),
         Contender("flax built-ins (plain loop)", plain_jax_contender(lambda: flax_builtin_model(variant), n)),
         Contender("keras fit (jax, spe=1)", keras_jax_contender(variant, n, 1)),
         Contender("keras fit (jax, spe=50)", keras_jax_contender(variant, n, 50)),
     ]
-    if platform == "cpu":
+    if platform == "cpu" and variations:
         # How much of the margin is the XLA:CPU option experiments.train sets for its own
         # programs (CPU_FUSIONS): jaxlayers without it, and Keras with it (process-wide).
         cs.insert(1, Contender("jaxlayers (XLA default fusions)", experiments_contender(variant, n, "default")))
@@ -469,13 +476,13 @@ def contenders_for(variant: str, n: int, keras_torch: bool = True, torch_compile
 
 def run(images: int, repeats: int, peak_flops: float | None, keras_torch: bool = True, torch_compile: bool = True,
         variants: tuple[str, ...] = VARIANTS, log: Callable[[str], None] = print,
-        deadline: Deadline | None = None) -> list[dict]:
+        deadline: Deadline | None = None, variations: bool = True) -> list[dict]:
     records = []
     for variant in variants:
         if deadline is not None and deadline.passed():
             records.append({"variant": variant, "images": images, "batch": BATCH, "note": SKIPPED, "results": {}})
             continue
-        cs = contenders_for(variant, images, keras_torch, torch_compile)
+        cs = contenders_for(variant, images, keras_torch, torch_compile, variations)
         log(f"  {variant} autoencoder, {images:,} images/epoch: {', '.join(c.name for c in cs)}")
         stats = measure(cs, repeats=repeats, warmup=1, deadline=deadline)
         log("    " + "; ".join(f"{name} {images / st.median:,.0f} img/s" if st.median else f"{name} failed: {st.error}"

@@ -1,1 +1,9 @@
-"""Experiments built on jaxlayers."""
+"""The Keras tutorial's autoencoders trained with jaxlayers (run from the checkout, not installed).
+
+- `autoencoder`: the CLI (`python -m experiments.autoencoder`); `config`: `TrainConfig`.
+- `models`, `models_nnx`: the three autoencoders in linen and NNX.
+- `keras_compat`: Keras's binary cross-entropy, Adam and Adadelta; `step`: the training step.
+- `loop`: the epoch loop on a device mesh; `train`: a whole run; `checkpoint`: orbax checkpoints.
+- `data`, `png`: MNIST and its offline stand-in; `outputs`: metrics.json and the PNGs.
+- `shapes`: the tutorial's shape walk-throughs.
+"""

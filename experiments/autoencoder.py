@@ -8,21 +8,35 @@
 Prints the model summary, trains (progress bar on a terminal, a line per epoch
 otherwise or with CI=true) and writes metrics.json, summary.txt,
 reconstructions.png, loss.png and checkpoints/ under --out
-(default runs/<variant>-<date-time>/). See experiments/models.py for the models and
-experiments/train.py for the training semantics.
+(default runs/<variant>-<date-time>/). Compiled programs are kept in a JAX
+compilation cache, so the next run of the same job does not compile again.
+See experiments/train.py for the training semantics.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import os
 import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
 
-from experiments.models import APIS, UPSAMPLING, VARIANTS, build_model
-from experiments.train import CPU_FUSIONS, DEFAULT_LOOP, LOOPS, OPTIMIZERS, TrainConfig, train
+import jax
 
-__all__ = ["build_model", "main", "parse_args"]
+from experiments.config import CPU_FUSIONS, DATA_CHOICES, DEFAULT_LOOP, LOOPS, TrainConfig
+from experiments.data import FallbackWarning
+from experiments.keras_compat import OPTIMIZERS
+from experiments.models import APIS, UPSAMPLING, VARIANTS
+from experiments.train import train
+
+DEFAULT_CACHE = Path("~/.cache/jaxlayers/jax")
+CACHE_OFF = "off"
 
 
-def parse_args(argv: list[str] | None = None) -> TrainConfig:
+def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
+    """(the run's TrainConfig, the process options: compilation_cache, distributed)."""
     p = argparse.ArgumentParser(prog="python -m experiments.autoencoder", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--variant", choices=VARIANTS, default="upsample")
@@ -34,37 +48,79 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
     p.add_argument("--learning-rate", type=float, default=None, help="default 1e-3 (Keras's default for both)")
-    p.add_argument("--devices", type=int, default=None, help="use the first N devices (default: all)")
+    p.add_argument("--devices", type=int, default=None, help="use the first N local devices (default: all)")
     p.add_argument("--loop", choices=LOOPS, default=DEFAULT_LOOP,
-                   help="python: a loop over a jitted step; scan: one jitted lax.scan per epoch; auto: python on CPU, scan elsewhere (measured)")
+                   help="python: a loop over a jitted step; scan: one jitted lax.scan per epoch; "
+                        "auto: python on CPU, scan elsewhere (measured)")
     p.add_argument("--cpu-fusions", choices=tuple(CPU_FUSIONS), default="dots",
                    help="on CPU, which ops XLA hands to its YNNPACK library: dots only (measured faster here) "
                         "or XLA's default choice")
     p.add_argument("--limit", type=int, default=None, help="first N train and test images (smoke runs)")
     p.add_argument("--data-dir", default=None, help="directory of the MNIST IDX .gz files (default $MNIST_DIR)")
-    p.add_argument("--data", choices=("auto", "mnist"), default="auto",
+    p.add_argument("--data", choices=DATA_CHOICES, default="auto",
                    help="mnist: fail instead of falling back to scikit-learn digits")
     p.add_argument("--out", default=None, help="run directory (default runs/<variant>-<date-time>)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--compilation-cache", default=os.environ.get("JAX_COMPILATION_CACHE_DIR") or str(DEFAULT_CACHE),
+                   help=f"directory of JAX's persistent compilation cache ('{CACHE_OFF}': none)")
+    p.add_argument("--distributed", action="store_true",
+                   help="call jax.distributed.initialize() first (multi-process run; it detects the cluster: "
+                        "SLURM, Open MPI, Cloud TPU, or JAX_COORDINATOR_ADDRESS and friends)")
     p.add_argument("--stop-after-epochs", type=int, default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     try:
-        return TrainConfig(
+        config = TrainConfig(
             variant=a.variant, epochs=a.epochs, batch_size=a.batch_size, seed=a.seed, optimizer=a.optimizer,
             learning_rate=a.learning_rate, devices=a.devices, loop=a.loop, limit=a.limit, out=a.out,
-            resume=a.resume, data_dir=a.data_dir, data=a.data, upsampling=a.upsampling, api=a.api, cpu_fusions=a.cpu_fusions,
-            stop_after_epochs=a.stop_after_epochs,
+            resume=a.resume, data_dir=a.data_dir, data=a.data, upsampling=a.upsampling, api=a.api,
+            cpu_fusions=a.cpu_fusions, stop_after_epochs=a.stop_after_epochs,
         )
     except ValueError as err:
         p.error(str(err))
+    return config, a
+
+
+def set_compilation_cache(directory: str) -> None:
+    """JAX's persistent compilation cache in `directory` (every program), or none for 'off'/''."""
+    if directory in ("", CACHE_OFF):
+        jax.config.update("jax_compilation_cache_dir", None)
+        return
+    jax.config.update("jax_compilation_cache_dir", str(Path(directory).expanduser()))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+@contextlib.contextmanager
+def print_log() -> Iterator[None]:
+    """The `experiments` loggers' INFO messages on stdout, while open (the data fallback's
+    warning among them, so its `FallbackWarning` is not shown a second time)."""
+    logger = logging.getLogger("experiments")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    saved = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FallbackWarning)
+            yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = parse_args(argv)
-    result = train(config)
-    if result.metrics.get("final"):
-        final = result.metrics["final"]
-        print(f"Final: loss {final['train_loss']:.4f}, val_loss {final['val_loss']:.4f}")
+    config, options = parse_args(argv)
+    set_compilation_cache(options.compilation_cache)
+    if options.distributed:
+        jax.distributed.initialize()
+    with print_log():
+        result = train(config)
+        final = result.metrics.get("final")
+        if final:
+            logging.getLogger("experiments").info("Final: loss %.4f, val_loss %.4f", final["train_loss"],
+                                                  final["val_loss"])
     return 0
 
 

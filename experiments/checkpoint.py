@@ -1,87 +1,73 @@
-"""Atomic per-epoch checkpoints: `flax.serialization` msgpack, temp file + `os.replace`.
+"""Per-epoch checkpoints with orbax-checkpoint.
 
-A checkpoint is one file ``<dir>/epoch_<NNNN>.msgpack`` holding
-``{"state": <train state as a state dict>, "meta": <JSON text>}``. It is written to
-a temporary file in the same directory, flushed and fsync'ed, then renamed over
-its final name, so a reader (or a resumed run after a kill) only ever sees
-complete checkpoints. The newest `keep` files are kept.
+`Checkpoints` wraps an `ocp.CheckpointManager` that keeps the newest `keep` epochs in
+``<directory>/<epoch>/``, each with two items: ``state`` (the train state) and
+``meta`` (JSON: epoch, history, config). Orbax writes a checkpoint to a temporary
+directory and renames it once complete, so a reader, or a run resumed after a kill,
+only ever sees whole checkpoints; saves are asynchronous (device arrays are copied to
+the host before `save` returns) and coordinated across processes. `restore` reads the
+state straight into the shardings of a target state.
 """
 from __future__ import annotations
 
-import json
 import os
-import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import jax
-import numpy as np
-from flax import serialization
-
-_NAME = re.compile(r"epoch_(\d+)\.msgpack$")
+import orbax.checkpoint as ocp
 
 
-def checkpoint_path(directory: str | os.PathLike, epoch: int) -> Path:
-    return Path(directory) / f"epoch_{epoch:04d}.msgpack"
+class Checkpoints:
+    """The checkpoints of one run; use as a context manager (closing waits for pending saves)."""
+
+    def __init__(self, directory: str | os.PathLike, keep: int = 2, *, read_only: bool = False):
+        if not isinstance(keep, int) or keep < 1:
+            raise ValueError(f"keep must be a positive int, got {keep!r}")
+        options = ocp.CheckpointManagerOptions(
+            preservation_policy=ocp.checkpoint_managers.LatestN(keep), create=not read_only, read_only=read_only,
+            cleanup_tmp_directories=not read_only)  # a save cut short by a kill
+        self.directory = Path(directory).absolute()
+        self._manager = ocp.CheckpointManager(self.directory, options=options)
+
+    def __enter__(self) -> Checkpoints:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._manager.close()
+
+    def epochs(self) -> list[int]:
+        """The epochs with a complete checkpoint, oldest first."""
+        return sorted(self._manager.all_steps())
+
+    def clear(self) -> None:
+        """Delete every checkpoint (a fresh run in a used directory)."""
+        for epoch in self.epochs():
+            self._manager.delete(epoch)
+
+    def save(self, epoch: int, state: Any, meta: dict) -> None:
+        """Start writing the checkpoint of `epoch` (epochs completed so far)."""
+        self._manager.save(epoch, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+
+    def wait(self) -> None:
+        """Block until every started save is complete."""
+        self._manager.wait_until_finished()
+
+    def meta(self, epoch: int) -> dict:
+        """The JSON metadata saved with `epoch`."""
+        return self._manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
+
+    def restore(self, epoch: int, target: Any = None) -> Any:
+        """The state of `epoch`, with the tree structure, dtypes and shardings of `target`
+        (None: as saved, NamedTuples as dicts)."""
+        abstract = None if target is None else jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        return self._manager.restore(epoch, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))).state
 
 
-def save(directory: str | os.PathLike, epoch: int, state: Any, meta: dict, *, keep: int = 2) -> Path:
-    """Write the checkpoint of `epoch` (completed epochs so far) atomically; returns its path."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    host_state = jax.tree.map(lambda a: np.asarray(jax.device_get(a)), serialization.to_state_dict(state))
-    payload = serialization.msgpack_serialize({"state": host_state, "meta": json.dumps(meta)})
-    path = checkpoint_path(directory, epoch)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.chmod(tmp, 0o644)
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(directory)
-    for old in list_checkpoints(directory)[:-keep] if keep else []:
-        old[1].unlink(missing_ok=True)
-    return path
-
-
-def list_checkpoints(directory: str | os.PathLike) -> list[tuple[int, Path]]:
-    """(epoch, path) of the complete checkpoints in `directory`, oldest first."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _NAME.fullmatch(p.name))]
-    return sorted(found)
-
-
-def latest(directory: str | os.PathLike) -> Path | None:
-    found = list_checkpoints(directory)
-    return found[-1][1] if found else None
-
-
-def restore(path: str | os.PathLike, target: Any) -> tuple[Any, dict]:
-    """(state shaped like `target`, meta dict) from a checkpoint file (NumPy leaves).
-
-    target None: the raw nested state dict.
-    """
-    raw = serialization.msgpack_restore(Path(path).read_bytes())
-    state = raw["state"] if target is None else serialization.from_state_dict(target, raw["state"])
-    return state, json.loads(raw["meta"])
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+def saved_epochs(directory: str | os.PathLike) -> list[int]:
+    """The epochs with a complete checkpoint in `directory` ([] if it does not exist)."""
+    return sorted(ocp.path.step.checkpoint_steps(directory))

@@ -10,7 +10,8 @@
    tfds download manager (checksums verified) and cached in ``cache_dir``;
 
 and, when none works, falls back to scikit-learn's 8x8 digits upscaled to
-28x28 (with a warning), or raises if ``require_mnist=True``.
+28x28, their 1,500 training digits cycled to 60,000 images so that an epoch has
+as many steps as an MNIST epoch (with a warning), or raises if ``require_mnist=True``.
 
 Images are float32 in [0, 1] with shape (N, 28, 28, 1); labels are int32 (N,).
 """
@@ -32,8 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.png import decode_gray_pngs
+
 __all__ = [
     "Dataset",
+    "FallbackWarning",
     "load_dataset",
     "load_idx_dir",
     "load_sklearn_digits",
@@ -59,8 +63,13 @@ DOWNLOAD_URL = f"https://{DOWNLOAD_HOST}/cvdf-datasets/mnist/"
 DEFAULT_CACHE_DIR = Path("~/.cache/jaxlayers/mnist")
 PROBE_TIMEOUT_S = 3.0
 SKLEARN_TRAIN = 1500
+MNIST_TRAIN = 60_000  # images in an MNIST training epoch
 
 _log = logging.getLogger(__name__)
+
+
+class FallbackWarning(RuntimeWarning):
+    """MNIST could not be loaded; scikit-learn's digits stand in (also logged)."""
 
 
 class SourceUnavailable(Exception):
@@ -73,7 +82,8 @@ class Dataset:
 
     ``name`` is ``'mnist'`` or ``'sklearn-digits'``; ``source`` records where
     the data came from: ``'idx:DIR'``, ``'tfds:DIR'``, ``'download:CACHE_DIR'``
-    (downloaded now or earlier) or ``'sklearn'``.
+    (downloaded now or earlier) or ``'sklearn'`` (``'sklearn (1,500 cycled to
+    60,000)'`` as `load_dataset` falls back).
     """
 
     x_train: np.ndarray
@@ -93,6 +103,16 @@ class Dataset:
             x_test=self.x_test[:limit],
             y_train=self.y_train[:limit],
             y_test=self.y_test[:limit],
+        )
+
+    def cycled(self, n_train: int) -> Dataset:
+        """The training images repeated in order up to `n_train` rows (test split unchanged)."""
+        index = np.arange(n_train) % len(self.x_train)
+        return dataclasses.replace(
+            self,
+            x_train=self.x_train[index],
+            y_train=self.y_train[index],
+            source=f"{self.source} ({len(self.x_train):,} cycled to {n_train:,})",
         )
 
     def __repr__(self) -> str:
@@ -225,11 +245,12 @@ def _load_tfds(data_dir: str | None, limit: int | None) -> Dataset:
         raise SourceUnavailable(f"no prepared mnist in {builder.data_dir}")
     try:
         train, test = tfds.data_source(
-            "mnist", split=["train", "test"], data_dir=data_dir, download=False
+            "mnist", split=["train", "test"], data_dir=data_dir, download=False,
+            deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES,
         )
         x_train, y_train = _read_tfds_split(train, limit)
         x_test, y_test = _read_tfds_split(test, limit)
-    except Exception as err:  # tfds/array_record/Pillow raise many types
+    except Exception as err:  # tfds/array_record/protobuf raise many types
         raise SourceUnavailable(
             f"cannot read mnist in {builder.data_dir}: {type(err).__name__}: {err}"
         ) from err
@@ -237,13 +258,20 @@ def _load_tfds(data_dir: str | None, limit: int | None) -> Dataset:
 
 
 def _read_tfds_split(source, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Images float32 (n, 28, 28, 1) and labels int32 (n,) of the first n examples."""
+    """Images float32 (n, 28, 28, 1) and labels int32 (n,) of the first n records.
+
+    Read in bulk: one `__getitems__` for the serialized records, tfds's TensorFlow-free
+    `tf.train.Example` proto to parse them, and `decode_gray_pngs` for all PNGs at once.
+    """
+    from tensorflow_datasets.proto import tf_example_pb2
+
     n = len(source) if limit is None else min(limit, len(source))
-    examples = [source[i] for i in range(n)]
-    images = np.stack([np.asarray(ex["image"], np.uint8) for ex in examples])
-    if images.shape[1:] != (SIDE, SIDE, 1):
-        raise ValueError(f"tfds mnist: expected images (28, 28, 1), found {images.shape[1:]}")
-    labels = np.array([ex["label"] for ex in examples], np.int32)
+    records = source.__getitems__(range(n))
+    features = [tf_example_pb2.Example.FromString(record).features.feature for record in records]
+    images = decode_gray_pngs([f["image"].bytes_list.value[0] for f in features])
+    if images.shape[1:] != (SIDE, SIDE):
+        raise ValueError(f"tfds mnist: expected {SIDE}x{SIDE} images, found {images.shape[1:]}")
+    labels = np.array([f["label"].int64_list.value[0] for f in features], np.int32)
     return _to_unit_float(images), labels
 
 
@@ -383,10 +411,13 @@ def load_dataset(
         raise FileNotFoundError(
             f"MNIST required (require_mnist=True) but no source worked; tried:\n{tried}"
         )
+    digits = load_sklearn_digits()
     message = (
-        "MNIST is unavailable; FALLING BACK to scikit-learn's 1,797 8x8 digits "
-        "upscaled to 28x28 (results are not comparable with MNIST). Tried:\n" + tried
+        f"MNIST is unavailable; FALLING BACK to scikit-learn's {len(digits.x_train) + len(digits.x_test):,} "
+        "8x8 digits upscaled to 28x28 (results are not comparable with MNIST). Each epoch "
+        f"cycles the {len(digits.x_train):,} training digits up to {MNIST_TRAIN:,} images, "
+        "as many steps as an MNIST epoch. Tried:\n" + tried
     )
-    warnings.warn(message, RuntimeWarning, stacklevel=2)
+    warnings.warn(message, FallbackWarning, stacklevel=2)
     _log.warning(message)
-    return load_sklearn_digits().head(limit)
+    return digits.cycled(MNIST_TRAIN).head(limit)

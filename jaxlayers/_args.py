@@ -64,13 +64,15 @@ def dilation_rate(value: IntOrSeq | None, alias: IntOrSeq | None, rank: int | No
     return as_tuple(alias, rank, "dilation")
 
 
-def check_groups(filters: int, groups: int, channels: int | None = None, owner: str = "") -> None:
-    """`filters` and (when known) the input `channels` must be multiples of `groups`, as Keras."""
-    where = f"{owner}: " if owner else ""
-    if filters % groups:
-        raise ValueError(f"{where}`filters`={filters} is not divisible by `groups`={groups}.")
-    if channels is not None and channels % groups:
-        raise ValueError(f"{where}input channels {channels} are not divisible by `groups`={groups}.")
+def check_groups(filters: int, groups: int, channels: int | None = None, channels_name: str = "in_channels",
+                 owner: str = "", filters_name: str = "filters") -> None:
+    """`filters` and (when known) the input `channels` must be multiples of `groups`, as Keras.
+
+    The names are the caller's (e.g. `kernel.shape[-1]` for a functional conv).
+    """
+    for name, value in ((filters_name, filters), (channels_name, channels)):
+        if value is not None and value % groups:
+            raise ValueError(f"{owner + ': ' if owner else ''}`{name}`={value} is not divisible by groups={groups}.")
 
 
 def target_shape(value: Any, input_shape: Sequence[int] | None = None) -> tuple[int, ...]:
@@ -112,7 +114,7 @@ def as_pairs(value: Any, rank: int | None, name: str) -> tuple[tuple[int, int], 
     if _is_int(value):
         pairs = (pair(value),) * (rank or 1)
     elif not isinstance(value, Sequence) or isinstance(value, str):
-        raise TypeError(f"`{name}` must be an int, {rank} ints or {rank} (lo, hi) pairs, got {value!r}.")
+        raise TypeError(f"`{name}` must be an int, {rank or 'N'} ints or {rank or 'N'} (lo, hi) pairs, got {value!r}.")
     elif rank == 1 and len(value) == 2 and all(map(_is_int, value)):
         pairs = (pair(value),)
     elif len(value) == rank:

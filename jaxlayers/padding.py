@@ -48,7 +48,7 @@ def resolve(padding: Padding, allowed: Sequence[str], rank: int | None) -> str |
     if kind is None:
         return as_pairs(padding, rank, "padding")
     if kind == "causal" and rank is not None and rank != 1:
-        raise ValueError(f"`padding='causal'` is only defined for 1-D convolution, got {rank} spatial axes.")
+        raise ValueError(f"`padding`='causal' is only defined for 1-D convolution, got {rank} spatial axes.")
     return kind
 
 

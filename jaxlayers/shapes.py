@@ -14,8 +14,9 @@ from typing import Any
 import flax.linen as nn
 
 from jaxlayers import padding as pad
-from jaxlayers._args import IntOrSeq, as_tuple, layout
-from jaxlayers.functional.conv import output_padding_tuple
+from jaxlayers._args import IntOrSeq, as_tuple, layout, positive_int
+from jaxlayers._args import dilation_rate as resolve_dilation
+from jaxlayers.functional.conv import PADDINGS, output_padding_tuple
 
 Shape = tuple[int | None, ...]
 
@@ -38,17 +39,19 @@ def conv_output_shape(
     kernel_size: IntOrSeq,
     strides: IntOrSeq = 1,
     padding: pad.Padding = "valid",
-    dilation: IntOrSeq = 1,
+    dilation_rate: IntOrSeq | None = None,
+    *,
+    dilation: IntOrSeq | None = None,
 ) -> Shape:
-    """Shape of `functional.conv` / Keras `ConvND` on `input_shape`."""
+    """Shape of `functional.conv` / Keras `ConvND` on `input_shape` (dilation_rate default 1)."""
     shape, rank = _split(input_shape, _rank_of(kernel_size, input_shape))
     kernel = as_tuple(kernel_size, rank, "kernel_size")
     strides = as_tuple(strides, rank, "strides")
-    windows = pad.effective_window(kernel, as_tuple(dilation, rank, "dilation"))
+    windows = pad.effective_window(kernel, resolve_dilation(dilation_rate, dilation, rank))
     sizes = shape[1:-1]
-    pairs = pad.forward_pairs(padding, sizes, windows, strides, allowed=("valid", "same", "causal", "explicit"))
+    pairs = pad.forward_pairs(padding, sizes, windows, strides, allowed=PADDINGS)
     pad.check_window_fits(sizes, windows, pairs, shape, f"`kernel_size` (dilated to {windows})")
-    return (shape[0], *pad.output_sizes(sizes, windows, strides, pairs), as_tuple(filters, 1, "filters")[0])
+    return (shape[0], *pad.output_sizes(sizes, windows, strides, pairs), positive_int(filters, "filters"))
 
 
 def conv_transpose_output_shape(
@@ -58,15 +61,18 @@ def conv_transpose_output_shape(
     strides: IntOrSeq = 1,
     padding: pad.Padding = "valid",
     output_padding: IntOrSeq | None = None,
-    dilation: IntOrSeq = 1,
+    dilation_rate: IntOrSeq | None = None,
+    *,
+    dilation: IntOrSeq | None = None,
 ) -> Shape:
-    """Shape of `functional.conv_transpose` / Keras `ConvNDTranspose` on `input_shape`."""
+    """Shape of `functional.conv_transpose` / Keras `ConvNDTranspose` on `input_shape` (dilation_rate default 1)."""
     shape, rank = _split(input_shape, _rank_of(kernel_size, input_shape))
     strides = as_tuple(strides, rank, "strides")
-    windows = pad.effective_window(as_tuple(kernel_size, rank, "kernel_size"), as_tuple(dilation, rank, "dilation"))
+    windows = pad.effective_window(as_tuple(kernel_size, rank, "kernel_size"),
+                                   resolve_dilation(dilation_rate, dilation, rank))
     pairs = pad.transpose_pairs(padding, windows, strides, output_padding_tuple(output_padding, strides))
     sizes = pad.transpose_output_sizes(shape[1:-1], windows, strides, pairs)
-    return (shape[0], *sizes, as_tuple(filters, 1, "filters")[0])
+    return (shape[0], *sizes, positive_int(filters, "filters"))
 
 
 def pool_output_shape(
@@ -100,15 +106,16 @@ class ReceptiveField:
 def receptive_field(layers: Iterable[Any]) -> ReceptiveField:
     """Receptive field of a stack of conv and pooling layers.
 
-    layers: `jaxlayers.linen` modules (or a `flax.linen.Sequential` of them), plain
-    activation functions (skipped), or `(kernel_size, strides[, dilation])` tuples.
-    Layers that keep the grid (Dense on the channel axis) pass through; layers with
-    no finite field here (flatten, global pooling, upsampling, transposed conv) are
+    layers: a sequence, `flax.linen.Sequential` or `flax.nnx.Sequential` of
+    `jaxlayers.linen` / `jaxlayers.nnx` modules, plain activation functions (skipped),
+    or `(kernel_size, strides[, dilation_rate])` tuples. Layers that keep the grid
+    (Dense on the channel axis, activations, padding, cropping) pass through; layers
+    with no finite field here (flatten, global pooling, upsampling, transposed conv)
+    and modules whose layers are not known before they run (`@nn.compact`) are
     refused with a TypeError.
     """
-    layers = list(getattr(layers, "layers", layers))
     field: tuple[list[int], list[int]] | None = None
-    for layer in layers:
+    for layer in _layers_of(layers):
         geometry = _window_geometry(layer)
         if geometry is None:
             continue
@@ -119,13 +126,37 @@ def receptive_field(layers: Iterable[Any]) -> ReceptiveField:
         size, jump = field
         rank = len(size)
         kernel, strides, dilation = (as_tuple(v, rank, n) for v, n in
-                                     ((kernel, "kernel_size"), (strides, "strides"), (dilation, "dilation")))
+                                     ((kernel, "kernel_size"), (strides, "strides"), (dilation, "dilation_rate")))
         for i in range(rank):
             size[i] += (kernel[i] - 1) * dilation[i] * jump[i]
             jump[i] *= strides[i]
     if field is None:
         raise ValueError("`layers` contains no convolution or pooling layer.")
     return ReceptiveField(*(tuple(v) for v in field))
+
+
+_ACCEPTS = (
+    "it takes a sequence, flax.linen.Sequential or flax.nnx.Sequential of jaxlayers conv and "
+    "pooling layers (linen or NNX), grid-keeping layers (Dense, activations, padding, cropping), "
+    "plain activation functions and (kernel_size, strides[, dilation_rate]) tuples"
+)
+
+
+def _layers_of(layers: Any) -> list[Any]:
+    """The layers of a Sequential (linen or NNX) or a plain iterable."""
+    inner = getattr(layers, "layers", None)
+    if inner is not None:
+        return list(inner)
+    if _is_module(layers):
+        if getattr(layers, "window_geometry", None) is not None or getattr(layers, "keeps_grid", False):
+            return [layers]  # one jaxlayers layer
+        raise TypeError(
+            f"receptive_field cannot see the layers of {type(layers).__name__} (a module whose layers "
+            f"are not known before it runs, e.g. @nn.compact): {_ACCEPTS}."
+        )
+    if not isinstance(layers, Iterable) or isinstance(layers, str):
+        raise TypeError(f"receptive_field got {layers!r}: {_ACCEPTS}.")
+    return list(layers)
 
 
 def _is_module(layer: Any) -> bool:
@@ -138,16 +169,15 @@ def _window_geometry(layer: Any) -> tuple[Any, Any, Any] | None:
     """(kernel, strides, dilation) of a window layer; None for grid-keeping layers."""
     if isinstance(layer, tuple):
         if len(layer) not in (2, 3):
-            raise ValueError(f"layer tuples must be (kernel_size, strides[, dilation]), got {layer!r}.")
+            raise ValueError(f"layer tuples must be (kernel_size, strides[, dilation_rate]), got {layer!r}.")
         return layer[0], layer[1], layer[2] if len(layer) == 3 else 1
     describe = getattr(layer, "window_geometry", None)
     if describe is not None:
         rank = getattr(layer, "rank", None)
         return describe() if rank is None else tuple(as_tuple(v, rank, n) for v, n in
-                                                     zip(describe(), ("kernel_size", "strides", "dilation")))
+                                                     zip(describe(), ("kernel_size", "strides", "dilation_rate")))
     if getattr(layer, "keeps_grid", False) or (callable(layer) and not _is_module(layer)):
         return None  # grid-keeping layers and plain activation functions
     raise TypeError(
-        f"receptive_field cannot follow {type(layer).__name__}: it takes conv and pooling "
-        "layers, grid-keeping layers and (kernel_size, strides[, dilation]) tuples."
+        f"receptive_field cannot follow {type(layer).__name__} (no finite receptive field here): {_ACCEPTS}."
     )

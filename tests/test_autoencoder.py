@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jax
@@ -12,8 +14,9 @@ import pytest
 
 import jaxlayers
 from experiments import autoencoder
-from experiments.autoencoder import build_model
-from experiments.models import PARAMS
+from experiments.models import PARAMS, build_model
+
+REPO = Path(__file__).resolve().parents[1]
 
 UPSAMPLE_ROWS = [
     ("Conv2D", (None, 28, 28, 16), 160), ("MaxPooling2D", (None, 14, 14, 16), 0),
@@ -123,34 +126,40 @@ def test_build_model_rejects_bad_arguments():
 
 
 def test_cli_defaults():
-    config = autoencoder.parse_args([])
+    config, options = autoencoder.parse_args([])
     assert (config.variant, config.epochs, config.batch_size, config.optimizer, config.lr, config.upsampling,
             config.data, config.resume) == ("upsample", 50, 256, "adam", 1e-3, "nearest", "auto", False)
-    assert autoencoder.parse_args(["--optimizer", "adadelta", "--loop", "scan"]).loop == "scan"
-    assert config.cpu_fusions == "dots" and autoencoder.parse_args(["--cpu-fusions", "default"]).cpu_fusions == "default"
+    assert options.distributed is False and options.compilation_cache
+    assert autoencoder.parse_args(["--optimizer", "adadelta", "--loop", "scan"])[0].loop == "scan"
+    assert config.cpu_fusions == "dots" and autoencoder.parse_args(["--cpu-fusions", "default"])[0].cpu_fusions == "default"
     with pytest.raises(SystemExit):
         autoencoder.parse_args(["--variant", "unpool", "--upsampling", "bed_of_nails"])
 
 
 METRICS_KEYS = {"config", "dataset", "devices", "versions", "model", "epochs", "final", "compile_seconds",
-                "compiler_options"}
+                "compiler_options", "loop", "compilation_cache"}
 
 
-def test_cli_smoke_run_writes_outputs(tmp_path, capsys, monkeypatch):
-    """A 1-epoch run on 1,024 images (MNIST when $MNIST_DIR has it, else the fallback)."""
-    monkeypatch.setenv("CI", "true")
-    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"  # shared/ beside the repo
-    if not os.environ.get("MNIST_DIR") and shared.is_dir():
-        monkeypatch.setenv("MNIST_DIR", str(shared))
+def run_cli(tmp_path: Path, out: str, *args: str) -> tuple[str, dict]:
+    """`python -m experiments.autoencoder` from the checkout (1 epoch on 1,024 images): (stdout, metrics)."""
+    shared = REPO.parent / "shared" / "data" / "mnist"  # MNIST when $MNIST_DIR or shared/ has it, else the fallback
+    env = dict(os.environ, CI="true", **({} if os.environ.get("MNIST_DIR") or not shared.is_dir()
+                                          else {"MNIST_DIR": str(shared)}))
+    proc = subprocess.run([sys.executable, "-m", "experiments.autoencoder", "--epochs", "1", "--limit", "1024",
+                           "--out", str(tmp_path / out), "--compilation-cache", str(tmp_path / "cache"), *args],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc.stdout, json.loads((tmp_path / out / "metrics.json").read_text())
+
+
+def test_cli_run_writes_outputs_and_the_next_run_compiles_nothing(tmp_path):
+    printed, metrics = run_cli(tmp_path, "run")
     out = tmp_path / "run"
-    assert autoencoder.main(["--epochs", "1", "--limit", "1024", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
     assert printed.index("Total params: 3,369") < printed.index("Epoch 1/1")
-    assert str(out) in printed
-    for name in ("metrics.json", "summary.txt", "reconstructions.png", "loss.png", "checkpoints/epoch_0001.msgpack"):
-        assert (out / name).is_file(), name
+    assert str(out) in printed and "Final: loss" in printed
+    for name in ("metrics.json", "summary.txt", "reconstructions.png", "loss.png", "checkpoints/1"):
+        assert (out / name).exists(), name
     assert (out / "reconstructions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    metrics = json.loads((out / "metrics.json").read_text())
     assert METRICS_KEYS <= set(metrics)
     assert metrics["config"]["variant"] == "upsample" and metrics["model"]["params"] == 3369
     assert set(metrics["dataset"]) >= {"name", "source"} and metrics["dataset"]["train_examples"] == 1024
@@ -160,3 +169,10 @@ def test_cli_smoke_run_writes_outputs(tmp_path, capsys, monkeypatch):
     assert set(epoch) >= {"epoch", "train_loss", "val_loss", "epoch_seconds", "images_per_second"}
     assert 0 < epoch["val_loss"] < 1 and epoch["images_per_second"] > 0
     assert "Total params: 3,369" in (out / "summary.txt").read_text()
+    # The first run filled the persistent compilation cache; the same job again compiles nothing.
+    first = metrics["compilation_cache"]
+    assert first["dir"] == str(tmp_path / "cache") and first["writes"] >= 2 and first["hits"] == 0
+    _, again = run_cli(tmp_path, "again")
+    cache = again["compilation_cache"]
+    assert cache["hits"] == cache["requests"] >= 2 and cache["writes"] == 0
+    assert again["epochs"][0]["train_loss"] == epoch["train_loss"]

@@ -67,24 +67,37 @@ def _write_idx_dir(directory: Path, n_train: int = 6, n_test: int = 4) -> dict[s
     return arrays
 
 
+def _serialized_examples(builder, images: np.ndarray, labels) -> list[bytes]:
+    """tfds's serialized records of uint8 images (n, 28, 28, 1) and labels (n,), without TensorFlow.
+
+    Images are given as PIL images, which tfds encodes to PNG (Pillow's adaptive row filters).
+    """
+    from PIL import Image
+    from tensorflow_datasets.core.example_serializer import ExampleSerializer
+
+    features = builder.info.features
+    serializer = ExampleSerializer(features.get_serialized_info())
+    return [
+        serializer.serialize_example(
+            features.encode_example({"image": Image.fromarray(image[..., 0]), "label": int(label)})
+        )
+        for image, label in zip(images, labels, strict=True)
+    ]
+
+
 def _write_prepared_tfds_mnist(
     data_dir: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]]
 ) -> None:
     """Write a tiny prepared array_record `mnist` with tfds's own APIs (no TensorFlow).
 
     `splits` maps split name -> (uint8 images (n, 28, 28, 1), labels (n,)).
-    Images are given as PIL images, which tfds encodes to PNG without TensorFlow.
     """
     tfds = pytest.importorskip("tensorflow_datasets")
     from array_record.python.array_record_module import ArrayRecordWriter
-    from PIL import Image
-    from tensorflow_datasets.core.example_serializer import ExampleSerializer
 
     builder = tfds.builder("mnist", data_dir=str(data_dir), file_format="array_record")
     out = Path(builder.data_dir)
     out.mkdir(parents=True)
-    features = builder.info.features
-    serializer = ExampleSerializer(features.get_serialized_info())
     split_infos = []
     for split, (images, labels) in splits.items():
         template = tfds.core.ShardedFileTemplate(
@@ -93,11 +106,8 @@ def _write_prepared_tfds_mnist(
         writer = ArrayRecordWriter(
             os.fspath(template.sharded_filepath(shard_index=0, num_shards=1)), "group_size:1"
         )
-        for image, label in zip(images, labels, strict=True):
-            example = features.encode_example(
-                {"image": Image.fromarray(image[..., 0]), "label": int(label)}
-            )
-            writer.write(serializer.serialize_example(example))
+        for record in _serialized_examples(builder, images, labels):
+            writer.write(record)
         writer.close()
         split_infos.append(
             tfds.core.SplitInfo(
@@ -292,21 +302,41 @@ def test_tfds_prepared_copy_is_read_without_tensorflow(isolated):
     assert small.x_train.shape == (2, 28, 28, 1) and small.x_test.shape == (2, 28, 28, 1)
 
 
-def test_tfds_path_with_mock_data(isolated):
+def test_tfds_reads_the_first_records_in_one_bulk_request(isolated):
+    """With mock_data serving the records: one `__getitems__` per split, only `limit` records."""
     tfds = pytest.importorskip("tensorflow_datasets")
     tfds_dir = isolated["tfds_data_dir"]
-    # mock_data (policy AUTO) reads the real metadata we write and serves random examples.
-    _write_prepared_tfds_mnist(
-        Path(tfds_dir),
-        {
-            "train": (np.zeros((1, 28, 28, 1), np.uint8), [0]),
-            "test": (np.zeros((1, 28, 28, 1), np.uint8), [0]),
-        },
-    )
-    with tfds.testing.mock_data(num_examples=7, data_dir=tfds_dir):
-        ds = data.load_dataset(require_mnist=True, allow_download=False, **isolated)
-    assert ds.source.startswith("tfds:") and ds.x_train.shape == ds.x_test.shape == (7, 28, 28, 1)
-    assert 0.0 <= ds.x_train.min() < ds.x_train.max() <= 1.0
+    empty = (np.zeros((1, 28, 28, 1), np.uint8), [0])
+    _write_prepared_tfds_mnist(Path(tfds_dir), {"train": empty, "test": empty})  # metadata only
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, (7, 28, 28, 1), dtype=np.uint8)
+    labels = rng.integers(0, 10, 7)
+    records = _serialized_examples(tfds.builder("mnist", data_dir=tfds_dir), images, labels)
+    requests = []
+
+    class RawRecords:
+        """What `tfds.data_source(..., deserialize_method=RAW_BYTES)` returns for a split."""
+
+        def __len__(self) -> int:
+            return len(records)
+
+        def __getitems__(self, keys):
+            requests.append(list(keys))
+            return [records[k] for k in requests[-1]]
+
+        def __getitem__(self, key):
+            raise AssertionError("records read one at a time")
+
+    def as_data_source(builder, split, decoders=None, deserialize_method=None, **kwargs):
+        assert deserialize_method == tfds.decode.DeserializeMethod.RAW_BYTES
+        return [RawRecords() for _ in split]
+
+    with tfds.testing.mock_data(data_dir=tfds_dir, as_data_source_fn=as_data_source):
+        ds = data.load_dataset(require_mnist=True, allow_download=False, limit=5, **isolated)
+    assert requests == [[0, 1, 2, 3, 4]] * 2
+    assert ds.source.startswith("tfds:") and ds.x_train.shape == ds.x_test.shape == (5, 28, 28, 1)
+    np.testing.assert_array_equal(ds.x_train, images[:5] / np.float32(255))
+    np.testing.assert_array_equal(ds.y_test, labels[:5])
 
 
 # ------------------------------------------------------ offline and fallback
@@ -325,19 +355,25 @@ def test_offline_skips_download_quickly_and_require_mnist_lists_sources(isolated
 
 
 def test_offline_falls_back_to_sklearn_digits_loudly(isolated, offline, caplog):
-    with pytest.warns(RuntimeWarning, match="FALLING BACK to scikit-learn") as record:
+    with pytest.warns(data.FallbackWarning, match="FALLING BACK to scikit-learn") as record:
         ds = data.load_dataset(**isolated)
     assert "download: no network" in str(record[0].message)
     assert any(r.levelname == "WARNING" and "FALLING BACK" in r.message for r in caplog.records)
-    assert (ds.name, ds.source) == ("sklearn-digits", "sklearn")
-    assert ds.x_train.shape == (1500, 28, 28, 1) and ds.x_test.shape == (297, 28, 28, 1)
+    assert "cycles the 1,500 training digits up to 60,000 images" in str(record[0].message)
+    assert (ds.name, ds.source) == ("sklearn-digits", "sklearn (1,500 cycled to 60,000)")
+    # An epoch has as many images (and steps) as an MNIST epoch: the 1,500 digits, 40 times, in order.
+    assert ds.x_train.shape == (60_000, 28, 28, 1) and ds.x_test.shape == (297, 28, 28, 1)
+    digits = data.load_sklearn_digits()
+    np.testing.assert_array_equal(ds.x_train.reshape(40, 1500, 28, 28, 1), np.stack([digits.x_train] * 40))
+    np.testing.assert_array_equal(ds.y_train[1500:3000], digits.y_train)
     assert ds.x_train.dtype == np.float32 and ds.x_train.min() == 0.0 and ds.x_train.max() == 1.0
     border = np.ones((28, 28), bool)
     border[4:24, 4:24] = False
     assert not ds.x_train[:, border].any()  # 20x20 digit centred in 28x28
     assert sorted(set(ds.y_test.tolist())) == list(range(10))
     with pytest.warns(RuntimeWarning):
-        assert data.load_dataset(limit=10, **isolated).x_test.shape == (10, 28, 28, 1)
+        small = data.load_dataset(limit=10, **isolated)
+    assert small.x_train.shape == small.x_test.shape == (10, 28, 28, 1)
 
 
 def test_explicit_bad_data_dir_is_reported(isolated, offline, tmp_path):

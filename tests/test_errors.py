@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 
 import jaxlayers.linen as jl
+import jaxlayers.nnx as jn
+from flax import nnx
 from jaxlayers import functional as F
 from jaxlayers import shapes as S
 
@@ -378,3 +380,87 @@ def test_generic_module_input_without_spatial_axis(make, x_shape):
     # It must not claim to expect the very rank it was given, and should ask for >= 3 dimensions.
     assert f"expects a {len(x_shape)}-D input" not in msg, msg
     assert re.search(r"3-D|at least|spatial axis", msg), msg
+
+
+# ----------------------------------------------------------------------------- every layer argument
+
+
+@pytest.mark.parametrize("make,x_shape,arg,exc", [
+    (lambda: jl.Conv2D(0, 3), (2, 8, 8, 2), "filters", ValueError),
+    (lambda: jl.Conv2D(-2, 3), (2, 8, 8, 2), "filters", ValueError),
+    (lambda: jl.Conv1D(2.0, 3), (2, 8, 2), "filters", TypeError),
+    (lambda: jl.Conv2DTranspose(0, 3), (2, 8, 8, 2), "filters", ValueError),
+    (lambda: jl.Conv3DTranspose(-1, 2), (2, 4, 4, 4, 2), "filters", ValueError),
+    (lambda: jl.Conv2D(6, 3, groups=4), (2, 8, 8, 8), "filters", ValueError),
+    (lambda: jl.Conv2DTranspose(4, 3, padding="causal"), (2, 8, 8, 2), "padding", ValueError),
+    (lambda: jl.Dense(0), (2, 4), "units", ValueError),
+    (lambda: jl.Dense(-3), (2, 4), "units", ValueError),
+    (lambda: jl.Reshape((0, 4)), (2, 8), "target_shape", ValueError),
+    (lambda: jl.Reshape((-1, -1)), (2, 8), "target_shape", ValueError),
+    (lambda: jl.Reshape((3, 3)), (2, 8), "target_shape", ValueError),
+    (lambda: jl.Reshape((3, -1)), (2, 8), "target_shape", ValueError),
+], ids=["Conv2D-0", "Conv2D-neg", "Conv1D-float", "Conv2DTranspose-0", "Conv3DTranspose-neg", "Conv2D-groups",
+        "Conv2DTranspose-causal", "Dense-0", "Dense-neg", "Reshape-0", "Reshape-two-unknown", "Reshape-size",
+        "Reshape-indivisible"])
+def test_linen_layer_arguments(make, x_shape, arg, exc):
+    """Counts <= 0 (once a ZeroDivisionError or an MLIRError), shapes that cannot hold the input."""
+    check(lambda x: init(make(), x), zeros(*x_shape), match=rf"`{arg}`", exc=exc)
+
+
+@pytest.mark.parametrize("fn,x_shape", [
+    (lambda x: F.conv(x, zeros(3, 3, 2, 0)), (2, 8, 8, 2)),
+    (lambda x: F.conv(x, zeros(3, 0, 2, 4)), (2, 8, 8, 2)),
+    (lambda x: F.conv_transpose(x, zeros(3, 3, 0, 2)), (2, 8, 8, 2)),
+    (lambda x: F.dense(x, zeros(4, 0)), (2, 4)),
+], ids=["conv-no-filters", "conv-no-width", "conv_transpose-no-filters", "dense-no-units"])
+def test_functional_empty_kernels(fn, x_shape):
+    msg = check(fn, zeros(*x_shape), match=r"`kernel`.*>= 1")
+    assert "0" in msg, msg
+
+
+R = nnx.Rngs(0)
+
+
+@pytest.mark.parametrize("make,arg", [
+    (lambda: jn.MaxPooling2D(2, strides=-1), "strides"),
+    (lambda: jn.MaxPooling2D(2, padding="Same "), "padding"),
+    (lambda: jn.AveragePooling1D((2, 2)), "pool_size"),
+    (lambda: jn.MaxPooling(pool_size=0), "pool_size"),
+    (lambda: jn.MaxPoolingWithIndices(2, strides=(1, 0)), "strides"),
+    (lambda: jn.AveragePooling3D(2, padding="causal"), "padding"),
+    (lambda: jn.Conv2D(3, 4, 3, strides=0, rngs=R), "strides"),
+    (lambda: jn.Conv2D(3, 4, 3, padding="causal", rngs=R), "padding"),
+    (lambda: jn.Conv2D(3, 4, 3, padding="Same ", rngs=R), "padding"),
+    (lambda: jn.Conv2D(3, 4, 3, padding=((1, 1), (-1, 0)), rngs=R), "padding"),
+    (lambda: jn.Conv2D(3, 0, 3, rngs=R), "filters"),
+    (lambda: jn.Conv2D(3, -2, 3, rngs=R), "filters"),
+    (lambda: jn.Conv2D(0, 4, 3, rngs=R), "in_channels"),
+    (lambda: jn.Conv2D(4, 6, 3, groups=4, rngs=R), "filters"),
+    (lambda: jn.Conv2D(4, 4, 3, groups=0, rngs=R), "groups"),
+    (lambda: jn.Conv2D(3, 4, 3, dilation_rate=0, rngs=R), "dilation_rate"),
+    (lambda: jn.Conv1D(3, 4, (3, 3), rngs=R), "kernel_size"),
+    (lambda: jn.Conv2DTranspose(3, 4, 3, strides=2, output_padding=2, rngs=R), "output_padding"),
+    (lambda: jn.Conv2DTranspose(3, 4, 3, padding="causal", rngs=R), "padding"),
+    (lambda: jn.Conv2DTranspose(3, 0, 3, rngs=R), "filters"),
+    (lambda: jn.Conv2DTranspose(3, 4, 3, strides=(2, 0), rngs=R), "strides"),
+    (lambda: jn.Dense(0, 3, rngs=R), "in_features"),
+    (lambda: jn.Dense(3, 0, rngs=R), "units"),
+    (lambda: jn.UpSampling2D(0), "size"),
+    (lambda: jn.UpSampling2D((2, 2, 2)), "size"),
+    (lambda: jn.ZeroPadding2D(-1), "padding"),
+    (lambda: jn.ZeroPadding1D((1, 1, 1)), "padding"),
+    (lambda: jn.Cropping2D(((0, -1), (0, 0))), "cropping"),
+    (lambda: jn.Cropping3D("1"), "cropping"),
+    (lambda: jn.Reshape((0, 2)), "target_shape"),
+], ids=lambda v: v if isinstance(v, str) else "nnx")
+def test_nnx_checks_every_argument_at_construction(make, arg):
+    """As Keras: a bad argument fails when the layer is made, not at its first call."""
+    with pytest.raises((ValueError, TypeError), match=rf"`{arg}`") as info:
+        make()
+    assert PKG in _innermost_file(info), _innermost_file(info)
+
+
+def test_nnx_call_time_checks_name_the_argument():
+    """What needs the input (cropping everything, a shape that cannot hold it) fails at the call."""
+    check(lambda x: jn.Cropping2D(((2, 2), (0, 0)))(x), zeros(2, 4, 4, 1), match=r"`cropping`.*" + esc((2, 4, 4, 1)))
+    check(lambda x: jn.Reshape((3, 3))(x), zeros(2, 8), match=r"`target_shape`.*\(3, 3\).*8")

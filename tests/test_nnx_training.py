@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 import jaxlayers
+from experiments.keras_compat import make_optimizer
 from experiments.models import build_model
-from experiments.train import init_state, make_optimizer, make_train_step
+from experiments.step import init_state, make_train_step
 
 
 @pytest.mark.parametrize("variant", ["upsample", "transpose", "unpool"])

@@ -21,6 +21,8 @@ from hypothesis import strategies as st
 
 import jaxlayers.functional as F
 import jaxlayers.linen as L
+import jaxlayers.nnx as J
+from flax import nnx
 from jaxlayers import shapes
 try:
     import keras_oracle as K
@@ -308,6 +310,15 @@ def _linen(spec, rank):
     return pool(pool_size=k, strides=s)
 
 
+def _nnx(spec, rank):
+    rngs = nnx.Rngs(0)
+    if spec[0] == "conv":
+        _, k, s, d = spec
+        return {1: J.Conv1D, 2: J.Conv2D, 3: J.Conv3D}[rank](1, 2, k, strides=s, dilation_rate=d, rngs=rngs)
+    _, k, s = spec
+    return {1: J.MaxPooling1D, 2: J.MaxPooling2D, 3: J.MaxPooling3D}[rank](pool_size=k, strides=s)
+
+
 STACKS = {
     "1d_dilated": (1, [("conv", (3,), (1,), (1,)), ("conv", (3,), (1,), (2,)), ("conv", (3,), (1,), (4,))]),
     "1d_strided": (1, [("conv", (5,), (2,), (1,)), ("pool", (2,), (2,)), ("conv", (3,), (3,), (1,)),
@@ -320,13 +331,17 @@ STACKS = {
 }
 
 
-@pytest.mark.parametrize("form", ["linen", "sequential", "tuples"])
+@pytest.mark.parametrize("form", ["linen", "sequential", "tuples", "nnx", "nnx_sequential"])
 @pytest.mark.parametrize("name", list(STACKS))
 def test_receptive_field_matches_gradient_support(name, form):
     rank, specs = STACKS[name]
     expected = _oracle_field(specs, rank)
     if form == "tuples":
         layers = [(spec[1], spec[2], spec[3]) if spec[0] == "conv" else (spec[1], spec[2]) for spec in specs]
+    elif form.startswith("nnx"):
+        layers = [_nnx(spec, rank) for spec in specs]
+        if form == "nnx_sequential":  # NNX grid-keeping layers and plain activations in between
+            layers = nnx.Sequential(*(m for layer in layers for m in (layer, nnx.relu, J.Activation("tanh"))))
     else:
         layers = [_linen(spec, rank) for spec in specs]
         if form == "sequential":  # activations in between are skipped
@@ -354,3 +369,36 @@ def test_receptive_field_passes_dense_through():
 def test_receptive_field_refuses_layers_without_a_finite_field(layer):
     with pytest.raises(TypeError):
         shapes.receptive_field([L.Conv2D(2, (3, 3)), layer, L.Conv2D(2, (3, 3))])
+
+
+def test_receptive_field_passes_nnx_grid_keeping_layers_through():
+    rngs = nnx.Rngs(0)
+    model = nnx.Sequential(J.Conv2D(1, 4, 3, strides=2, rngs=rngs), J.ReLU(), J.ZeroPadding2D(1),
+                           J.Dense(4, 4, rngs=rngs), J.Cropping2D(1), J.MaxPooling2D(2),
+                           J.Conv2D(4, 4, 3, dilation_rate=2, rngs=rngs))
+    expected = _oracle_field([("conv", (3, 3), (2, 2), (1, 1)), ("pool", (2, 2), (2, 2)),
+                              ("conv", (3, 3), (1, 1), (2, 2))], 2)
+    field = shapes.receptive_field(model)
+    assert (field.size, field.jump) == expected
+
+
+@pytest.mark.parametrize("layer", [J.Flatten(), J.UpSampling2D(2), J.GlobalMaxPooling2D(),
+                                   J.Conv2DTranspose(2, 2, (3, 3), rngs=nnx.Rngs(0))],
+                         ids=["Flatten", "UpSampling2D", "GlobalMaxPooling2D", "Conv2DTranspose"])
+def test_receptive_field_refuses_nnx_layers_without_a_finite_field(layer):
+    rngs = nnx.Rngs(0)
+    with pytest.raises(TypeError, match=rf"cannot follow {type(layer).__name__}.*takes.*nnx"):
+        shapes.receptive_field(nnx.Sequential(J.Conv2D(2, 2, (3, 3), rngs=rngs), layer))
+
+
+def test_receptive_field_of_a_compact_module_says_what_it_takes():
+    class M(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return L.Conv2D(2, 3)(x)
+
+    with pytest.raises(TypeError, match=r"M.*not known before it runs.*takes.*Sequential"):
+        shapes.receptive_field(M())
+    # one jaxlayers layer on its own is a stack of one
+    assert shapes.receptive_field(L.Conv2D(2, (5, 3))) == shapes.ReceptiveField((5, 3), (1, 1))
+    assert shapes.receptive_field(J.MaxPooling1D(4, strides=2)) == shapes.ReceptiveField((4,), (2,))

@@ -5,12 +5,25 @@ Non-overlapping windows (`strides == pool_size`, the common case) are also laid
 out as blocks `(batch, o1, k1, o2, k2, ..., channels)` by pad, crop and reshape,
 which XLA turns into plain reductions: much faster than `lax.reduce_window`
 (and its `select_and_scatter` gradient) for the same numbers.
+
+Two rules pick one cell of a max window, by position in row-major order:
+
+- `gradient_position`: where `lax.reduce_window`'s max gradient goes (measured on
+  XLA:CPU). Its select-and-scatter folds the window in row-major order, padded cells
+  included (they hold the padding value), keeping its choice `c` over the next cell
+  `v` while `c >= v`. So: the first maximum; with a NaN (`c >= NaN` and `NaN >= v`
+  are false), the first maximum after the last NaN, or that NaN when it ends the
+  window. A gradient that lands on padding is dropped.
+- `index_position`: what `max_pool_with_indices` reports: the first maximum among
+  real cells, a NaN counting as the largest value (as `jnp.argmax`). It always
+  points at a real cell holding the window's value.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +31,36 @@ import numpy as np
 
 from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq, as_tuple, spatial_rank
+
+PADDINGS = ("valid", "same")
+
+
+def check_arguments(
+    rank: int | None, pool_size: IntOrSeq, strides: IntOrSeq | None, padding: pad.Padding
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Keras `MaxPoolingND`/`AveragePoolingND` arguments: `(window, strides)` as ints.
+
+    rank None (a rank-generic layer before its first call): any number of axes.
+    """
+    window = as_tuple(pool_size, rank, "pool_size")
+    strides = window if strides is None else as_tuple(strides, rank, "strides")
+    pad.resolve(padding, PADDINGS, rank)
+    return window, strides
+
+
+def lowest(dtype: Any) -> np.ndarray:
+    """The identity of `max` in `dtype` (the padding value): -inf, the integer minimum, or False."""
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_:
+        return np.zeros((), dtype)
+    if np.issubdtype(dtype, np.integer):
+        return np.array(np.iinfo(dtype).min, dtype)
+    return np.array(-np.inf, dtype)
+
+
+def can_be_nan(dtype: Any) -> bool:
+    """Whether `dtype` has NaN (floating and complex types)."""
+    return bool(jnp.issubdtype(dtype, jnp.inexact))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,8 +77,7 @@ class Windows:
         cls, x: jax.Array, pool_size: IntOrSeq, strides: IntOrSeq | None, padding: pad.Padding
     ) -> "Windows":
         rank = spatial_rank(x)
-        window = as_tuple(pool_size, rank, "pool_size")
-        strides = window if strides is None else as_tuple(strides, rank, "strides")
+        window, strides = check_arguments(rank, pool_size, strides, padding)
         sizes = tuple(x.shape[1:-1])
         pairs = pad.forward_pairs(padding, sizes, window, strides)
         pad.check_window_fits(sizes, window, pairs, x.shape, "`pool_size`")
@@ -49,18 +91,26 @@ class Windows:
     def non_overlapping(self) -> bool:
         return self.strides == self.window
 
+    @property
+    def padded(self) -> bool:
+        return any(lo or hi for lo, hi in self.pairs)
+
     def lax_args(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[int, int], ...]]:
         """(window_dimensions, window_strides, padding) for `lax.reduce_window` on NHWC."""
         return (1, *self.window, 1), (1, *self.strides, 1), ((0, 0), *self.pairs, (0, 0))
 
-    def blocks(self, x: jax.Array, fill: float) -> jax.Array:
-        """Non-overlapping windows as `(batch, o1, k1, o2, k2, ..., channels)`."""
-        widths = [(0, 0), *self.pairs, (0, 0)]
-        if any(lo or hi for lo, hi in self.pairs):
-            x = jnp.pad(x, widths, constant_values=fill)
+    def blocks(self, x: Any, fill: Any) -> Any:
+        """Non-overlapping windows as `(batch, o1, k1, o2, k2, ..., channels)` (NumPy stays NumPy)."""
+        xp = np if isinstance(x, np.ndarray) else jnp
+        if self.padded:
+            x = xp.pad(x, [(0, 0), *self.pairs, (0, 0)], constant_values=fill)
         x = x[(slice(None), *(slice(0, o * k) for o, k in zip(self.out_sizes, self.window)))]
         split = [d for o, k in zip(self.out_sizes, self.window) for d in (o, k)]
         return x.reshape(x.shape[0], *split, x.shape[-1])
+
+    def real_cells(self) -> np.ndarray | None:
+        """True where a cell of `blocks` is input, not padding (None without padding)."""
+        return self.blocks(np.ones((1, *self.sizes, 1), bool), False) if self.padded else None
 
     @property
     def block_axes(self) -> tuple[int, ...]:
@@ -76,49 +126,88 @@ class Windows:
         return math.prod(np.ix_(*per_axis)).astype(np.float32)[..., None]
 
 
-def first_max_position(blocks: jax.Array, y: jax.Array, axes: tuple[int, ...], keepdims: bool = False) -> jax.Array:
-    """Row-major position of the first maximum inside each block window (int32).
-
-    This is where `lax.reduce_window`'s gradient sends all of it on ties (common
-    after ReLU), and so where Keras's does.
-    """
-    position = _window_positions(blocks.ndim, axes, [blocks.shape[a] for a in axes])
-    is_max = blocks == jnp.expand_dims(y, axes)
-    return jnp.min(jnp.where(is_max, position, position.size), axis=axes, keepdims=keepdims)
-
-
-def first_max_mask(blocks: jax.Array, y: jax.Array, axes: tuple[int, ...]) -> jax.Array:
-    """One-hot mask of the first maximum (row-major) inside each block window."""
-    position = _window_positions(blocks.ndim, axes, [blocks.shape[a] for a in axes])
-    return position == first_max_position(blocks, y, axes, keepdims=True)
-
-
-def _window_positions(ndim: int, axes: tuple[int, ...], window: list[int]) -> np.ndarray:
+def window_positions(blocks: jax.Array, axes: tuple[int, ...]) -> np.ndarray:
     """Row-major position of each cell inside its window, broadcastable to the blocks."""
-    shape = [1] * ndim
-    for a, k in zip(axes, window):
-        shape[a] = k
-    return np.arange(math.prod(window), dtype=np.int32).reshape(shape)
+    shape = [1] * blocks.ndim
+    for a in axes:
+        shape[a] = blocks.shape[a]
+    return np.arange(math.prod(blocks.shape[a] for a in axes), dtype=np.int32).reshape(shape)
+
+
+def gradient_position(blocks: jax.Array, y: jax.Array, axes: tuple[int, ...]) -> jax.Array:
+    """Where `lax.reduce_window`'s max gradient goes in each window (module docstring).
+
+    blocks: padded with `lowest`; y: their max over `axes`. Returns int32 positions,
+    kept as size-1 window axes. The NaN rule costs three more reductions, so it runs
+    only when the blocks hold a NaN (`lax.cond`; both branches give the same answer
+    without one).
+    """
+    position = window_positions(blocks, axes)
+    first_max = functools.partial(_first_max, position=position, axes=axes)
+    if not can_be_nan(blocks.dtype):
+        return first_max(blocks, y)
+    nan_rule = functools.partial(_after_last_nan, position=position, axes=axes)
+    return jax.lax.cond(jnp.isnan(blocks).any(), nan_rule, first_max, blocks, y)
+
+
+def _first_max(blocks: jax.Array, y: jax.Array, position: np.ndarray, axes: tuple[int, ...]) -> jax.Array:
+    top = jnp.expand_dims(y, axes)
+    return jnp.min(jnp.where(blocks == top, position, position.size), axis=axes, keepdims=True)
+
+
+def _after_last_nan(blocks: jax.Array, y: jax.Array, position: np.ndarray, axes: tuple[int, ...]) -> jax.Array:
+    """The first maximum after the last NaN of each window, or that NaN if it ends the window."""
+    size = position.size
+    last_nan = jnp.max(jnp.where(jnp.isnan(blocks), position, -1), axis=axes, keepdims=True)
+    after = position > last_nan
+    top_after = jnp.max(jnp.where(after, blocks, lowest(blocks.dtype)), axis=axes, keepdims=True)
+    top = jnp.where(last_nan < 0, jnp.expand_dims(y, axes), top_after)
+    first = jnp.min(jnp.where(after & (blocks == top), position, size), axis=axes, keepdims=True)
+    return jnp.where(first < size, first, last_nan)
+
+
+def index_position(blocks: jax.Array, y: jax.Array, axes: tuple[int, ...], real: np.ndarray | None) -> jax.Array:
+    """First maximum among the real cells of each window, NaN the largest (module docstring).
+
+    blocks: padded with `lowest`; y: their max over `axes`; real: `Windows.real_cells`.
+    Returns int32 positions `(batch, *out, channels)`.
+    """
+    position = window_positions(blocks, axes)
+    hit = blocks == jnp.expand_dims(y, axes)
+    if can_be_nan(blocks.dtype):
+        hit = hit | jnp.isnan(blocks)
+    if real is not None:
+        hit = hit & real
+    return jnp.min(jnp.where(hit, position, position.size), axis=axes)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
-def _block_max(blocks: jax.Array, axes: tuple[int, ...]) -> jax.Array:
+def block_max(blocks: jax.Array, axes: tuple[int, ...]) -> jax.Array:
+    """Max over the window axes, differentiated as `lax.reduce_window`'s max (`gradient_position`)."""
     return jnp.max(blocks, axis=axes)
 
 
-@_block_max.defjvp
+@block_max.defjvp
 def _block_max_jvp(axes: tuple[int, ...], primals: tuple[jax.Array], tangents: tuple[jax.Array]):
     # Linear in the tangent, so reverse mode is its transpose: the cotangent goes to
-    # the first maximum only (forward mode works too, unlike with a custom VJP).
+    # one cell per window (forward mode works too, unlike with a custom VJP).
     (blocks,), (tangent,) = primals, tangents
     y = jnp.max(blocks, axis=axes)
-    mask = first_max_mask(blocks, y, axes)
+    mask = window_positions(blocks, axes) == gradient_position(blocks, y, axes)
     return y, jnp.sum(jnp.where(mask, tangent, jnp.zeros((), tangent.dtype)), axis=axes)
 
 
-def block_max(blocks: jax.Array, axes: tuple[int, ...]) -> jax.Array:
-    """Max over the window axes, the whole gradient going to the first maximum."""
-    return _block_max(blocks, axes)
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def block_max_at(blocks: jax.Array, position: jax.Array, axes: tuple[int, ...]) -> jax.Array:
+    """Max over the window axes, differentiated at `position` (int32 `(batch, *out, channels)`)."""
+    return jnp.max(blocks, axis=axes)
+
+
+@block_max_at.defjvp
+def _block_max_at_jvp(axes: tuple[int, ...], primals: tuple[jax.Array, jax.Array], tangents: tuple[jax.Array, Any]):
+    (blocks, position), (tangent, _) = primals, tangents
+    mask = window_positions(blocks, axes) == jnp.expand_dims(position, axes)
+    return jnp.max(blocks, axis=axes), jnp.sum(jnp.where(mask, tangent, jnp.zeros((), tangent.dtype)), axis=axes)
 
 
 def flat_index_of(windows: Windows, position: jax.Array) -> jax.Array:
@@ -136,4 +225,3 @@ def flat_index_of(windows: Windows, position: jax.Array) -> jax.Array:
         start = (np.arange(position.shape[axis + 1]) * s - lo).reshape(shape).astype(np.int32)
         index = index * n + start + offset
     return index
-

@@ -40,10 +40,13 @@ def check_arguments(
     groups: int = 1,
     output_padding: IntOrSeq | None = None,
     transpose: bool = False,
+    channels: int | None = None,
+    channels_name: str = "in_channels",
     owner: str = "",
 ) -> tuple[tuple[int, ...], tuple[int, ...], int]:
     """Every Keras `ConvND` (`transpose`: `ConvNDTranspose`) argument, before any weight exists.
 
+    channels: the input channels when known (named `channels_name` in errors).
     Returns `(kernel_size, dilation_rate, groups)` as ints (`rank` of the tuples).
     """
     filters = positive_int(filters, "filters")
@@ -51,7 +54,9 @@ def check_arguments(
     strides = as_tuple(strides, rank, "strides")
     dilation = as_tuple(dilation_rate, rank, "dilation_rate")
     groups = positive_int(groups, "groups")
-    check_groups(filters, groups, owner=owner)
+    if channels is not None:
+        positive_int(channels, channels_name)
+    check_groups(filters, groups, channels, channels_name, owner)
     pad.resolve(padding, TRANSPOSE_PADDINGS if transpose else PADDINGS, rank)
     output_padding_tuple(output_padding, strides)
     return kernel_size, dilation, groups
@@ -85,8 +90,7 @@ def conv(
     check_input(x, rank)
     shape = tuple(kernel.shape)
     groups = positive_int(groups, "groups")
-    if shape[-1] % groups:
-        raise ValueError(f"`kernel` has {shape[-1]} filters, not divisible by groups={groups}.")
+    check_groups(shape[-1], groups, filters_name="kernel.shape[-1]")
     check_channels(x, shape[-2] * groups, shape, f" ({shape[-2]} per group x groups={groups})")
     check_bias(bias, shape[-1], shape)
     strides = as_tuple(strides, rank, "strides")

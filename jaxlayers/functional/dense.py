@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from jaxlayers.functional._checks import check_bias, check_kernel, promote
 
 
-def dense(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None) -> jax.Array:
+def dense(
+    x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None, *, precision: lax.PrecisionLike = None
+) -> jax.Array:
     """`x @ kernel + bias` over the last axis, as Keras `Dense`.
 
     x: (..., in_features); kernel: (in_features, units); bias: (units,) -> (..., units),
     in the dtype `jnp.result_type(x, kernel, bias)` (mixed dtypes promoted first, as `conv`).
+    precision: passed to the matrix product (`lax.Precision`).
     """
     check_kernel(kernel, 2, "(in_features, units)")
     if x.ndim < 1 or x.shape[-1] != kernel.shape[0]:
@@ -21,5 +25,5 @@ def dense(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = None) -> jax
         )
     check_bias(bias, kernel.shape[1], tuple(kernel.shape))
     x, kernel, bias = promote(x, kernel, bias)
-    y = jnp.matmul(x, kernel)
+    y = jnp.matmul(x, kernel, precision=precision)
     return y if bias is None else y + bias

@@ -15,7 +15,8 @@ import numpy as np
 from jaxlayers._args import _is_int
 
 
-def _check_list(inputs: Sequence[jax.Array], what: str, count: int | None = None) -> list[jax.Array]:
+def _check_list(inputs: Sequence[jax.Array], what: str, count: int | None = None, *,
+                same_batch: bool = True) -> list[jax.Array]:
     if not isinstance(inputs, (list, tuple)) or not all(hasattr(x, "shape") and hasattr(x, "dtype") for x in inputs):
         raise TypeError(f"{what} expects a list of arrays, got {type(inputs).__name__}.")
     if count is not None and len(inputs) != count:
@@ -24,7 +25,7 @@ def _check_list(inputs: Sequence[jax.Array], what: str, count: int | None = None
     if not inputs:
         raise ValueError(f"{what} expects at least one input, got an empty list.")
     shapes = [tuple(x.shape) for x in inputs]
-    if any(len(s) < 1 for s in shapes) or len({s[0] for s in shapes}) > 1:
+    if any(len(s) < 1 for s in shapes) or same_batch and len({s[0] for s in shapes}) > 1:
         raise ValueError(f"{what} expects inputs (batch, ...) with one batch size, got shapes {shapes}.")
     return list(inputs)
 
@@ -77,7 +78,7 @@ def concatenate(inputs: Sequence[jax.Array], axis: int = -1) -> jax.Array:
 
     inputs: e.g. (batch, h, w, c1), (batch, h, w, c2) -> (batch, h, w, c1 + c2) for axis=-1.
     """
-    xs = _check_list(inputs, "concatenate")
+    xs = _check_list(inputs, "concatenate", same_batch=False)
     if not _is_int(axis):
         raise TypeError(f"`axis` must be an int, got {axis!r}.")
     shapes = [tuple(x.shape) for x in xs]

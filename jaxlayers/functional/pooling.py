@@ -9,7 +9,7 @@ from jax import lax
 from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq, spatial_rank
 from jaxlayers.functional import _lowering
-from jaxlayers.functional._windows import Windows, block_max
+from jaxlayers.functional._windows import Windows, block_max, lowest
 
 
 def max_pool(
@@ -17,13 +17,16 @@ def max_pool(
 ) -> jax.Array:
     """Max over windows. x: (batch, *spatial, channels); strides default to pool_size.
 
-    Padded cells never win. On ties the gradient goes to the first maximum in
-    row-major order, as with `lax.reduce_window` (and so Keras).
+    Keeps the dtype of x, integers and bool included (as `keras.ops.max_pool`); padded
+    cells hold its lowest value (-inf), so they never change a maximum, and a NaN in a
+    window makes it NaN. The gradient is `lax.reduce_window`'s (so Keras's) in every
+    case: all of it to the first maximum in row-major order, with its own rule for
+    NaN (`_windows.gradient_position`).
     """
     w = Windows.resolve(x, pool_size, strides, padding)
     if _lowering.use("block_pool", True, applicable=w.non_overlapping):
-        return block_max(w.blocks(x, -jnp.inf), w.block_axes)
-    return lax.reduce_window(x, -jnp.inf, lax.max, *w.lax_args())
+        return block_max(w.blocks(x, lowest(x.dtype)), w.block_axes)
+    return lax.reduce_window(x, lowest(x.dtype), lax.max, *w.lax_args())
 
 
 def avg_pool(
@@ -31,15 +34,21 @@ def avg_pool(
 ) -> jax.Array:
     """Mean over windows; with "same", padded cells are left out of the count (as Keras).
 
-    x: (batch, *spatial, channels); strides default to pool_size.
+    x: (batch, *spatial, channels); strides default to pool_size. Floats keep their
+    dtype (bfloat16 and float16 are summed in float32); integers give float32 and bool
+    is refused, as `keras.ops.average_pool`.
     """
+    if x.dtype == jnp.bool_:
+        raise TypeError("`x` of avg_pool must be numeric (as keras.ops.average_pool), got dtype bool.")
     w = Windows.resolve(x, pool_size, strides, padding)
+    dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.float32
+    x = x.astype(jnp.promote_types(dtype, jnp.float32))
     if _lowering.use("block_pool", True, applicable=w.non_overlapping):
         total = jnp.sum(w.blocks(x, 0), axis=w.block_axes)
     else:
         # A NumPy init value stays a constant under jit, which reduce_window's gradient needs.
         total = lax.reduce_window(x, np.zeros((), x.dtype), lax.add, *w.lax_args())
-    return (total / w.counts()).astype(x.dtype)
+    return (total / w.counts()).astype(dtype)
 
 
 def global_max_pool(x: jax.Array, keepdims: bool = False) -> jax.Array:

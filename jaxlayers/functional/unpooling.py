@@ -12,7 +12,9 @@ from jax import lax
 from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq
 from jaxlayers.functional import _lowering
-from jaxlayers.functional._windows import Windows, block_max, first_max_position, flat_index_of
+from jaxlayers.functional._windows import (
+    Windows, block_max_at, can_be_nan, flat_index_of, index_position, lowest,
+)
 
 _NO_INDEX = np.iinfo(np.int32).max
 
@@ -23,15 +25,19 @@ def max_pool_with_indices(
     """`max_pool` plus where each maximum was.
 
     x: (batch, *spatial, channels) -> (y, indices), both (batch, *out_spatial, channels);
-    indices are int32 row-major flat positions in the (batch, channel) spatial map of x,
-    the first maximum on ties. Differentiable in x (the gradient goes to `indices`).
+    y is `max_pool(x)` (NaN where a window holds one; the dtype of x, as `max_pool`).
+    indices are int32 row-major flat positions in the (batch, channel) spatial map of x:
+    always a real cell holding y's value, the first in row-major order on ties, the
+    first NaN if any (as `jnp.argmax`); padding never wins. y is differentiable in x,
+    its gradient going to `indices` (which is where `max_pool`'s goes too, except in
+    windows holding a NaN, or only padding's value with padding).
     """
     w = Windows.resolve(x, pool_size, strides, padding)
     if _lowering.use("block_pool", True, applicable=w.non_overlapping):
-        blocks = w.blocks(x, -jnp.inf)
-        y = block_max(blocks, w.block_axes)
-        position = first_max_position(lax.stop_gradient(blocks), lax.stop_gradient(y), w.block_axes)
-        return y, flat_index_of(w, position)
+        blocks = w.blocks(x, lowest(x.dtype))
+        stopped = lax.stop_gradient(blocks)
+        position = index_position(stopped, jnp.max(stopped, axis=w.block_axes), w.block_axes, w.real_cells())
+        return block_max_at(blocks, position, w.block_axes), flat_index_of(w, position)
     indices = _reduce_window_argmax(lax.stop_gradient(x), w)
     flat = x.reshape(x.shape[0], -1, x.shape[-1])
     y = jnp.take_along_axis(flat, indices.reshape(x.shape[0], -1, x.shape[-1]), axis=1)
@@ -39,17 +45,26 @@ def max_pool_with_indices(
 
 
 def _reduce_window_argmax(x: jax.Array, w: Windows) -> jax.Array:
-    """Flat index of the first maximum of each (possibly overlapping) window."""
+    """`index_position`'s rule for (possibly overlapping) windows: flat index of each window's pick.
+
+    A total order (NaN largest, then the lower index), so XLA may reduce in any order;
+    padding enters as (lowest value, no index) and loses every tie.
+    """
     spatial = x.shape[1:-1]
     iota = jnp.arange(math.prod(spatial), dtype=jnp.int32).reshape(1, *spatial, 1)
     iota = jnp.broadcast_to(iota, x.shape)
+    nan = can_be_nan(x.dtype)
 
     def pick(a, b):
         (va, ia), (vb, ib) = a, b
-        take_b = (vb > va) | ((vb == va) & (ib < ia))
+        larger, tie = vb > va, vb == va
+        if nan:
+            na, nb = jnp.isnan(va), jnp.isnan(vb)
+            larger, tie = larger | (nb & ~na), tie | (na & nb)
+        take_b = larger | (tie & (ib < ia))
         return jnp.where(take_b, vb, va), jnp.where(take_b, ib, ia)
 
-    init = (jnp.array(-jnp.inf, x.dtype), jnp.array(_NO_INDEX, jnp.int32))
+    init = (jnp.asarray(lowest(x.dtype)), jnp.array(_NO_INDEX, jnp.int32))
     _, indices = lax.reduce_window((x, iota), init, pick, *w.lax_args())
     return indices
 
@@ -58,8 +73,9 @@ def max_unpool(y: jax.Array, indices: jax.Array, output_shape: Sequence[int]) ->
     """Zeros of `output_shape` with each `y` value put back at its `indices`.
 
     y, indices: (batch, *pooled, channels) from `max_pool_with_indices`;
-    output_shape: the full shape of the pooled input, (batch, *spatial, channels).
-    Differentiable in y.
+    output_shape: the full shape of the pooled input, (batch, *spatial, channels), each
+    spatial size at least y's. Concrete indices must lie in the output (checked);
+    under `jit`, out-of-range ones are dropped. Differentiable in y.
     """
     output_shape = tuple(int(d) for d in output_shape)
     if tuple(indices.shape) != tuple(y.shape):
@@ -71,11 +87,31 @@ def max_unpool(y: jax.Array, indices: jax.Array, output_shape: Sequence[int]) ->
             f"`output_shape` must be (batch, *spatial, channels) with y's batch and channels "
             f"and {y.ndim - 2} spatial axes, got {output_shape} for y of shape {tuple(y.shape)}."
         )
+    if any(n < m for n, m in zip(output_shape[1:-1], y.shape[1:-1])):
+        raise ValueError(
+            f"`output_shape` {output_shape} cannot be the input pooled into y of shape {tuple(y.shape)}: "
+            f"pooling never enlarges, so each spatial size must be at least y's."
+        )
     batch, channels = y.shape[0], y.shape[-1]
     cells = math.prod(output_shape[1:-1])
+    _check_index_range(indices, cells, output_shape)
     flat_y = y.reshape(batch, -1, channels)
     flat_i = indices.reshape(batch, -1, channels)
+    flat_i = jnp.where(flat_i < 0, cells, flat_i)  # dropped below, not wrapped around
     b = jnp.arange(batch)[:, None, None]
     c = jnp.arange(channels)[None, None, :]
     out = jnp.zeros((batch, cells, channels), y.dtype).at[b, flat_i, c].set(flat_y, mode="drop")
     return out.reshape(output_shape)
+
+
+def _check_index_range(indices: jax.Array, cells: int, output_shape: tuple[int, ...]) -> None:
+    """Concrete `indices` must lie in `[0, cells)`; traced ones cannot be checked."""
+    if isinstance(indices, jax.core.Tracer) or indices.size == 0:
+        return
+    values = np.asarray(indices)
+    low, high = int(values.min()), int(values.max())
+    if low < 0 or high >= cells:
+        raise ValueError(
+            f"`indices` must lie in [0, {cells}) (the {cells} spatial cells of `output_shape` "
+            f"{output_shape}), got values in [{low}, {high}]."
+        )

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from jaxlayers import activations, initializers
 from jaxlayers._args import call_rank
@@ -24,7 +25,9 @@ class Layer(nn.Module):
 
 
 class KernelLayer(Layer):
-    """Shared Keras arguments of layers with a kernel and a bias (keyword-only)."""
+    """Shared Keras arguments of layers with a kernel and a bias (keyword-only), and Flax's
+    `dtype` (the computation's; None: promoted from the input and parameters),
+    `param_dtype` (the parameters') and `precision` (passed to `lax`)."""
 
     _: dataclasses.KW_ONLY
     activation: activations.Activation = None
@@ -33,6 +36,7 @@ class KernelLayer(Layer):
     bias_initializer: initializers.Initializer = "zeros"
     dtype: Any = None
     param_dtype: Any = jnp.float32
+    precision: lax.PrecisionLike = None
 
     def kernel_and_bias(self, kernel_shape: tuple[int, ...], units: int) -> tuple[jax.Array, jax.Array | None]:
         """Create (or fetch) `kernel` and, with `use_bias`, `bias` of shape (units,)."""

@@ -6,7 +6,8 @@ import jax
 
 from jaxlayers import functional as F
 from jaxlayers import padding as pad
-from jaxlayers._args import IntOrSeq, as_tuple
+from jaxlayers._args import IntOrSeq
+from jaxlayers.functional.conv import check_arguments
 from jaxlayers.linen._base import KernelLayer
 
 
@@ -27,14 +28,13 @@ class Conv(KernelLayer):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         rank = self.spatial_rank(x, self.kernel_size)
-        kernel_size = as_tuple(self.kernel_size, rank, "kernel_size")
-        dilation = as_tuple(self.dilation_rate, rank, "dilation_rate")
-        groups = as_tuple(self.groups, 1, "groups")[0]
-        if x.shape[-1] % groups:
-            raise ValueError(f"{type(self).__name__}: input channels {x.shape[-1]} (shape {tuple(x.shape)}) are not divisible by groups={groups}.")
+        kernel_size, dilation, groups = check_arguments(
+            rank, self.filters, self.kernel_size, self.strides, self.padding, self.dilation_rate, groups=self.groups,
+            channels=x.shape[-1], channels_name="x.shape[-1]", owner=type(self).__name__)
         kernel, bias = self.kernel_and_bias((*kernel_size, x.shape[-1] // groups, self.filters), self.filters)
         x, kernel, bias = self.cast(x, kernel, bias)
-        y = F.conv(x, kernel, bias, strides=self.strides, padding=self.padding, dilation=dilation, groups=groups)
+        y = F.conv(x, kernel, bias, strides=self.strides, padding=self.padding, dilation_rate=dilation, groups=groups,
+                   precision=self.precision)
         return self.activate(y)
 
     def window_geometry(self) -> tuple[IntOrSeq, IntOrSeq, IntOrSeq]:
@@ -76,12 +76,13 @@ class ConvTranspose(KernelLayer):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         rank = self.spatial_rank(x, self.kernel_size)
-        kernel_size = as_tuple(self.kernel_size, rank, "kernel_size")
-        dilation = as_tuple(self.dilation_rate, rank, "dilation_rate")
+        kernel_size, dilation, _ = check_arguments(
+            rank, self.filters, self.kernel_size, self.strides, self.padding, self.dilation_rate,
+            output_padding=self.output_padding, transpose=True, owner=type(self).__name__)
         kernel, bias = self.kernel_and_bias((*kernel_size, self.filters, x.shape[-1]), self.filters)
         x, kernel, bias = self.cast(x, kernel, bias)
         y = F.conv_transpose(x, kernel, bias, strides=self.strides, padding=self.padding,
-                             output_padding=self.output_padding, dilation=dilation)
+                             output_padding=self.output_padding, dilation_rate=dilation, precision=self.precision)
         return self.activate(y)
 
 

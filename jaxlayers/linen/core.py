@@ -8,6 +8,7 @@ import jax
 from jaxlayers import activations
 from jaxlayers import functional as F
 from jaxlayers._args import _is_int
+from jaxlayers._args import target_shape as check_target_shape
 from jaxlayers.functional.dropout import check_noise_shape, check_rate, mask_shape
 from jaxlayers.linen._base import Layer
 
@@ -45,7 +46,7 @@ class Reshape(Layer):
     target_shape: tuple[int, ...]
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        return x.reshape(x.shape[0], *self.target_shape)
+        return x.reshape(x.shape[0], *check_target_shape(self.target_shape, x.shape))
 
 
 class Dropout(Layer):
@@ -77,11 +78,12 @@ class Dropout(Layer):
 
     def __call__(self, x: jax.Array, deterministic: bool | None = None, rng: jax.Array | None = None) -> jax.Array:
         mask_shape(tuple(x.shape), self.noise_shape)
-        if self.deterministic if deterministic is None else deterministic:
+        if (self.deterministic if deterministic is None else deterministic) or self.rate == 0.0:
             return x
         if rng is None:
             if not (self.has_rng(self.rng_collection) or self.has_rng("params")):
-                raise ValueError(f"Dropout{'' if self.name is None else f' {self.name!r}'} in training mode (deterministic=False) needs a PRNG key: "
+                name = "" if self.name is None else f" {self.name!r}"
+                raise ValueError(f"Dropout{name} in training mode (deterministic=False) needs a PRNG key: "
                                  f"apply(..., rngs={{{self.rng_collection!r}: key}}) or call it with `rng=`.")
             rng = self.make_rng(self.rng_collection)
         if self.seed is not None:

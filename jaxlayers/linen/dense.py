@@ -5,6 +5,7 @@ import flax.linen as nn
 import jax
 
 from jaxlayers import functional as F
+from jaxlayers._args import positive_int
 from jaxlayers.linen._base import KernelLayer
 
 
@@ -17,6 +18,7 @@ class Dense(KernelLayer):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        kernel, bias = self.kernel_and_bias((x.shape[-1], self.units), self.units)
+        units = positive_int(self.units, "units")
+        kernel, bias = self.kernel_and_bias((x.shape[-1], units), units)
         x, kernel, bias = self.cast(x, kernel, bias)
-        return self.activate(F.dense(x, kernel, bias))
+        return self.activate(F.dense(x, kernel, bias, precision=self.precision))

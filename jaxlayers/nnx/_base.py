@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 import jax
 from flax import nnx
 from flax.linen import dtypes
+from jax import lax
 
 from jaxlayers import activations, initializers
 from jaxlayers._args import call_rank
@@ -14,6 +15,7 @@ class Layer(nnx.Module):
     """An NNX module over `(batch, *spatial, channels)`; N-D aliases fix `rank`."""
 
     rank: ClassVar[int | None] = None
+    keeps_grid: ClassVar[bool] = False  # True: shapes.receptive_field passes through it
 
     def spatial_rank(self, x: jax.Array, kernel_size: Any = None) -> int:
         """The spatial rank of this call, checked against the input."""
@@ -21,7 +23,8 @@ class Layer(nnx.Module):
 
 
 class KernelLayer(Layer):
-    """Keras arguments of layers with a kernel and a bias; parameters `kernel`, `bias`."""
+    """Keras arguments of layers with a kernel and a bias; parameters `kernel`, `bias`;
+    Flax's `dtype` (computation), `param_dtype` (parameters) and `precision` (to `lax`)."""
 
     def init_kernel_and_bias(
         self,
@@ -34,6 +37,7 @@ class KernelLayer(Layer):
         bias_initializer: initializers.Initializer,
         dtype: Any,
         param_dtype: Any,
+        precision: lax.PrecisionLike,
         rngs: nnx.Rngs,
     ) -> None:
         activations.get(activation)  # validate now, not at the first call
@@ -43,6 +47,7 @@ class KernelLayer(Layer):
         self.bias_initializer = bias_initializer
         self.dtype = dtype
         self.param_dtype = param_dtype
+        self.precision = precision
         kernel_init = initializers.get(kernel_initializer, "kernel_initializer")
         self.kernel = nnx.Param(kernel_init(rngs.params(), kernel_shape, param_dtype))
         if use_bias:

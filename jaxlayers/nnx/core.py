@@ -9,12 +9,15 @@ from flax import nnx
 from jaxlayers import activations
 from jaxlayers import functional as F
 from jaxlayers._args import _is_int
+from jaxlayers._args import target_shape as check_target_shape
 from jaxlayers.functional.dropout import check_noise_shape, check_rate, mask_shape
 from jaxlayers.nnx._base import Layer
 
 
 class Activation(Layer):
     """Keras `Activation(activation)`: a named activation (or callable) as a layer."""
+
+    keeps_grid = True
 
     def __init__(self, activation: activations.Activation = "linear"):
         self.activation = activation
@@ -26,6 +29,8 @@ class Activation(Layer):
 
 class ReLU(Layer):
     """Keras `ReLU(max_value, negative_slope, threshold)`."""
+
+    keeps_grid = True
 
     def __init__(self, max_value: float | None = None, negative_slope: float = 0.0, threshold: float = 0.0):
         if (max_value is not None and max_value < 0) or negative_slope < 0 or threshold < 0:
@@ -41,10 +46,10 @@ class Reshape(Layer):
     """Keras `Reshape(target_shape)`: (batch, ...) -> (batch, *target_shape); one -1 allowed."""
 
     def __init__(self, target_shape: Sequence[int]):
-        self.target_shape = tuple(target_shape)
+        self.target_shape = check_target_shape(target_shape)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        return x.reshape(x.shape[0], *self.target_shape)
+        return x.reshape(x.shape[0], *check_target_shape(self.target_shape, x.shape))
 
 
 class Dropout(Layer):
@@ -77,7 +82,7 @@ class Dropout(Layer):
     def __call__(self, x: jax.Array, *, deterministic: bool | None = None,
                  rngs: nnx.Rngs | nnx.RngStream | jax.Array | None = None) -> jax.Array:
         mask_shape(tuple(x.shape), self.noise_shape)
-        if self.deterministic if deterministic is None else deterministic:
+        if (self.deterministic if deterministic is None else deterministic) or self.rate == 0.0:
             return x
         rngs = self.rngs if rngs is None else rngs
         if rngs is None:

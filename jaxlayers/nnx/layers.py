@@ -12,11 +12,14 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from jax import lax
 
 from jaxlayers import activations, initializers
 from jaxlayers import functional as F
 from jaxlayers import padding as pad
-from jaxlayers._args import IntOrSeq, as_tuple
+from jaxlayers._args import IntOrSeq, as_pairs, as_tuple, positive_int
+from jaxlayers.functional import _windows
+from jaxlayers.functional.conv import check_arguments as check_conv_arguments
 from jaxlayers.functional.upsampling import check_method
 from jaxlayers.nnx._base import KernelLayer, Layer
 
@@ -24,32 +27,33 @@ from jaxlayers.nnx._base import KernelLayer, Layer
 class Dense(KernelLayer):
     """Keras `Dense(units)`: x: (..., in_features) -> (..., units); kernel (in, units), bias (units,)."""
 
+    keeps_grid = True
+
     def __init__(
         self, in_features: int, units: int, *, activation: activations.Activation = None, use_bias: bool = True,
         kernel_initializer: initializers.Initializer = "glorot_uniform",
         bias_initializer: initializers.Initializer = "zeros", dtype: Any = None, param_dtype: Any = jnp.float32,
-        rngs: nnx.Rngs,
+        precision: lax.PrecisionLike = None, rngs: nnx.Rngs,
     ):
-        self.in_features, self.units = in_features, units
+        self.in_features, self.units = positive_int(in_features, "in_features"), positive_int(units, "units")
         self.init_kernel_and_bias(
             (in_features, units), units, activation=activation, use_bias=use_bias,
             kernel_initializer=kernel_initializer, bias_initializer=bias_initializer, dtype=dtype,
-            param_dtype=param_dtype, rngs=rngs)
+            param_dtype=param_dtype, precision=precision, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         x, kernel, bias = self.cast(x, *self.kernel_and_bias())
-        return self.activate(F.dense(x, kernel, bias))
+        return self.activate(F.dense(x, kernel, bias, precision=self.precision))
 
 
 class _ConvBase(KernelLayer):
-    def _kernel_size(self, kernel_size: IntOrSeq) -> tuple[int, ...]:
-        rank = self.rank
-        if rank is None:
+    def _rank(self, kernel_size: IntOrSeq) -> int:
+        if self.rank is None:
             if not isinstance(kernel_size, Sequence):
                 raise ValueError(f"{type(self).__name__}: give `kernel_size` as a sequence (one int per spatial "
                                  f"axis) or use the 1D/2D/3D classes, got {kernel_size!r}.")
-            rank = len(kernel_size)
-        return as_tuple(kernel_size, rank, "kernel_size")
+            return len(kernel_size)
+        return self.rank
 
 
 class Conv(_ConvBase):
@@ -64,26 +68,27 @@ class Conv(_ConvBase):
         activation: activations.Activation = None, use_bias: bool = True,
         kernel_initializer: initializers.Initializer = "glorot_uniform",
         bias_initializer: initializers.Initializer = "zeros", dtype: Any = None, param_dtype: Any = jnp.float32,
-        rngs: nnx.Rngs,
+        precision: lax.PrecisionLike = None, rngs: nnx.Rngs,
     ):
-        size = self._kernel_size(kernel_size)
-        dilation_rate = as_tuple(dilation_rate, len(size), "dilation_rate")
-        groups = as_tuple(groups, 1, "groups")[0]
-        if in_channels % groups:
-            raise ValueError(f"{type(self).__name__}: in_channels={in_channels} is not divisible by groups={groups}.")
+        size, dilation_rate, groups = check_conv_arguments(
+            self._rank(kernel_size), filters, kernel_size, strides, padding, dilation_rate, groups=groups,
+            channels=in_channels, owner=type(self).__name__)
         self.in_channels, self.filters, self.kernel_size = in_channels, filters, kernel_size
         self.strides, self.padding, self.dilation_rate, self.groups = strides, padding, dilation_rate, groups
         self.init_kernel_and_bias(
             (*size, in_channels // groups, filters), filters, activation=activation, use_bias=use_bias,
             kernel_initializer=kernel_initializer, bias_initializer=bias_initializer, dtype=dtype,
-            param_dtype=param_dtype, rngs=rngs)
+            param_dtype=param_dtype, precision=precision, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         self.spatial_rank(x, self.kernel_size)
         x, kernel, bias = self.cast(x, *self.kernel_and_bias())
         y = F.conv(x, kernel, bias, strides=self.strides, padding=self.padding,
-                   dilation=self.dilation_rate, groups=self.groups)
+                   dilation_rate=self.dilation_rate, groups=self.groups, precision=self.precision)
         return self.activate(y)
+
+    def window_geometry(self) -> tuple[IntOrSeq, IntOrSeq, IntOrSeq]:
+        return self.kernel_size, self.strides, self.dilation_rate
 
 
 class ConvTranspose(_ConvBase):
@@ -95,29 +100,35 @@ class ConvTranspose(_ConvBase):
         activation: activations.Activation = None, use_bias: bool = True,
         kernel_initializer: initializers.Initializer = "glorot_uniform",
         bias_initializer: initializers.Initializer = "zeros", dtype: Any = None, param_dtype: Any = jnp.float32,
-        rngs: nnx.Rngs,
+        precision: lax.PrecisionLike = None, rngs: nnx.Rngs,
     ):
-        size = self._kernel_size(kernel_size)
-        dilation_rate = as_tuple(dilation_rate, len(size), "dilation_rate")
+        size, dilation_rate, _ = check_conv_arguments(
+            self._rank(kernel_size), filters, kernel_size, strides, padding, dilation_rate,
+            output_padding=output_padding, transpose=True, channels=in_channels, owner=type(self).__name__)
         self.in_channels, self.filters, self.kernel_size = in_channels, filters, kernel_size
         self.strides, self.padding, self.output_padding = strides, padding, output_padding
         self.dilation_rate = dilation_rate
         self.init_kernel_and_bias(
             (*size, filters, in_channels), filters, activation=activation, use_bias=use_bias,
             kernel_initializer=kernel_initializer, bias_initializer=bias_initializer, dtype=dtype,
-            param_dtype=param_dtype, rngs=rngs)
+            param_dtype=param_dtype, precision=precision, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         self.spatial_rank(x, self.kernel_size)
         x, kernel, bias = self.cast(x, *self.kernel_and_bias())
         y = F.conv_transpose(x, kernel, bias, strides=self.strides, padding=self.padding,
-                             output_padding=self.output_padding, dilation=self.dilation_rate)
+                             output_padding=self.output_padding, dilation_rate=self.dilation_rate,
+                             precision=self.precision)
         return self.activate(y)
 
 
 class _Pooling(Layer):
     def __init__(self, pool_size: IntOrSeq = 2, strides: IntOrSeq | None = None, padding: pad.Padding = "valid"):
+        _windows.check_arguments(self.rank, pool_size, strides, padding)
         self.pool_size, self.strides, self.padding = pool_size, strides, padding
+
+    def window_geometry(self) -> tuple[IntOrSeq, IntOrSeq, int]:
+        return self.pool_size, self.pool_size if self.strides is None else self.strides, 1
 
 
 class MaxPooling(_Pooling):
@@ -177,6 +188,7 @@ class UpSampling(Layer):
     """Keras `UpSamplingND(size)`; interpolation "nearest", "bilinear" (2-D) or "bed_of_nails"."""
 
     def __init__(self, size: IntOrSeq = 2, interpolation: str = "nearest"):
+        as_tuple(size, self.rank, "size")
         self.size, self.interpolation = size, check_method(interpolation, "interpolation")
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -194,10 +206,12 @@ class Flatten(Layer):
 class ZeroPadding(Layer):
     """Keras `ZeroPaddingND(padding)`: zeros around each spatial axis."""
 
+    keeps_grid = True
     default_padding: Any = 1
 
     def __init__(self, padding: Any = None):
         self.padding = self.default_padding if padding is None else padding
+        as_pairs(self.padding, self.rank, "padding")
 
     def __call__(self, x: jax.Array) -> jax.Array:
         self.spatial_rank(x)
@@ -207,10 +221,12 @@ class ZeroPadding(Layer):
 class Cropping(Layer):
     """Keras `CroppingND(cropping)`: cells removed from both ends of each spatial axis."""
 
+    keeps_grid = True
     default_cropping: Any = 1
 
     def __init__(self, cropping: Any = None):
         self.cropping = self.default_cropping if cropping is None else cropping
+        as_pairs(self.cropping, self.rank, "cropping")
 
     def __call__(self, x: jax.Array) -> jax.Array:
         self.spatial_rank(x)

@@ -66,7 +66,8 @@ class BatchNormalization(_Normalization):
     def __init__(
         self, num_features: int, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
         scale: bool = True, beta_initializer: initializers.Initializer = "zeros",
-        gamma_initializer: initializers.Initializer = "ones", moving_mean_initializer: initializers.Initializer = "zeros",
+        gamma_initializer: initializers.Initializer = "ones",
+        moving_mean_initializer: initializers.Initializer = "zeros",
         moving_variance_initializer: initializers.Initializer = "ones", *, use_running_average: bool = True,
         dtype: Any = None, param_dtype: Any = jnp.float32, rngs: nnx.Rngs,
     ):
@@ -93,7 +94,8 @@ class BatchNormalization(_Normalization):
         y, mean, variance = F.batch_norm(x, self.moving_mean[...], self.moving_variance[...], gamma, beta,
                                          training=training, axis=axis, momentum=self.momentum, epsilon=self.epsilon)
         if training:
-            self.moving_mean[...], self.moving_variance[...] = mean, variance
+            self.moving_mean.set_value(mean)
+            self.moving_variance.set_value(variance)
         return y
 
     def set_view(self, use_running_average: bool | None = None) -> None:

@@ -1,8 +1,13 @@
-"""Run outputs: metrics.json, summary.txt, reconstructions.png and loss.png."""
+"""Run outputs: metrics.json, summary.txt, reconstructions.png and loss.png.
+
+Figures are `matplotlib.figure.Figure` objects saved directly (no pyplot, no backend
+switch: a notebook's backend is left alone). Files are written atomically.
+"""
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import io
 import json
 import os
 import platform
@@ -11,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 METRICS_VERSION = 1
-EPOCH_KEYS = ("epoch", "train_loss", "val_loss", "epoch_seconds", "eval_seconds", "images_per_second")
 
 
 def versions() -> dict[str, str]:
@@ -34,8 +40,8 @@ def versions() -> dict[str, str]:
     }
 
 
-def base_metrics(config: Any, dataset: Any, mesh: Any, model_summary: Any, compile_seconds: float) -> dict:
-    """Everything in metrics.json except the per-epoch history."""
+def base_metrics(config: Any, dataset: Any, mesh: Any, model_summary: Any, **compilation: Any) -> dict:
+    """Everything in metrics.json except the per-epoch history; `compilation`: loop, times, options."""
     import jax
 
     device = mesh.devices.flat[0]
@@ -59,11 +65,12 @@ def base_metrics(config: Any, dataset: Any, mesh: Any, model_summary: Any, compi
         },
         "versions": versions(),
         "model": {"name": model_summary.model_name, "params": model_summary.total_params},
-        "compile_seconds": compile_seconds,
+        **compilation,
     }
 
 
 def finish_metrics(base: dict, history: list[dict]) -> dict:
+    """metrics.json: `base`, the per-epoch records and a summary of the last epoch."""
     metrics = dict(base, epochs=[dict(r) for r in history])
     if history:
         last = history[-1]
@@ -106,53 +113,43 @@ def write_summary(out_dir: str | os.PathLike, model_summary: Any, history: list[
     return path
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_reconstructions(path: str | os.PathLike, originals: np.ndarray, reconstructions: np.ndarray,
                          title: str | None = None) -> Path:
-    """The tutorial's figure: originals on the top row, reconstructions below (gray)."""
-    plt = _pyplot()
+    """The tutorial's figure: n originals (n, 28, 28[, 1]) on the top row, reconstructions below (gray)."""
     n = len(originals)
-    fig, axes = plt.subplots(2, n, figsize=(2 * n, 4.4), squeeze=False)
-    for i in range(n):
-        for row, images in enumerate((originals, reconstructions)):
-            ax = axes[row, i]
-            ax.imshow(np.asarray(images[i]).reshape(28, 28), cmap="gray", vmin=0.0, vmax=1.0)
-            ax.set_axis_off()
+    fig = Figure(figsize=(2 * n, 4.4))
+    axes = fig.subplots(2, n, squeeze=False)
+    for row, images in enumerate((originals, reconstructions)):
+        for i in range(n):
+            axes[row, i].imshow(np.asarray(images[i]).reshape(28, 28), cmap="gray", vmin=0.0, vmax=1.0)
+            axes[row, i].set_axis_off()
     if title:
         fig.suptitle(title)
-    return _save(plt, fig, path, dpi=80)
+    return _save(fig, path, dpi=80)
 
 
 def plot_losses(path: str | os.PathLike, history: list[dict], title: str | None = None) -> Path:
-    plt = _pyplot()
+    """Training and validation loss per epoch."""
     epochs = [r["epoch"] for r in history]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     ax.plot(epochs, [r["train_loss"] for r in history], "o-", label="train")
     ax.plot(epochs, [r["val_loss"] for r in history], "s-", label="validation")
     ax.set_xlabel("epoch")
-    from matplotlib.ticker import MaxNLocator
-
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("binary cross-entropy")
     ax.grid(alpha=0.3)
     ax.legend()
     if title:
         ax.set_title(title)
-    return _save(plt, fig, path, dpi=100)
+    return _save(fig, path, dpi=100)
 
 
-def _save(plt: Any, fig: Any, path: str | os.PathLike, dpi: int) -> Path:
+def _save(fig: Figure, path: str | os.PathLike, dpi: int) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    _atomic_write(Path(path), buffer.getvalue())
     return Path(path)
 
 

@@ -1,0 +1,95 @@
+"""What defines a training run (`TrainConfig`, the CLI's flags) and the choices it offers."""
+from __future__ import annotations
+
+import dataclasses
+
+from experiments.keras_compat import DEFAULT_LEARNING_RATE, OPTIMIZERS
+from experiments.models import APIS, UPSAMPLING, VARIANTS
+
+LOOPS = ("auto", "python", "scan")
+DEFAULT_LOOP = "auto"
+# loop="auto" per backend, from benchmarks/RESULTS.md: on the 2-core CPU a Python loop
+# over a jitted step beats one lax.scan per epoch for these small conv nets (3x); elsewhere
+# a step is a few small kernels, bound by host dispatch, so the whole epoch is one program.
+AUTO_LOOP = {"cpu": "python", "gpu": "scan"}  # gpu: H200, scan 1.1-1.7x the python loop
+AUTO_LOOP_ELSEWHERE = "scan"
+# XLA:CPU (jaxlib 0.10) hands dots, convolutions, reductions and elementwise fusions
+# to its YNNPACK library by default. For these small-channel conv nets, keeping only
+# the dots there (convolutions and fusions from XLA's own emitters) measured 8-12%
+# more training images/s on the 2-core CPU (benchmarks/RESULTS.md). It is set per
+# compiled program (`compile(compiler_options=...)`): nothing else in the process,
+# Keras included, is affected. "default" leaves XLA's choice.
+CPU_FUSIONS = {
+    "dots": {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"},
+    "default": {},
+}
+DATA_CHOICES = ("auto", "mnist")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that defines a run (the CLI's flags); checked on construction."""
+
+    variant: str = "upsample"
+    epochs: int = 50
+    batch_size: int = 256
+    seed: int = 0
+    optimizer: str = "adam"
+    learning_rate: float | None = None  # None: 1e-3, the Keras default
+    devices: int | None = None  # None: every device
+    loop: str = DEFAULT_LOOP
+    limit: int | None = None  # first N train and test images
+    out: str | None = None  # None: runs/<variant>-<date-time>
+    resume: bool = False
+    data_dir: str | None = None
+    data: str = "auto"  # "mnist": no scikit-learn fallback
+    upsampling: str = "nearest"
+    api: str = "linen"  # "nnx": the same model built from jaxlayers.nnx
+    cpu_fusions: str = "dots"  # see CPU_FUSIONS; ignored on GPU/TPU
+    stop_after_epochs: int | None = None  # stop this invocation early, as if killed (testing)
+    keep_checkpoints: int = 2
+
+    def __post_init__(self) -> None:
+        def positive(value: object) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+        checks = [
+            (self.variant in VARIANTS, f"variant must be one of {VARIANTS}, got {self.variant!r}"),
+            (self.upsampling in UPSAMPLING, f"upsampling must be one of {UPSAMPLING}, got {self.upsampling!r}"),
+            (self.api in APIS, f"api must be one of {APIS}, got {self.api!r}"),
+            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"),
+            (self.loop in LOOPS, f"loop must be one of {LOOPS}, got {self.loop!r}"),
+            (self.cpu_fusions in CPU_FUSIONS,
+             f"cpu_fusions must be one of {tuple(CPU_FUSIONS)}, got {self.cpu_fusions!r}"),
+            (self.data in DATA_CHOICES, f"data must be one of {DATA_CHOICES}, got {self.data!r}"),
+            (isinstance(self.epochs, int) and self.epochs >= 0, f"epochs must be an int >= 0, got {self.epochs!r}"),
+            (positive(self.batch_size), f"batch_size must be a positive int, got {self.batch_size!r}"),
+            (self.devices is None or positive(self.devices), f"devices must be a positive int or None, got {self.devices!r}"),
+            (self.limit is None or positive(self.limit), f"limit must be a positive int or None, got {self.limit!r}"),
+            (positive(self.keep_checkpoints), f"keep_checkpoints must be a positive int, got {self.keep_checkpoints!r}"),
+            (self.stop_after_epochs is None or positive(self.stop_after_epochs),
+             f"stop_after_epochs must be a positive int or None, got {self.stop_after_epochs!r}"),
+            (self.learning_rate is None or self.learning_rate > 0,
+             f"learning_rate must be positive or None, got {self.learning_rate!r}"),
+            (self.upsampling == "nearest" or self.variant == "upsample",
+             f"upsampling={self.upsampling!r} applies only to variant 'upsample', not {self.variant!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    @property
+    def lr(self) -> float:
+        return DEFAULT_LEARNING_RATE if self.learning_rate is None else float(self.learning_rate)
+
+    @property
+    def tag(self) -> str:
+        """The run's name: the variant, with a non-default upsampling appended."""
+        return self.variant if self.upsampling == "nearest" else f"{self.variant}-{self.upsampling}"
+
+
+def resolve_loop(loop: str, platform: str) -> str:
+    """"python" or "scan": `loop`, with "auto" decided for `platform` (AUTO_LOOP)."""
+    if loop not in LOOPS:
+        raise ValueError(f"loop must be one of {LOOPS}, got {loop!r}")
+    return AUTO_LOOP.get(platform, AUTO_LOOP_ELSEWHERE) if loop == "auto" else loop

@@ -1,0 +1,292 @@
+"""The epoch loop: Keras `fit` batches, sharded over a device mesh, on the device.
+
+- Devices: a `Mesh` with one `data` axis over the devices in use. Training and test
+  images are replicated on every device; each step gathers its batch with sharding
+  P('data') (each device gathers and processes its slice); parameters and optimizer
+  state stay replicated (XLA all-reduces the gradients).
+- Batches: each epoch is a permutation of the training set drawn on the device from
+  `epoch_key(seed, epoch)`, so a resumed run sees the same shuffles. Like Keras `fit`,
+  the last partial batch is kept: the permutation is padded to whole batches and
+  padded rows get weight 0, so every step has one shape (one compiled program) and
+  its loss is exactly the mean over its real examples.
+- loop="python" runs a Python loop over one jitted step, loop="scan" one jitted
+  `lax.scan` per epoch; the carry is donated in both.
+- The programs are module-level jitted functions; `Layout` (hashable) holds all that is
+  not an array and is their static argument. `compile_programs` compiles them ahead of
+  time with the run's XLA options; JAX keeps compiled programs in memory (a second run
+  of the same layout in a process compiles nothing) and, when a cache directory is
+  set (`jax_compilation_cache_dir`), on disk for the next process.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from experiments.config import CPU_FUSIONS
+from experiments.step import Recipe, TrainState, eval_loss_sum, init_state, train_step
+
+DATA_AXIS = "data"
+# On a mesh of several devices the Python loop waits for the devices every this many
+# steps. Without that, XLA:CPU (jaxlib 0.10) deadlocks once the host has queued more than
+# about 32 steps of a multi-device program (an MNIST epoch queues 235): one device's
+# launch blocks on its limit of programs in flight while the other device waits for it
+# in the gradient all-reduce, and XLA aborts the process after 40 s ("Termination timeout
+# for all reduce"; a longer timeout only waits longer). Measured on 2 cores with all of 2
+# or 4 forced host devices in the mesh: waits every 1 to 48 steps ran, every 64 or never
+# aborted; epochs took the same time, within noise, with waits every 1, 8 or 16 steps.
+DISPATCH_WINDOW = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Everything the epoch programs depend on besides their array arguments."""
+
+    recipe: Recipe
+    mesh: Mesh
+    batch_size: int
+    n_train: int
+    n_test: int
+    sharding_hook: Callable[[Any], None] | None = None  # debugging: receives the batch sharding
+
+    def __post_init__(self) -> None:
+        if self.batch_size % self.mesh.size:
+            raise ValueError(
+                f"batch_size {self.batch_size} is not divisible by the number of devices {self.mesh.size}; "
+                f"choose a multiple of {self.mesh.size} or limit the devices with --devices."
+            )
+
+    @property
+    def steps(self) -> int:
+        return math.ceil(self.n_train / self.batch_size)
+
+    @property
+    def eval_steps(self) -> int:
+        return math.ceil(self.n_test / self.batch_size)
+
+    @property
+    def batches(self) -> NamedSharding:
+        return NamedSharding(self.mesh, P(DATA_AXIS))
+
+    @property
+    def replicated(self) -> NamedSharding:
+        return NamedSharding(self.mesh, P())
+
+
+class Carry(NamedTuple):
+    state: TrainState
+    loss_sum: jax.Array  # () sum of per-example losses so far this epoch
+    index: jax.Array  # () int32, the next batch
+
+
+# ---------------------------------------------------------------- devices
+
+
+def make_mesh(devices: int | None = None) -> Mesh:
+    """A 1-D mesh with axis `data` over the first `devices` devices (None: all).
+
+    In one process these are its local devices; after `jax.distributed.initialize()`
+    every process's devices, in which case `devices` must be None.
+    """
+    available = jax.devices()
+    if devices is not None:
+        if jax.process_count() > 1:
+            raise ValueError(f"devices={devices}: a multi-process run uses every device of every process; "
+                             "leave devices (--devices) unset.")
+        if devices > len(available):
+            raise ValueError(f"devices={devices} asked for, but only {len(available)} are available: {available}")
+        available = available[:devices]
+    return Mesh(np.array(available), (DATA_AXIS,))
+
+
+def compiler_options(mesh: Mesh, cpu_fusions: str = "dots") -> dict[str, str]:
+    """XLA options for the training programs on `mesh` (CPU only: see CPU_FUSIONS).
+
+    Options this jaxlib does not know are dropped with a warning (they are experimental).
+    """
+    options = CPU_FUSIONS[cpu_fusions]
+    if mesh.devices.flat[0].platform != "cpu" or not options:
+        return {}
+    return dict(options) if _accepted(tuple(options.items())) else {}
+
+
+@functools.cache
+def _accepted(options: tuple[tuple[str, str], ...]) -> bool:
+    try:
+        jax.jit(lambda v: v + 1).lower(jnp.zeros(())).compile(compiler_options=dict(options))
+        return True
+    except Exception as err:  # noqa: BLE001 - XLA reports unknown options as various errors
+        warnings.warn(f"XLA did not accept {dict(options)} ({err}); compiling with its defaults.", stacklevel=3)
+        return False
+
+
+def put_replicated(array: np.ndarray, sharding: NamedSharding) -> jax.Array:
+    """A host array (identical on every process) replicated over `sharding`'s devices."""
+    array = np.asarray(array)
+    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
+
+
+# ---------------------------------------------------------------- programs
+
+
+@functools.partial(jax.jit, static_argnames="layout")
+def init_train_state(key: jax.Array, *, layout: Layout) -> TrainState:
+    """A fresh replicated train state drawn from `key`."""
+    state = init_state(layout.recipe.model(), layout.recipe.transformation(), key)
+    return lax.with_sharding_constraint(state, layout.replicated)
+
+
+@functools.partial(jax.jit, static_argnames="layout")
+def shuffle(key: jax.Array, *, layout: Layout) -> jax.Array:
+    """(steps * batch_size,) int32: a permutation of the training rows, padded with row 0."""
+    perm = jax.random.permutation(key, layout.n_train).astype(jnp.int32)
+    padding = jnp.zeros(layout.steps * layout.batch_size - layout.n_train, jnp.int32)
+    return lax.with_sharding_constraint(jnp.concatenate([perm, padding]), layout.replicated)
+
+
+def _batch(images: jax.Array, order: jax.Array | None, index: jax.Array, n: int,
+           layout: Layout) -> tuple[jax.Array, jax.Array]:
+    """Batch `index` of `images` (in `order`, or as stored) and its 0/1 weights, sharded over `data`."""
+    start = index * layout.batch_size
+    rows = jnp.arange(layout.batch_size, dtype=jnp.int32)
+    weights = lax.with_sharding_constraint((start + rows < n).astype(jnp.float32), layout.batches)
+    if order is None:
+        x = lax.dynamic_slice_in_dim(images, start, layout.batch_size)
+    else:
+        idx = lax.with_sharding_constraint(lax.dynamic_slice_in_dim(order, start, layout.batch_size), layout.batches)
+        x = jnp.take(images, idx, axis=0)
+    return lax.with_sharding_constraint(x, layout.batches), weights
+
+
+def _train_one(carry: Carry, x_train: jax.Array, perm: jax.Array, layout: Layout) -> Carry:
+    x, weights = _batch(x_train, perm, carry.index, layout.n_train, layout)
+    if layout.sharding_hook is not None:
+        jax.debug.inspect_array_sharding(x, callback=layout.sharding_hook)
+    state, metrics = train_step(layout.recipe.model(), layout.recipe.transformation(), carry.state, x, weights)
+    return Carry(state, carry.loss_sum + metrics["loss_sum"], carry.index + 1)
+
+
+@functools.partial(jax.jit, static_argnames="layout", donate_argnums=0)
+def train_batch(carry: Carry, x_train: jax.Array, perm: jax.Array, *, layout: Layout) -> Carry:
+    """One step on batch `carry.index` of the shuffled training images."""
+    return lax.with_sharding_constraint(_train_one(carry, x_train, perm, layout), layout.replicated)
+
+
+@functools.partial(jax.jit, static_argnames="layout", donate_argnums=0)
+def train_epoch(carry: Carry, x_train: jax.Array, perm: jax.Array, *, layout: Layout) -> Carry:
+    """Every step of an epoch, as one `lax.scan`."""
+    carry = lax.scan(lambda c, _: (_train_one(c, x_train, perm, layout), None), carry, None, length=layout.steps)[0]
+    return lax.with_sharding_constraint(carry, layout.replicated)
+
+
+def _eval_one(total: jax.Array, index: jax.Array, params: Any, x_test: jax.Array,
+              layout: Layout) -> tuple[jax.Array, jax.Array]:
+    x, weights = _batch(x_test, None, index, layout.n_test, layout)
+    return total + eval_loss_sum(layout.recipe.model(), params, x, weights), index + 1
+
+
+@functools.partial(jax.jit, static_argnames="layout", donate_argnums=(0, 1))
+def eval_batch(total: jax.Array, index: jax.Array, params: Any, x_test: jax.Array, *,
+               layout: Layout) -> tuple[jax.Array, jax.Array]:
+    """(total + summed loss of test batch `index`, index + 1)."""
+    return lax.with_sharding_constraint(_eval_one(total, index, params, x_test, layout), layout.replicated)
+
+
+@functools.partial(jax.jit, static_argnames="layout", donate_argnums=(0, 1))
+def eval_epoch(total: jax.Array, index: jax.Array, params: Any, x_test: jax.Array, *,
+               layout: Layout) -> tuple[jax.Array, jax.Array]:
+    """Every test batch, as one `lax.scan`."""
+    out = lax.scan(lambda c, _: (_eval_one(*c, params, x_test, layout), None), (total, index), None,
+                   length=layout.eval_steps)[0]
+    return lax.with_sharding_constraint(out, layout.replicated)
+
+
+class Programs(NamedTuple):
+    """The compiled programs of one run."""
+
+    layout: Layout
+    loop: str  # "python" or "scan"
+    train: Callable[[Carry, jax.Array, jax.Array], Carry]  # python: one batch; scan: the epoch
+    evaluate: Callable[..., tuple[jax.Array, jax.Array]]  # python: one batch; scan: all
+
+
+def compile_programs(layout: Layout, loop: str, options: dict[str, str], state: TrainState, x_train: jax.Array,
+                     x_test: jax.Array) -> Programs:
+    """`train` and `evaluate` for `loop`, compiled ahead of time with XLA `options`."""
+    carry = zeros_carry(state, layout)
+    perm = jax.ShapeDtypeStruct((layout.steps * layout.batch_size,), jnp.int32, sharding=layout.replicated)
+    train, evaluate = (train_batch, eval_batch) if loop == "python" else (train_epoch, eval_epoch)
+    return Programs(
+        layout, loop,
+        train.lower(carry, x_train, perm, layout=layout).compile(compiler_options=options),
+        evaluate.lower(carry.loss_sum, carry.index, state.params, x_test, layout=layout).compile(
+            compiler_options=options),
+    )
+
+
+# ------------------------------------------------------------------ running
+
+
+def _zeros(layout: Layout) -> tuple[jax.Array, jax.Array]:
+    """A replicated float32 0 (a loss sum) and int32 0 (a batch index)."""
+    return (jax.device_put(jnp.zeros([], jnp.float32), layout.replicated),
+            jax.device_put(jnp.zeros([], jnp.int32), layout.replicated))
+
+
+def zeros_carry(state: TrainState, layout: Layout) -> Carry:
+    """The carry at the start of an epoch."""
+    return Carry(state, *_zeros(layout))
+
+
+def sync_interval(layout: Layout, progress: bool) -> int:
+    """Steps between host waits in the Python loop (0: only at the epoch's end).
+
+    DISPATCH_WINDOW on several devices; about 20 progress updates per epoch with `progress`.
+    """
+    intervals = ([DISPATCH_WINDOW] if layout.mesh.size > 1 else []) + ([max(1, layout.steps // 20)] if progress else [])
+    return min(intervals, default=0)
+
+
+def run_epoch(programs: Programs, state: TrainState, x_train: jax.Array, perm: jax.Array, *, sync_every: int = 0,
+              on_sync: Callable[[int, Carry], None] | None = None) -> Carry:
+    """One epoch; returns the final carry (the host does not wait for it).
+
+    Python loop: every `sync_every` steps (and after the last) the host waits for the
+    devices and calls `on_sync(steps_done, carry)`.
+    """
+    carry = zeros_carry(state, programs.layout)
+    if programs.loop == "scan":
+        return programs.train(carry, x_train, perm)
+    steps = programs.layout.steps
+    for done in range(1, steps + 1):
+        carry = programs.train(carry, x_train, perm)
+        if sync_every and (done % sync_every == 0 or done == steps):
+            carry.loss_sum.block_until_ready()
+            if on_sync is not None:
+                on_sync(done, carry)
+    return carry
+
+
+def run_eval(programs: Programs, params: Any, x_test: jax.Array) -> jax.Array:
+    """Mean loss over the real rows of the padded `x_test` (a device scalar)."""
+    layout = programs.layout
+    total, index = _zeros(layout)
+    if programs.loop == "scan":
+        total, index = programs.evaluate(total, index, params, x_test)
+    else:
+        sync_every = sync_interval(layout, progress=False)
+        for done in range(1, layout.eval_steps + 1):
+            total, index = programs.evaluate(total, index, params, x_test)
+            if sync_every and done % sync_every == 0:
+                total.block_until_ready()
+    return total / layout.n_test

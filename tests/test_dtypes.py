@@ -1,0 +1,117 @@
+"""Mixed precision in the kernel layers: `dtype` (computation), `param_dtype`, `precision`.
+
+Oracle: the Keras 3 layer under the "mixed_bfloat16" dtype policy (bfloat16
+computation, float32 variables) on the same weights and input, for linen and NNX,
+on every lowering a layer can take (direct and shift-sum conv; sub-pixel and
+stride-dilated transposed conv; dense). `precision` must reach every `lax`
+convolution and matrix product, whichever lowering runs.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from jaxlayers import linen as L
+from jaxlayers import nnx as J
+from jaxlayers.functional import _lowering
+
+try:
+    import keras_oracle as K
+except ImportError:  # tests/ imported as a package
+    from tests import keras_oracle as K
+
+# (Keras family, rank, Keras/jaxlayers arguments, input shape, the lowering it takes on CPU)
+CASES = [
+    ("Dense", None, dict(units=5), (4, 7), "dense"),
+    ("Conv", 2, dict(filters=4, kernel_size=3, padding="same"), (2, 9, 9, 6), "direct conv"),
+    ("Conv", 2, dict(filters=1, kernel_size=3, padding="same"), (2, 9, 9, 16), "shift-sum conv"),
+    ("ConvTranspose", 2, dict(filters=3, kernel_size=3, strides=2, padding="same"), (2, 5, 5, 4), "sub-pixel"),
+    ("ConvTranspose", 2, dict(filters=4, kernel_size=3, padding="valid"), (2, 5, 5, 4), "dilated"),
+]
+IDS = [c[-1] for c in CASES]
+
+
+def _name(family: str, rank: int | None) -> str:
+    return "Dense" if family == "Dense" else f"Conv{rank}D" + ("Transpose" if family == "ConvTranspose" else "")
+
+
+def _linen(family, rank, kwargs, in_shape, weights, **dtypes):
+    module = getattr(L, _name(family, rank))(**kwargs, **dtypes)
+    kernel, bias = (jnp.asarray(w, module.param_dtype) for w in weights)
+    variables = {"params": {"kernel": kernel, "bias": bias}}
+    return lambda x: module.apply(variables, x), module, variables
+
+
+def _nnx(family, rank, kwargs, in_shape, weights, **dtypes):
+    module = getattr(J, _name(family, rank))(in_shape[-1], **kwargs, **dtypes, rngs=nnx.Rngs(0))
+    module.kernel.value = jnp.asarray(weights[0], module.param_dtype)
+    module.bias.value = jnp.asarray(weights[1], module.param_dtype)
+    return module, module, None
+
+
+def _keras_mixed(family, rank, kwargs, in_shape, seed):
+    layer, weights = K.keras_layer(family, rank or 1, in_shape, np.random.default_rng(seed),
+                                   dtype="mixed_bfloat16", **kwargs)
+    return layer, weights
+
+
+@pytest.mark.parametrize("api", ["linen", "nnx"])
+@pytest.mark.parametrize("family,rank,kwargs,in_shape,lowering", CASES, ids=IDS)
+def test_bfloat16_computation_matches_keras_mixed_policy(api, family, rank, kwargs, in_shape, lowering):
+    layer, weights = _keras_mixed(family, rank, kwargs, in_shape, seed=3)
+    x = np.random.default_rng(4).uniform(-1, 1, size=in_shape).astype(np.float32)
+    expected = np.asarray(layer(x))
+    assert layer.compute_dtype == "bfloat16" and expected.dtype.name == "bfloat16"  # the oracle's own policy
+
+    build = _linen if api == "linen" else _nnx
+    call, module, variables = build(family, rank, kwargs, in_shape, weights, dtype=jnp.bfloat16,
+                                    param_dtype=jnp.float32)
+    params = variables["params"] if variables else {"kernel": module.kernel.value, "bias": module.bias.value}
+    assert {p.dtype for p in jax.tree.leaves(params)} == {jnp.dtype(jnp.float32)}
+    got = call(jnp.asarray(x))
+    assert got.dtype == jnp.bfloat16
+    got, expected = np.asarray(got, np.float32), expected.astype(np.float32)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(got, expected, rtol=2 ** -6, atol=2 ** -6 * scale)
+
+
+@pytest.mark.parametrize("api", ["linen", "nnx"])
+def test_default_dtype_follows_inputs_and_param_dtype(api):
+    """dtype=None: the computation promotes the input and the parameters (Flax's rule)."""
+    kwargs, in_shape = dict(filters=2, kernel_size=3), (1, 6, 6, 3)
+    weights = [np.ones((3, 3, 3, 2), np.float32), np.zeros(2, np.float32)]
+    build = _linen if api == "linen" else _nnx
+    call, *_ = build("Conv", 2, kwargs, in_shape, weights, param_dtype=jnp.bfloat16)
+    assert call(jnp.ones(in_shape, jnp.bfloat16)).dtype == jnp.bfloat16
+    assert call(jnp.ones(in_shape, jnp.float32)).dtype == jnp.float32
+
+
+def _precisions(jaxpr) -> list:
+    """The `precision` of every convolution and dot in a jaxpr, sub-jaxprs included."""
+    found = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name in ("conv_general_dilated", "dot_general"):
+            found.append(eqn.params["precision"])
+        for value in eqn.params.values():
+            inner = getattr(value, "jaxpr", value)
+            if hasattr(inner, "eqns"):
+                found += _precisions(inner)
+    return found
+
+
+@pytest.mark.parametrize("api", ["linen", "nnx"])
+@pytest.mark.parametrize("family,rank,kwargs,in_shape,lowering", CASES, ids=IDS)
+def test_precision_reaches_every_lowering(api, family, rank, kwargs, in_shape, lowering):
+    weights = [w for w in _keras_mixed(family, rank, kwargs, in_shape, seed=5)[1]]
+    build = _linen if api == "linen" else _nnx
+    x = jnp.ones(in_shape)
+    for forced in ({}, {"shift_sum": "never", "subpixel": "never"}):
+        with _lowering.forced(**forced):
+            call, *_ = build(family, rank, kwargs, in_shape, weights, precision=jax.lax.Precision.HIGHEST)
+            found = _precisions(jax.make_jaxpr(lambda x: call(x))(x).jaxpr)
+        assert found, "no convolution or dot traced"
+        highest = (jax.lax.Precision.HIGHEST, jax.lax.Precision.HIGHEST)
+        assert all(p == highest for p in found), (forced, found)
