@@ -58,14 +58,17 @@ def jax_profile(variant: str, steps: int) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from experiments.models import build_model
+    from experiments.config import CPU_FUSIONS
     from experiments.keras_compat import make_optimizer
+    from experiments.models import build_model
     from experiments.step import init_key, init_state, make_train_step
 
     model = build_model(variant)
     optimizer = make_optimizer("adam")
     state = jax.jit(lambda key: init_state(model, optimizer, key))(init_key(0))
-    step = make_train_step(model, optimizer)
+    # As experiments.train compiles it: on CPU with its XLA option (dots-only YNNPACK fusions).
+    options = CPU_FUSIONS["dots"] if jax.default_backend() == "cpu" else {}
+    step = jax.jit(make_train_step(model, optimizer, jit=False), donate_argnums=0, compiler_options=options)
     x = jnp.asarray(np.random.default_rng(0).random((BATCH, 28, 28, 1), dtype=np.float32))
     for _ in range(3):
         state, metrics = step(state, x)

@@ -28,7 +28,7 @@ import jax
 from experiments.config import CPU_FUSIONS, DATA_CHOICES, DEFAULT_LOOP, LOOPS, TrainConfig
 from experiments.data import FallbackWarning
 from experiments.keras_compat import OPTIMIZERS
-from experiments.models import APIS, UPSAMPLING, VARIANTS
+from experiments.models import APIS, DTYPES, UPSAMPLING, VARIANTS
 from experiments.train import train
 
 DEFAULT_CACHE = Path("~/.cache/jaxlayers/jax")
@@ -43,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     p.add_argument("--upsampling", choices=UPSAMPLING, default="nearest",
                    help="UpSampling2D interpolation of the upsample variant")
     p.add_argument("--api", choices=APIS, default="linen", help="build the model from jaxlayers.linen or jaxlayers.nnx")
+    p.add_argument("--dtype", choices=tuple(DTYPES), default="float32",
+                   help="the convolutions' computation dtype; parameters, optimizer state and loss stay float32")
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
@@ -72,7 +74,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
         config = TrainConfig(
             variant=a.variant, epochs=a.epochs, batch_size=a.batch_size, seed=a.seed, optimizer=a.optimizer,
             learning_rate=a.learning_rate, devices=a.devices, loop=a.loop, limit=a.limit, out=a.out,
-            resume=a.resume, data_dir=a.data_dir, data=a.data, upsampling=a.upsampling, api=a.api,
+            resume=a.resume, data_dir=a.data_dir, data=a.data, upsampling=a.upsampling, api=a.api, dtype=a.dtype,
             cpu_fusions=a.cpu_fusions, stop_after_epochs=a.stop_after_epochs,
         )
     except ValueError as err:

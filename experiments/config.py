@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 
 from experiments.keras_compat import DEFAULT_LEARNING_RATE, OPTIMIZERS
-from experiments.models import APIS, UPSAMPLING, VARIANTS
+from experiments.models import APIS, DTYPES, UPSAMPLING, VARIANTS
 
 LOOPS = ("auto", "python", "scan")
 DEFAULT_LOOP = "auto"
@@ -45,6 +45,7 @@ class TrainConfig:
     data: str = "auto"  # "mnist": no scikit-learn fallback
     upsampling: str = "nearest"
     api: str = "linen"  # "nnx": the same model built from jaxlayers.nnx
+    dtype: str = "float32"  # "bfloat16": convolutions in bfloat16; parameters, optimizer and loss float32
     cpu_fusions: str = "dots"  # see CPU_FUSIONS; ignored on GPU/TPU
     stop_after_epochs: int | None = None  # stop this invocation early, as if killed (testing)
     keep_checkpoints: int = 2
@@ -57,6 +58,7 @@ class TrainConfig:
             (self.variant in VARIANTS, f"variant must be one of {VARIANTS}, got {self.variant!r}"),
             (self.upsampling in UPSAMPLING, f"upsampling must be one of {UPSAMPLING}, got {self.upsampling!r}"),
             (self.api in APIS, f"api must be one of {APIS}, got {self.api!r}"),
+            (self.dtype in DTYPES, f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"),
             (self.loop in LOOPS, f"loop must be one of {LOOPS}, got {self.loop!r}"),
             (self.cpu_fusions in CPU_FUSIONS,

@@ -34,8 +34,11 @@ so the decoder runs the encoder backwards::
 """
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from jaxlayers import linen as L
 
@@ -44,74 +47,82 @@ UPSAMPLING = ("nearest", "bed_of_nails")
 APIS = ("linen", "nnx")
 INPUT_SHAPE = (None, 28, 28, 1)
 PARAMS = 3369
+DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}  # --dtype: the convolutions' computation dtype
 
 
 class UpsampleAutoencoder(nn.Module):
     """Tutorial autoencoder with MaxPooling2D / UpSampling2D (`interpolation` selectable)."""
 
     upsampling: str = "nearest"
+    dtype: Any = None  # the convolutions' computation dtype (parameters stay float32)
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = L.Conv2D(16, 3, activation="relu", padding="same")(x)
+        x = L.Conv2D(16, 3, activation="relu", padding="same", dtype=self.dtype)(x)
         x = L.MaxPooling2D(2, padding="same")(x)
-        x = L.Conv2D(8, 3, activation="relu", padding="same")(x)
+        x = L.Conv2D(8, 3, activation="relu", padding="same", dtype=self.dtype)(x)
         x = L.MaxPooling2D(2, padding="same")(x)
-        x = L.Conv2D(4, 3, activation="relu", padding="same")(x)
+        x = L.Conv2D(4, 3, activation="relu", padding="same", dtype=self.dtype)(x)
         x = L.MaxPooling2D(2, padding="same")(x)  # encoded: 4x4x4
-        x = L.Conv2D(4, 3, activation="relu", padding="same")(x)
+        x = L.Conv2D(4, 3, activation="relu", padding="same", dtype=self.dtype)(x)
         x = L.UpSampling2D(2, interpolation=self.upsampling)(x)
-        x = L.Conv2D(8, 3, activation="relu", padding="same")(x)
+        x = L.Conv2D(8, 3, activation="relu", padding="same", dtype=self.dtype)(x)
         x = L.UpSampling2D(2, interpolation=self.upsampling)(x)
-        x = L.Conv2D(16, 3, activation="relu")(x)
+        x = L.Conv2D(16, 3, activation="relu", dtype=self.dtype)(x)
         x = L.UpSampling2D(2, interpolation=self.upsampling)(x)
-        return L.Conv2D(1, 3, activation="sigmoid", padding="same")(x)
+        return L.Conv2D(1, 3, activation="sigmoid", padding="same", dtype=self.dtype)(x)
 
 
 class TransposeAutoencoder(nn.Module):
     """Tutorial autoencoder with valid convolutions and Conv2DTranspose in the decoder."""
 
+    dtype: Any = None  # the convolutions' computation dtype (parameters stay float32)
+
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = L.Conv2D(16, 3, activation="relu")(x)
+        x = L.Conv2D(16, 3, activation="relu", dtype=self.dtype)(x)
         x = L.MaxPooling2D(2)(x)
-        x = L.Conv2D(8, 3, activation="relu")(x)
+        x = L.Conv2D(8, 3, activation="relu", dtype=self.dtype)(x)
         x = L.MaxPooling2D(2)(x)
-        x = L.Conv2D(4, 3, activation="relu")(x)  # encoded: 3x3x4
-        x = L.Conv2DTranspose(4, 3, activation="relu", padding="same")(x)
+        x = L.Conv2D(4, 3, activation="relu", dtype=self.dtype)(x)  # encoded: 3x3x4
+        x = L.Conv2DTranspose(4, 3, activation="relu", padding="same", dtype=self.dtype)(x)
         x = L.UpSampling2D(2)(x)
-        x = L.Conv2DTranspose(8, 3, activation="relu", padding="same")(x)
+        x = L.Conv2DTranspose(8, 3, activation="relu", padding="same", dtype=self.dtype)(x)
         x = L.UpSampling2D(2)(x)
-        x = L.Conv2DTranspose(16, 3, activation="relu")(x)
+        x = L.Conv2DTranspose(16, 3, activation="relu", dtype=self.dtype)(x)
         x = L.UpSampling2D(2)(x)
-        return L.Conv2DTranspose(1, 3, activation="sigmoid", padding="same")(x)
+        return L.Conv2DTranspose(1, 3, activation="sigmoid", padding="same", dtype=self.dtype)(x)
 
 
 class UnpoolAutoencoder(nn.Module):
     """`upsample`'s encoder with pooling indices; max unpooling mirrors it (see module doc)."""
 
+    dtype: Any = None  # the convolutions' computation dtype (parameters stay float32)
+
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         skips = []
         for filters in (16, 8, 4):
-            x = L.Conv2D(filters, 3, activation="relu", padding="same")(x)
+            x = L.Conv2D(filters, 3, activation="relu", padding="same", dtype=self.dtype)(x)
             shape = x.shape
             x, indices = L.MaxPoolingWithIndices(2, padding="same")(x)
             skips.append((indices, shape))
         # encoded: 4x4x4; decode 4 -> 7 -> 14 -> 28 with the pools' indices, last first.
         for filters, (indices, shape) in zip((4, 8, 16), reversed(skips)):
-            x = L.Conv2D(filters, 3, activation="relu", padding="same")(x)
+            x = L.Conv2D(filters, 3, activation="relu", padding="same", dtype=self.dtype)(x)
             x = L.MaxUnpooling()(x, indices, shape)
-        return L.Conv2D(1, 3, activation="sigmoid", padding="same")(x)
+        return L.Conv2D(1, 3, activation="sigmoid", padding="same", dtype=self.dtype)(x)
 
 
-def build_model(variant: str, upsampling: str = "nearest", api: str = "linen") -> nn.Module:
+def build_model(variant: str, upsampling: str = "nearest", api: str = "linen", dtype: str = "float32") -> nn.Module:
     """The linen autoencoder for `variant` ("upsample", "transpose" or "unpool").
 
     upsampling: "nearest" (Keras UpSampling2D) or "bed_of_nails"; only the
     `upsample` variant has a choice (the others refuse anything but "nearest").
     api: "linen", or "nnx" for the `jaxlayers.nnx` twin behind the same
     `init`/`apply` face (`experiments.models_nnx.NNXModel`).
+    dtype: "float32", or "bfloat16" to compute the convolutions in bfloat16 with
+    float32 parameters (mixed precision; the loss stays float32).
     """
     if api not in APIS:
         raise ValueError(f"api must be one of {APIS}, got {api!r}.")
@@ -119,12 +130,15 @@ def build_model(variant: str, upsampling: str = "nearest", api: str = "linen") -
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}.")
     if upsampling not in UPSAMPLING:
         raise ValueError(f"upsampling must be one of {UPSAMPLING}, got {upsampling!r}.")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {dtype!r}.")
     if variant != "upsample" and upsampling != "nearest":
         raise ValueError(f"upsampling={upsampling!r} applies only to variant 'upsample', not {variant!r}.")
     if api == "nnx":
         from experiments.models_nnx import build_nnx_model
 
-        return build_nnx_model(variant, upsampling)
+        return build_nnx_model(variant, upsampling, DTYPES[dtype])
     if variant == "upsample":
-        return UpsampleAutoencoder(upsampling=upsampling)
-    return TransposeAutoencoder() if variant == "transpose" else UnpoolAutoencoder()
+        return UpsampleAutoencoder(upsampling=upsampling, dtype=DTYPES[dtype])
+    cls = TransposeAutoencoder if variant == "transpose" else UnpoolAutoencoder
+    return cls(dtype=DTYPES[dtype])

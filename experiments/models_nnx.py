@@ -16,9 +16,10 @@ from flax import nnx
 from jaxlayers import nnx as J
 
 
-def _convs(rngs: nnx.Rngs, cls: type, specs: list[tuple[int, int, dict]]) -> dict[str, nnx.Module]:
-    """`{f"{cls}_{i}": cls(in, out, 3, **kwargs)}` for each (in, out, kwargs)."""
-    return {f"{cls.__name__}_{i}": cls(c_in, c_out, 3, **kw, rngs=rngs) for i, (c_in, c_out, kw) in enumerate(specs)}
+def _convs(rngs: nnx.Rngs, cls: type, specs: list[tuple[int, int, dict]], dtype: Any) -> dict[str, nnx.Module]:
+    """`{f"{cls}_{i}": cls(in, out, 3, **kwargs, dtype=dtype)}` for each (in, out, kwargs)."""
+    return {f"{cls.__name__}_{i}": cls(c_in, c_out, 3, **kw, dtype=dtype, rngs=rngs)
+            for i, (c_in, c_out, kw) in enumerate(specs)}
 
 
 RELU_SAME = {"activation": "relu", "padding": "same"}
@@ -27,11 +28,11 @@ RELU_SAME = {"activation": "relu", "padding": "same"}
 class UpsampleAutoencoder(nnx.Module):
     """NNX twin of `experiments.models.UpsampleAutoencoder`."""
 
-    def __init__(self, upsampling: str = "nearest", *, rngs: nnx.Rngs):
+    def __init__(self, upsampling: str = "nearest", *, dtype: Any = None, rngs: nnx.Rngs):
         for name, conv in _convs(rngs, J.Conv2D, [
             (1, 16, RELU_SAME), (16, 8, RELU_SAME), (8, 4, RELU_SAME), (4, 4, RELU_SAME),
             (4, 8, RELU_SAME), (8, 16, {"activation": "relu"}), (16, 1, {"activation": "sigmoid", "padding": "same"}),
-        ]).items():
+        ], dtype).items():
             setattr(self, name, conv)
         self.pool = J.MaxPooling2D(2, padding="same")
         self.up = J.UpSampling2D(2, interpolation=upsampling)
@@ -47,12 +48,12 @@ class UpsampleAutoencoder(nnx.Module):
 class TransposeAutoencoder(nnx.Module):
     """NNX twin of `experiments.models.TransposeAutoencoder`."""
 
-    def __init__(self, *, rngs: nnx.Rngs):
+    def __init__(self, *, dtype: Any = None, rngs: nnx.Rngs):
         relu = {"activation": "relu"}
         for name, conv in {
-            **_convs(rngs, J.Conv2D, [(1, 16, relu), (16, 8, relu), (8, 4, relu)]),
+            **_convs(rngs, J.Conv2D, [(1, 16, relu), (16, 8, relu), (8, 4, relu)], dtype),
             **_convs(rngs, J.Conv2DTranspose, [(4, 4, RELU_SAME), (4, 8, RELU_SAME), (8, 16, relu),
-                                               (16, 1, {"activation": "sigmoid", "padding": "same"})]),
+                                               (16, 1, {"activation": "sigmoid", "padding": "same"})], dtype),
         }.items():
             setattr(self, name, conv)
         self.pool = J.MaxPooling2D(2)
@@ -70,11 +71,11 @@ class TransposeAutoencoder(nnx.Module):
 class UnpoolAutoencoder(nnx.Module):
     """NNX twin of `experiments.models.UnpoolAutoencoder` (max pooling indices, max unpooling)."""
 
-    def __init__(self, *, rngs: nnx.Rngs):
+    def __init__(self, *, dtype: Any = None, rngs: nnx.Rngs):
         for name, conv in _convs(rngs, J.Conv2D, [
             (1, 16, RELU_SAME), (16, 8, RELU_SAME), (8, 4, RELU_SAME), (4, 4, RELU_SAME),
             (4, 8, RELU_SAME), (8, 16, RELU_SAME), (16, 1, {"activation": "sigmoid", "padding": "same"}),
-        ]).items():
+        ], dtype).items():
             setattr(self, name, conv)
         self.pool = J.MaxPoolingWithIndices(2, padding="same")
         self.unpool = J.MaxUnpooling()
@@ -115,9 +116,9 @@ class NNXModel:
         return nnx.merge(self._graphdef, state)(x)
 
 
-def build_nnx_model(variant: str, upsampling: str = "nearest") -> NNXModel:
+def build_nnx_model(variant: str, upsampling: str = "nearest", dtype: Any = None) -> NNXModel:
     """The NNX autoencoder for `variant` (arguments already checked by `build_model`)."""
     if variant == "upsample":
-        return NNXModel(lambda rngs: UpsampleAutoencoder(upsampling, rngs=rngs))
+        return NNXModel(lambda rngs: UpsampleAutoencoder(upsampling, dtype=dtype, rngs=rngs))
     cls = TransposeAutoencoder if variant == "transpose" else UnpoolAutoencoder
-    return NNXModel(lambda rngs: cls(rngs=rngs))
+    return NNXModel(lambda rngs: cls(dtype=dtype, rngs=rngs))

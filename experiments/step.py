@@ -33,9 +33,10 @@ class Recipe:
     api: str = "linen"
     optimizer: str = "adam"
     learning_rate: float = 1e-3
+    dtype: str = "float32"  # the convolutions' computation dtype (experiments.models.DTYPES)
 
     def model(self) -> Any:
-        return build_model(self.variant, self.upsampling, self.api)
+        return build_model(self.variant, self.upsampling, self.api, self.dtype)
 
     def transformation(self) -> optax.GradientTransformation:
         return make_optimizer(self.optimizer, self.learning_rate)
@@ -75,7 +76,7 @@ def train_step(model: Any, optimizer: optax.GradientTransformation, state: Train
     count = jnp.sum(w)
 
     def loss_fn(params: Any) -> tuple[jax.Array, jax.Array]:
-        loss_sum = jnp.sum(per_example_loss(x, model.apply({"params": params}, x)) * w)
+        loss_sum = jnp.sum(per_example_loss(x, predict(model, params, x)) * w)
         return loss_sum / count, loss_sum
 
     (loss, loss_sum), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -86,7 +87,12 @@ def train_step(model: Any, optimizer: optax.GradientTransformation, state: Train
 
 def eval_loss_sum(model: Any, params: Any, x: jax.Array, weights: jax.Array) -> jax.Array:
     """Sum of per-example losses over the real rows (weights 1) of a batch."""
-    return jnp.sum(per_example_loss(x, model.apply({"params": params}, x)) * weights)
+    return jnp.sum(per_example_loss(x, predict(model, params, x)) * weights)
+
+
+def predict(model: Any, params: Any, x: jax.Array) -> jax.Array:
+    """The model's probabilities in float32, whatever dtype it computes in (the loss is float32)."""
+    return model.apply({"params": params}, x).astype(jnp.float32)
 
 
 def make_train_step(model: Any, optimizer: optax.GradientTransformation, *, jit: bool = True,

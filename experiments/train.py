@@ -41,7 +41,7 @@ from experiments.step import Recipe, TrainState, epoch_key, init_key
 log = logging.getLogger(__name__)
 
 RESUME_MUST_MATCH = ("variant", "upsampling", "optimizer")
-RESUME_SHOULD_MATCH = ("seed", "batch_size", "learning_rate", "limit", "data", "data_dir", "cpu_fusions")
+RESUME_SHOULD_MATCH = ("seed", "batch_size", "learning_rate", "limit", "data", "data_dir", "cpu_fusions", "dtype")
 _CACHE_EVENTS = {
     "/jax/compilation_cache/compile_requests_use_cache": "requests",
     "/jax/compilation_cache/cache_hits": "hits",
@@ -69,7 +69,7 @@ def train(config: TrainConfig, dataset: Dataset | None = None, *, progress: bool
     each training batch inside the step, when it compiles (debugging).
     """
     is_main = jax.process_index() == 0
-    model = build_model(config.variant, config.upsampling, config.api)
+    model = build_model(config.variant, config.upsampling, config.api, config.dtype)
     model_summary = jaxlayers.summary(getattr(model, "module", model), INPUT_SHAPE)  # NNX: the module
     out_dir = resolve_out_dir(config)
     log.info("%s", model_summary)
@@ -84,7 +84,7 @@ def train(config: TrainConfig, dataset: Dataset | None = None, *, progress: bool
 
     mesh = make_mesh(config.devices)
     loop = resolve_loop(config.loop, mesh.devices.flat[0].platform)
-    recipe = Recipe(config.variant, config.upsampling, config.api, config.optimizer, config.lr)
+    recipe = Recipe(config.variant, config.upsampling, config.api, config.optimizer, config.lr, config.dtype)
     layout = Layout(recipe, mesh, config.batch_size, n_train, n_test, sharding_hook)
     options = compiler_options(mesh, config.cpu_fusions)
     x_train = put_replicated(np.asarray(dataset.x_train, np.float32), layout.replicated)

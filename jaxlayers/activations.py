@@ -27,7 +27,17 @@ def _softmax(x: jax.Array) -> jax.Array:
 
 def relu(x: jax.Array, negative_slope: float = 0.0, max_value: float | None = None,
          threshold: float = 0.0) -> jax.Array:
-    """Keras `activations.relu` with its three arguments, step for step."""
+    """Keras `activations.relu` with its three arguments, step for step.
+
+    Args:
+        x: any array.
+        negative_slope: the slope below `threshold`.
+        max_value: the saturation value, or None (no limit).
+        threshold: values below it are zeroed (or scaled by `negative_slope`).
+
+    Returns:
+        An array of x's shape and dtype.
+    """
     if negative_slope != 0.0:
         if max_value is None and threshold == 0:
             return jax.nn.leaky_relu(x, negative_slope)
@@ -68,7 +78,17 @@ BY_NAME: dict[str, Callable[[jax.Array], jax.Array]] = {
 
 
 def get(activation: Activation) -> Callable[[jax.Array], jax.Array]:
-    """A callable for a Keras activation name, a callable, or None (identity)."""
+    """A callable for a Keras activation name, a callable, or None (identity).
+
+    Args:
+        activation: a name of `BY_NAME` (any case), a callable (returned as is) or None.
+
+    Returns:
+        A function of one array.
+
+    Raises:
+        ValueError: an unknown name.
+    """
     if activation is None:
         return _linear
     if callable(activation):

@@ -35,7 +35,18 @@ BY_NAME: dict[str, Callable] = {
 
 
 def get(initializer: Initializer, name: str) -> Callable:
-    """A Flax initializer for a Keras name or a callable `(key, shape, dtype) -> array`."""
+    """A Flax initializer for a Keras name or a callable `(key, shape, dtype) -> array`.
+
+    Args:
+        initializer: a name of `BY_NAME` (any case), or a callable (returned as is).
+        name: the argument named in errors (e.g. "kernel_initializer").
+
+    Returns:
+        A callable `(key, shape, dtype) -> array`.
+
+    Raises:
+        ValueError: an unknown name.
+    """
     if callable(initializer):
         return initializer
     if isinstance(initializer, str) and initializer.lower() in BY_NAME:

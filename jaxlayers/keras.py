@@ -133,10 +133,24 @@ def _unsupported(what: str, cls: str, detail: str = "") -> ValueError:
 def from_keras(model_or_path: Any) -> tuple[L.Graph, dict[str, Any]]:
     """A Keras 3 model (or `.keras` path) as `(jaxlayers.linen.Graph, variables)`.
 
-    The model must be a directed acyclic graph of supported layers (see the module
-    docstring); anything else raises `ValueError` naming the layer. Weights and moving
-    statistics are copied; the module's outputs equal Keras's `model.predict` and
-    `jaxlayers.summary` gives the rows of `model.summary()`.
+    Weights and moving statistics are copied; the module's outputs equal Keras's
+    `model.predict` and `jaxlayers.summary` gives the rows of `model.summary()`.
+
+    Args:
+        model_or_path: a built `keras.Sequential` or functional `keras.Model`, or the path
+            of a `.keras` file; a directed acyclic graph of supported layers (`SUPPORTED`,
+            see the module docstring), each called once.
+
+    Returns:
+        `(module, variables)`: a `jaxlayers.linen.Graph`, layer `i` named `layers_<i>`,
+        and `{"params": ..., "batch_stats": ...}` (the latter with BatchNormalization)
+        for `module.apply(variables, x)`.
+
+    Raises:
+        ValueError: an unsupported or shared layer, a nested or subclassed model, an
+            operation that is not a layer, or an unbuilt model, named.
+        TypeError: not a Keras model or a path.
+        ImportError: Keras 3 is not installed.
     """
     keras = _keras()
     model = model_or_path
@@ -277,14 +291,28 @@ def _initializer_name(config: Any, keras: Any) -> str | None:
 def to_keras(module: Any, variables: Any, input_shape: Sequence[Any], *, name: str | None = None) -> Any:
     """A Keras model equal to jaxlayers modules, with their weights and moving statistics.
 
-    module: a `jaxlayers.linen.Graph` (a functional `keras.Model`; a `keras.Sequential`
-    when it is a chain), a `flax.linen.Sequential` (nested ones are flattened), a list of
-    modules and activation functions, or one module. variables: what `module.init` gave
-    (`params`, and `batch_stats` with BatchNormalization; for a list, laid out as for
-    `nn.Sequential`: `{"params": {"layers_<i>": ...}}`). input_shape: (batch, *features)
-    with the batch (None or an int) dropped in Keras's `Input`; one per input for a
-    `Graph` with several. Modules without a Keras equivalent (e.g. `MaxPoolingWithIndices`,
-    bed-of-nails upsampling, explicit integer padding) raise `ValueError`.
+    Args:
+        module: a `jaxlayers.linen.Graph` (a functional `keras.Model`; a `keras.Sequential`
+            when it is a chain), a `flax.linen.Sequential` (nested ones are flattened), a
+            list of modules and activation functions, or one module.
+        variables: what `module.init` gave (`params`, and `batch_stats` with
+            BatchNormalization; for a list, laid out as for `nn.Sequential`:
+            `{"params": {"layers_<i>": ...}}`).
+        input_shape: (batch, *features) with the batch (None or an int) dropped in
+            Keras's `Input`; one per input for a `Graph` with several.
+        name: the Keras model's name (None: Keras's default).
+
+    Returns:
+        A `keras.Sequential` or functional `keras.Model` with the weights set; it can be
+        saved as `.keras`.
+
+    Raises:
+        ValueError: modules without a Keras equivalent (e.g. `MaxPoolingWithIndices`,
+            bed-of-nails upsampling, explicit integer padding), or variables that do not
+            match the modules.
+        TypeError: `variables` is not a mapping, or a layer is neither a module nor a
+            function.
+        ImportError: Keras 3 is not installed.
     """
     keras = _keras()
     if not isinstance(variables, Mapping):

@@ -24,7 +24,18 @@ Padding = str | int | Sequence[Any]
 
 
 def mode(padding: Padding, allowed: Sequence[str]) -> str | None:
-    """The lower-cased padding string, or None for explicit padding (if allowed)."""
+    """The lower-cased padding string, or None for explicit padding (if allowed).
+
+    Args:
+        padding: a padding string (any case) or explicit padding.
+        allowed: the allowed modes, lower-case; "explicit" allows explicit padding.
+
+    Returns:
+        The lower-cased mode, or None for explicit padding.
+
+    Raises:
+        ValueError: a mode (or explicit padding) not allowed.
+    """
     if isinstance(padding, str):
         lowered = padding.lower()
         if lowered not in allowed:
@@ -41,8 +52,19 @@ def mode(padding: Padding, allowed: Sequence[str]) -> str | None:
 def resolve(padding: Padding, allowed: Sequence[str], rank: int | None) -> str | Pairs:
     """A validated `padding`: its lower-cased mode, or the explicit `(lo, hi)` pairs.
 
-    rank None (not known yet): the checks that need it ("causal" is 1-D only, one
-    pair per axis) wait for the call.
+    Args:
+        padding: a padding string (any case), or ints or (lo, hi) pairs per axis.
+        allowed: the allowed modes, as `mode`.
+        rank: the number of spatial axes; None (not known yet): the checks that need it
+            ("causal" is 1-D only, one pair per axis) wait for the call.
+
+    Returns:
+        The lower-cased mode, or one `(lo, hi)` pair per axis.
+
+    Raises:
+        ValueError: a mode not allowed, "causal" on other than 1 axis, or explicit
+            padding of the wrong length.
+        TypeError: explicit padding that is not ints or pairs.
     """
     kind = mode(padding, allowed)
     if kind is None:
@@ -53,12 +75,29 @@ def resolve(padding: Padding, allowed: Sequence[str], rank: int | None) -> str |
 
 
 def effective_window(kernel: Sequence[int], dilation_rate: Sequence[int]) -> tuple[int, ...]:
-    """Span of a dilated kernel: `(k - 1) * d + 1` per axis."""
+    """Span of a dilated kernel: `(k - 1) * d + 1` per axis.
+
+    Args:
+        kernel: the kernel size per axis.
+        dilation_rate: the dilation per axis.
+
+    Returns:
+        The effective window per axis.
+    """
     return tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation_rate))
 
 
 def same_pair(size: int, window: int, stride: int) -> tuple[int, int]:
-    """TensorFlow "same" padding for one axis (the extra cell goes at the end)."""
+    """TensorFlow "same" padding for one axis (the extra cell goes at the end).
+
+    Args:
+        size: the input's size on the axis.
+        window: the effective window.
+        stride: the stride.
+
+    Returns:
+        `(lo, hi)`, with `hi - lo` 0 or 1.
+    """
     out = -(-size // stride)
     total = max((out - 1) * stride + window - size, 0)
     return total // 2, total - total // 2
@@ -74,7 +113,19 @@ def forward_pairs(
 ) -> Pairs:
     """Padding pairs of a strided window op (conv or pooling) over `sizes`.
 
-    A `None` size (unknown) is only allowed where the pair does not depend on it.
+    Args:
+        padding: a mode of `allowed`, or explicit padding when "explicit" is allowed.
+        sizes: the input's spatial sizes; a `None` size (unknown) is only allowed where
+            the pair does not depend on it.
+        windows: the effective windows.
+        strides: the strides.
+        allowed: the allowed modes ("valid", "same", "causal", "explicit").
+
+    Returns:
+        One `(lo, hi)` pair per axis.
+
+    Raises:
+        ValueError: a mode not allowed, or padding that does not fit the rank.
     """
     rank = len(windows)
     kind = resolve(padding, allowed, rank)
@@ -102,6 +153,18 @@ def transpose_pairs(
     "valid": `(size - 1) * stride + window + output_padding` (default output_padding
     `max(stride - window, 0)`); "same": `size * stride`, or with output_padding
     `(size - 1) * stride + window % 2 + output_padding`.
+
+    Args:
+        padding: "valid" or "same".
+        windows: the effective windows.
+        strides: the strides.
+        output_padding: one int per axis, or None (Keras's default).
+
+    Returns:
+        One `(lo, hi)` pair per axis.
+
+    Raises:
+        ValueError: a mode other than "valid" or "same".
     """
     kind = mode(padding, ("valid", "same"))
     pairs = []
@@ -121,7 +184,17 @@ def transpose_pairs(
 def output_sizes(
     sizes: Sequence[int | None], windows: Sequence[int], strides: Sequence[int], pairs: Pairs
 ) -> tuple[int | None, ...]:
-    """Output sizes of a strided window op: `floor((size + lo + hi - window) / stride) + 1`."""
+    """Output sizes of a strided window op: `floor((size + lo + hi - window) / stride) + 1`.
+
+    Args:
+        sizes: the input's spatial sizes (None: unknown).
+        windows: the effective windows.
+        strides: the strides.
+        pairs: the `(lo, hi)` padding per axis.
+
+    Returns:
+        The output size per axis, None where the input's is None.
+    """
     return tuple(
         None if n is None else (n + lo + hi - w) // s + 1
         for n, w, s, (lo, hi) in zip(sizes, windows, strides, pairs)
@@ -131,7 +204,17 @@ def output_sizes(
 def transpose_output_sizes(
     sizes: Sequence[int | None], windows: Sequence[int], strides: Sequence[int], pairs: Pairs
 ) -> tuple[int | None, ...]:
-    """Output sizes of a transposed conv: the input is dilated by `stride`, then padded."""
+    """Output sizes of a transposed conv: the input is dilated by `stride`, then padded.
+
+    Args:
+        sizes: the input's spatial sizes (None: unknown).
+        windows: the effective windows.
+        strides: the strides.
+        pairs: the `(lo, hi)` padding per axis (`transpose_pairs`).
+
+    Returns:
+        The output size per axis, None where the input's is None.
+    """
     return tuple(
         None if n is None else (n - 1) * s + 1 + lo + hi - w + 1
         for n, w, s, (lo, hi) in zip(sizes, windows, strides, pairs)
@@ -141,7 +224,18 @@ def transpose_output_sizes(
 def check_window_fits(
     sizes: Sequence[int | None], windows: Sequence[int], pairs: Pairs, shape: Sequence[Any], what: str
 ) -> None:
-    """Raise if a window is larger than the padded input on some axis."""
+    """Raise if a window is larger than the padded input on some axis.
+
+    Args:
+        sizes: the input's spatial sizes (None: unknown, not checked).
+        windows: the effective windows.
+        pairs: the `(lo, hi)` padding per axis.
+        shape: the input's full shape, for the message.
+        what: the window named in the message (e.g. "`pool_size`").
+
+    Raises:
+        ValueError: a window larger than the padded input, with the shapes.
+    """
     for axis, (n, w, (lo, hi)) in enumerate(zip(sizes, windows, pairs)):
         if n is not None and n + lo + hi < w:
             raise ValueError(

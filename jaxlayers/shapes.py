@@ -43,7 +43,23 @@ def conv_output_shape(
     *,
     dilation: IntOrSeq | None = None,
 ) -> Shape:
-    """Shape of `functional.conv` / Keras `ConvND` on `input_shape` (dilation_rate default 1)."""
+    """Shape of `functional.conv` / Keras `ConvND` on `input_shape`.
+
+    Args:
+        input_shape: (batch, *spatial, channels); None sizes allowed.
+        filters: output channels.
+        kernel_size: an int or one per spatial axis (a sequence also fixes the rank).
+        strides: an int or one per spatial axis.
+        padding: "valid" | "same" | "causal" (1-D) | ints or (lo, hi) pairs per axis.
+        dilation_rate: an int or one per axis (default 1).
+        dilation: the old alias of `dilation_rate` (give one of them).
+
+    Returns:
+        (batch, *out_spatial, filters), None where the input's size is None.
+
+    Raises:
+        ValueError: a bad argument, or a kernel larger than the (padded) input.
+    """
     shape, rank = _split(input_shape, _rank_of(kernel_size, input_shape))
     kernel = as_tuple(kernel_size, rank, "kernel_size")
     strides = as_tuple(strides, rank, "strides")
@@ -65,7 +81,24 @@ def conv_transpose_output_shape(
     *,
     dilation: IntOrSeq | None = None,
 ) -> Shape:
-    """Shape of `functional.conv_transpose` / Keras `ConvNDTranspose` on `input_shape` (dilation_rate default 1)."""
+    """Shape of `functional.conv_transpose` / Keras `ConvNDTranspose` on `input_shape`.
+
+    Args:
+        input_shape: (batch, *spatial, channels); None sizes allowed.
+        filters: output channels.
+        kernel_size: an int or one per spatial axis (a sequence also fixes the rank).
+        strides: an int or one per spatial axis.
+        padding: "valid" or "same".
+        output_padding: None, or an int or one per axis, each smaller than its stride.
+        dilation_rate: an int or one per axis (default 1).
+        dilation: the old alias of `dilation_rate` (give one of them).
+
+    Returns:
+        (batch, *out_spatial, filters), None where the input's size is None.
+
+    Raises:
+        ValueError: a bad argument.
+    """
     shape, rank = _split(input_shape, _rank_of(kernel_size, input_shape))
     strides = as_tuple(strides, rank, "strides")
     windows = pad.effective_window(as_tuple(kernel_size, rank, "kernel_size"),
@@ -81,7 +114,20 @@ def pool_output_shape(
     strides: IntOrSeq | None = None,
     padding: pad.Padding = "valid",
 ) -> Shape:
-    """Shape of `functional.max_pool` / `avg_pool` / Keras `MaxPoolingND` on `input_shape`."""
+    """Shape of `functional.max_pool` / `avg_pool` / Keras `MaxPoolingND` on `input_shape`.
+
+    Args:
+        input_shape: (batch, *spatial, channels); None sizes allowed.
+        pool_size: the window, an int or one per spatial axis.
+        strides: an int or one per spatial axis; None (default): `pool_size`.
+        padding: "valid" or "same".
+
+    Returns:
+        (batch, *out_spatial, channels), None where the input's size is None.
+
+    Raises:
+        ValueError: a bad argument, or a window larger than the (padded) input.
+    """
     shape, rank = _split(input_shape, None)
     window = as_tuple(pool_size, rank, "pool_size")
     strides = window if strides is None else as_tuple(strides, rank, "strides")
@@ -95,8 +141,10 @@ def pool_output_shape(
 class ReceptiveField:
     """Receptive field of the last layer's outputs, per spatial axis.
 
-    size: input cells one output cell sees; jump: input cells between the fields of
-    neighbouring output cells (the product of the strides so far).
+    Attributes:
+        size: input cells one output cell sees.
+        jump: input cells between the fields of neighbouring output cells (the product
+            of the strides so far).
     """
 
     size: tuple[int, ...]
@@ -106,13 +154,22 @@ class ReceptiveField:
 def receptive_field(layers: Iterable[Any]) -> ReceptiveField:
     """Receptive field of a stack of conv and pooling layers.
 
-    layers: a sequence, `flax.linen.Sequential` or `flax.nnx.Sequential` of
-    `jaxlayers.linen` / `jaxlayers.nnx` modules, plain activation functions (skipped),
-    or `(kernel_size, strides[, dilation_rate])` tuples. Layers that keep the grid
-    (Dense on the channel axis, activations, padding, cropping) pass through; layers
-    with no finite field here (flatten, global pooling, upsampling, transposed conv)
-    and modules whose layers are not known before they run (`@nn.compact`) are
-    refused with a TypeError.
+    Layers that keep the grid (Dense on the channel axis, activations, padding,
+    cropping) pass through.
+
+    Args:
+        layers: a sequence, `flax.linen.Sequential` or `flax.nnx.Sequential` of
+            `jaxlayers.linen` / `jaxlayers.nnx` modules, plain activation functions
+            (skipped), or `(kernel_size, strides[, dilation_rate])` tuples.
+
+    Returns:
+        The field's `size` and `jump` per spatial axis.
+
+    Raises:
+        TypeError: layers with no finite field here (flatten, global pooling,
+            upsampling, transposed conv) and modules whose layers are not known before
+            they run (`@nn.compact`).
+        ValueError: no conv or pooling layer, or a malformed tuple.
     """
     field: tuple[list[int], list[int]] | None = None
     for layer in _layers_of(layers):

@@ -18,8 +18,14 @@ Shape = tuple[int | None, ...]
 def count_params(variables: Any) -> int:
     """Number of scalars in a pytree of arrays (or shape structs), e.g. Flax variables.
 
-    For a Flax NNX module, the scalars of all its variables but RNG state: parameters and
-    batch statistics, as Keras's `count_params` (and linen's whole `variables`) count.
+    Args:
+        variables: a pytree of arrays or `jax.ShapeDtypeStruct`s (e.g. linen's
+            `variables`), or a Flax NNX module: then the scalars of all its variables but
+            RNG state, parameters and batch statistics, as Keras's `count_params` (and
+            linen's whole `variables`) count.
+
+    Returns:
+        The number of scalars.
     """
     nnx = _nnx_of(variables)
     if nnx is not None:
@@ -29,7 +35,16 @@ def count_params(variables: Any) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class Row:
-    """One layer call: Keras-style name, class name, output shape and parameter count."""
+    """One layer call: Keras-style name, class name, output shape and parameter count.
+
+    Attributes:
+        name: the module's own name, or Keras's generated one (`conv2d`, `conv2d_1`, ...).
+        type: the module's class name.
+        output_shape: the call's output shape (a tuple of shapes for several outputs),
+            batch None when the summary's was.
+        params: the scalars of the module's variables.
+        path: the module's path in the model.
+    """
 
     name: str
     type: str
@@ -40,7 +55,14 @@ class Row:
 
 @dataclasses.dataclass(frozen=True)
 class Summary:
-    """Rows of leaf layers in call order; prints as a Keras-style table."""
+    """Rows of leaf layers in call order; prints as a Keras-style table (`str(summary)`).
+
+    Attributes:
+        model_name: the model's class name.
+        rows: one `Row` per leaf layer call, in call order.
+        trainable_params: the scalars of linen's `params` (NNX's `nnx.Param`).
+        non_trainable_params: the other scalars (e.g. BatchNormalization's moving statistics).
+    """
 
     model_name: str
     rows: tuple[Row, ...]
@@ -49,6 +71,7 @@ class Summary:
 
     @property
     def total_params(self) -> int:
+        """Trainable plus non-trainable parameters."""
         return self.trainable_params + self.non_trainable_params
 
     def __str__(self) -> str:
@@ -75,8 +98,21 @@ def summary(model: nn.Module, input_shape: Sequence[int | None], dtype: Any = jn
 
     Nothing is allocated: `model.init` (for a linen module) or the call of a merged copy
     of an NNX module runs under `jax.eval_shape`. Rows are the leaf modules (those that
-    call no other module) in call order. Trainable parameters are linen's `params` (NNX's
-    `nnx.Param`); the rest (e.g. BatchNormalization's moving statistics) are non-trainable.
+    call no other module) in call order.
+
+    Args:
+        model: a linen or NNX module taking one array.
+        input_shape: the input's shape, positive ints; a `None` batch (or size) is run
+            as 1 and shown as None.
+        dtype: the input's dtype.
+
+    Returns:
+        A `Summary`: print it for Keras's table. Trainable parameters are linen's
+        `params` (NNX's `nnx.Param`); the rest (e.g. BatchNormalization's moving
+        statistics) are non-trainable.
+
+    Raises:
+        ValueError: `input_shape` not positive ints and Nones.
     """
     input_shape = tuple(input_shape)
     if not input_shape or any(d is not None and (not isinstance(d, int) or d < 1) for d in input_shape):
@@ -149,7 +185,14 @@ def _batch_none(shape: Any) -> Any:
 
 
 def snake_case(name: str) -> str:
-    """Keras's layer naming: `Conv2DTranspose` -> `conv2d_transpose`."""
+    """Keras's layer naming: `Conv2DTranspose` -> `conv2d_transpose`.
+
+    Args:
+        name: a class name in CamelCase.
+
+    Returns:
+        The name in snake_case, as Keras names layers.
+    """
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 

@@ -226,6 +226,67 @@ def test_cpu_fusion_options_change_speed_not_results(reference):
         TrainConfig(cpu_fusions="fast")
 
 
+# ------------------------------------------------------- mixed precision
+
+
+def _conv_dtypes(jaxpr) -> list[set]:
+    """The operand dtypes of each convolution and dot in a jaxpr, sub-jaxprs included."""
+    found = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name in ("conv_general_dilated", "dot_general"):
+            found.append({v.aval.dtype for v in eqn.invars})
+        for value in eqn.params.values():
+            inner = getattr(value, "jaxpr", value)
+            if hasattr(inner, "eqns"):
+                found += _conv_dtypes(inner)
+    return found
+
+
+@pytest.mark.parametrize("api", ["linen", "nnx"])
+def test_bfloat16_computes_in_bfloat16_and_keeps_float32_state(api):
+    """--dtype bfloat16: every conv and dot (forward and backward) takes bfloat16 operands (a
+    float32 cotangent may meet one: the shift-sum accumulates in float32); parameters,
+    optimizer state and loss float32. Traced only (shapes), nothing computed."""
+    model = build_model("upsample", api=api, dtype="bfloat16")
+    optimizer = make_optimizer("adam")
+    state = jax.eval_shape(lambda: init_state(model, optimizer, jax.random.key(0)))
+    step = make_train_step(model, optimizer, jit=False)
+    x = jnp.asarray(tiny_dataset().x_train[:8])
+    jaxpr = jax.make_jaxpr(step)(state, x).jaxpr
+    operands = _conv_dtypes(jaxpr)
+    assert operands and all(jnp.dtype(jnp.bfloat16) in dtypes for dtypes in operands), operands
+    shapes = jax.eval_shape(step, state, x)
+    assert {leaf.dtype for leaf in jax.tree.leaves(shapes)} == {jnp.dtype(jnp.float32), jnp.dtype(jnp.int32)}
+
+
+def test_bfloat16_run_stays_close_to_float32(reference):
+    config, f32 = reference
+    bf16 = train(TrainConfig(**{**vars(config), "dtype": "bfloat16", "out": config.out + "-bf16"}),
+                 tiny_dataset(), progress=False, write_outputs=False)
+    assert bf16.metrics["config"]["dtype"] == "bfloat16"
+    for a, b in zip(bf16.metrics["epochs"], f32.metrics["epochs"]):
+        assert a["val_loss"] != b["val_loss"]  # really another computation ...
+        np.testing.assert_allclose(a["val_loss"], b["val_loss"], rtol=0.02)  # ... to bfloat16's precision
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        TrainConfig(dtype="float16")
+
+
+MNIST = Path(os.environ.get("MNIST_DIR") or REPO.parent / "shared" / "data" / "mnist")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (MNIST / "train-images-idx3-ubyte.gz").is_file(), reason="real MNIST not found ($MNIST_DIR)")
+@pytest.mark.parametrize("variant", ["upsample", "transpose"])
+def test_bfloat16_reaches_float32_validation_loss_on_mnist(variant, tmp_path):
+    """5 epochs of adam on real MNIST: bfloat16 computation within 3% of float32's validation loss."""
+    losses = {}
+    for dtype in ("float32", "bfloat16"):
+        config = TrainConfig(variant=variant, epochs=5, dtype=dtype, data_dir=str(MNIST), data="mnist",
+                             out=str(tmp_path / dtype))
+        losses[dtype] = train(config, progress=False, write_outputs=False).metrics["epochs"][-1]["val_loss"]
+    assert abs(losses["bfloat16"] - losses["float32"]) <= 0.03 * losses["float32"], losses
+
+
 def test_unknown_compiler_option_falls_back_with_a_warning(monkeypatch):
     monkeypatch.setitem(CPU_FUSIONS, "bogus", {"xla_cpu_no_such_option_here": "1"})
     mesh = make_mesh(1)

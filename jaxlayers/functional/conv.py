@@ -46,8 +46,26 @@ def check_arguments(
 ) -> tuple[tuple[int, ...], tuple[int, ...], int]:
     """Every Keras `ConvND` (`transpose`: `ConvNDTranspose`) argument, before any weight exists.
 
-    channels: the input channels when known (named `channels_name` in errors).
-    Returns `(kernel_size, dilation_rate, groups)` as ints (`rank` of the tuples).
+    Args:
+        rank: the number of spatial axes.
+        filters: output channels, a positive int.
+        kernel_size: an int or one per spatial axis.
+        strides: an int or one per spatial axis.
+        padding: as `conv` takes it; with `transpose`, "valid" or "same" only.
+        dilation_rate: an int or one per spatial axis.
+        groups: a positive int dividing `filters` (and `channels` when known).
+        output_padding: None, or an int or one per axis, each smaller than its stride.
+        transpose: check `ConvNDTranspose`'s arguments instead of `ConvND`'s.
+        channels: the input channels when known (named `channels_name` in errors).
+        channels_name: the name errors give `channels`.
+        owner: the layer named in errors (e.g. "Conv2D"), or "".
+
+    Returns:
+        `(kernel_size, dilation_rate, groups)` as ints (`rank` of the tuples).
+
+    Raises:
+        TypeError: an argument of the wrong type.
+        ValueError: an argument out of range (named, with its value).
     """
     filters = positive_int(filters, "filters")
     kernel_size = as_tuple(kernel_size, rank, "kernel_size")
@@ -76,15 +94,29 @@ def conv(
 ) -> jax.Array:
     """Keras `ConvND`: x: (batch, *spatial, in) * kernel: (*kernel_size, in // groups, filters).
 
-    padding: "valid" | "same" | "causal" (1-D) | ints or (lo, hi) pairs per axis.
-    dilation_rate: int or one per axis (default 1). Strides and dilation rates may both
-    exceed 1 (Keras refuses that combination).
-    Returns (batch, *out_spatial, filters), in the dtype `jnp.result_type(x, kernel, bias)`:
-    mixed dtypes are promoted to it before the op, whichever lowering runs.
-
+    Strides and dilation rates may both exceed 1 (Keras refuses that combination).
     With few filters (taps * filters <= in, e.g. 3x3 from 16 channels to 1) this may be
     computed by the equivalent `_shift_sum` lowering (a matrix product over channels,
     then shifted slices added), on the backends where it measured faster (`_lowering`).
+
+    Args:
+        x: (batch, *spatial, in).
+        kernel: (*kernel_size, in // groups, filters); its rank gives the spatial rank.
+        bias: (filters,), or None.
+        strides: an int or one per spatial axis.
+        padding: "valid" | "same" | "causal" (1-D) | ints or (lo, hi) pairs per axis.
+        dilation_rate: an int or one per axis (default 1).
+        groups: feature groups: `in` and `filters` split into `groups` independent convs.
+        precision: passed to `lax.conv_general_dilated` (`lax.Precision`).
+        dilation: the old alias of `dilation_rate` (give one of them).
+
+    Returns:
+        (batch, *out_spatial, filters), in the dtype `jnp.result_type(x, kernel, bias)`:
+        mixed dtypes are promoted to it before the op, whichever lowering runs.
+
+    Raises:
+        ValueError: shapes that do not match (channels, groups, bias) or a window larger
+            than the padded input, with the shapes named.
     """
     rank = _kernel_rank(kernel)
     check_input(x, rank)
@@ -128,14 +160,32 @@ def conv_transpose(
 
     The gradient of `conv` with respect to its input: the input is dilated by `strides`,
     padded per `jaxlayers.padding.transpose_pairs` and convolved with the flipped kernel
-    (dilated by `dilation_rate`, default 1). `output_padding` (each value < its stride)
-    adds cells at the end of each axis. Returns (batch, *out_spatial, filters), in the
-    dtype `jnp.result_type(x, kernel, bias)` (mixed dtypes promoted first, as `conv`).
+    (dilated by `dilation_rate`, default 1).
 
     With a stride > 1 this may be computed, when it does fewer multiply-adds, by the
     equivalent sub-pixel lowering (`_subpixel`: one stride-1 conv of the undilated
     input, then depth-to-space); with stride 1 and few filters, by `conv`'s
     `_shift_sum` lowering; each on the backends where it measured faster (`_lowering`).
+
+    Args:
+        x: (batch, *spatial, in).
+        kernel: (*kernel_size, filters, in), Keras's layout; its rank gives the spatial rank.
+        bias: (filters,), or None.
+        strides: an int or one per spatial axis.
+        padding: "valid" or "same" (Keras's output sizes).
+        output_padding: None, or an int or one per axis, each smaller than its stride:
+            cells added at the end of each axis.
+        dilation_rate: an int or one per axis (default 1).
+        precision: passed to `lax.conv_general_dilated` (`lax.Precision`).
+        dilation: the old alias of `dilation_rate` (give one of them).
+
+    Returns:
+        (batch, *out_spatial, filters), in the dtype `jnp.result_type(x, kernel, bias)`
+        (mixed dtypes promoted first, as `conv`).
+
+    Raises:
+        ValueError: shapes that do not match (channels, bias) or an `output_padding` not
+            smaller than its stride.
     """
     rank = _kernel_rank(kernel)
     check_input(x, rank)
@@ -185,7 +235,18 @@ def _flipped(kernel: jax.Array) -> jax.Array:
 def output_padding_tuple(
     output_padding: IntOrSeq | None, strides: Sequence[int]
 ) -> tuple[int, ...] | None:
-    """Validated `output_padding`: each value must be smaller than its stride (as Keras)."""
+    """Validated `output_padding`: each value must be smaller than its stride (as Keras).
+
+    Args:
+        output_padding: None, or an int or one non-negative int per axis.
+        strides: the strides, one per spatial axis.
+
+    Returns:
+        One int per axis, or None when `output_padding` is None.
+
+    Raises:
+        ValueError: a value not smaller than its stride.
+    """
     if output_padding is None:
         return None
     values = as_tuple(output_padding, len(strides), "output_padding", minimum=0)

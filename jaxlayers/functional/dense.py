@@ -13,9 +13,18 @@ def dense(
 ) -> jax.Array:
     """`x @ kernel + bias` over the last axis, as Keras `Dense`.
 
-    x: (..., in_features); kernel: (in_features, units); bias: (units,) -> (..., units),
-    in the dtype `jnp.result_type(x, kernel, bias)` (mixed dtypes promoted first, as `conv`).
-    precision: passed to the matrix product (`lax.Precision`).
+    Args:
+        x: (..., in_features).
+        kernel: (in_features, units).
+        bias: (units,), or None.
+        precision: passed to the matrix product (`lax.Precision`).
+
+    Returns:
+        (..., units), in the dtype `jnp.result_type(x, kernel, bias)` (mixed dtypes
+        promoted first, as `conv`).
+
+    Raises:
+        ValueError: `x` not ending in `in_features`, or a kernel or bias of the wrong shape.
     """
     check_kernel(kernel, 2, "(in_features, units)")
     if x.ndim < 1 or x.shape[-1] != kernel.shape[0]:

@@ -15,7 +15,18 @@ NoiseShape = Sequence[int | None] | None
 
 
 def check_rate(rate: Any) -> float:
-    """`rate` as a float in [0, 1], as Keras accepts it (1 drops every unit)."""
+    """`rate` as a float in [0, 1], as Keras accepts it (1 drops every unit).
+
+    Args:
+        rate: the fraction of units dropped, a real number (not a bool).
+
+    Returns:
+        `rate` as a Python float.
+
+    Raises:
+        TypeError: `rate` is not a real number.
+        ValueError: `rate` is outside [0, 1].
+    """
     if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
         raise TypeError(f"`rate` must be a Python float in [0, 1], got {rate!r}.")
     if not 0.0 <= float(rate) <= 1.0:
@@ -24,7 +35,18 @@ def check_rate(rate: Any) -> float:
 
 
 def check_noise_shape(noise_shape: Any) -> tuple[int | None, ...] | None:
-    """`noise_shape` as a tuple of positive ints and Nones (None: the input's size), or None."""
+    """`noise_shape` as a tuple of positive ints and Nones (None: the input's size), or None.
+
+    Args:
+        noise_shape: None, or a sequence of positive ints and Nones.
+
+    Returns:
+        A tuple of ints and Nones, or None.
+
+    Raises:
+        TypeError: not None or a sequence of ints and Nones.
+        ValueError: an entry below 1.
+    """
     if noise_shape is None:
         return None
     if isinstance(noise_shape, str) or not isinstance(noise_shape, Sequence) or not all(
@@ -38,7 +60,18 @@ def check_noise_shape(noise_shape: Any) -> tuple[int | None, ...] | None:
 def mask_shape(shape: tuple[int, ...], noise_shape: NoiseShape) -> tuple[int, ...]:
     """The concrete mask shape for an input of `shape`: None entries take the input's size.
 
-    Each entry must be 1 (the mask is shared along that axis) or the input's size.
+    Args:
+        shape: the input's shape.
+        noise_shape: None (the mask has the input's shape), or one entry per axis of
+            the input: 1 (the mask is shared along that axis), None or the input's size.
+
+    Returns:
+        The mask's shape, ints only.
+
+    Raises:
+        TypeError: `noise_shape` is not None or a sequence of ints and Nones.
+        ValueError: `noise_shape` has the wrong length or an entry that is not 1, None or
+            the input's size.
     """
     noise_shape = check_noise_shape(noise_shape)
     if noise_shape is None:
@@ -56,9 +89,20 @@ def mask_shape(shape: tuple[int, ...], noise_shape: NoiseShape) -> tuple[int, ..
 def dropout(x: jax.Array, rate: float, key: jax.Array, noise_shape: NoiseShape = None) -> jax.Array:
     """Keras `Dropout` in training mode: each unit is zeroed with probability `rate`, kept ones are x / (1 - rate).
 
-    x: any shape, floating; key: a PRNG key; noise_shape: the mask's shape (default x.shape),
-    with None entries meaning x's size and 1s sharing one draw along that axis
-    (e.g. `(batch, 1, 1, channels)` drops whole feature maps). rate=0 returns x, rate=1 zeros.
+    Args:
+        x: any shape, floating.
+        rate: the fraction of units dropped, in [0, 1]: 0 returns x, 1 zeros.
+        key: a PRNG key.
+        noise_shape: the mask's shape (default x.shape), with None entries meaning x's
+            size and 1s sharing one draw along that axis (e.g. `(batch, 1, 1, channels)`
+            drops whole feature maps).
+
+    Returns:
+        An array of x's shape and dtype.
+
+    Raises:
+        TypeError: `x` is not floating, or `rate` is not a number.
+        ValueError: `rate` outside [0, 1], or a `noise_shape` that does not fit x.
     """
     rate = check_rate(rate)
     shape = mask_shape(tuple(x.shape), noise_shape)

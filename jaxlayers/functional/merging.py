@@ -44,39 +44,123 @@ def _elementwise(op: Callable[[jax.Array, jax.Array], jax.Array], inputs: Sequen
 
 
 def add(inputs: Sequence[jax.Array]) -> jax.Array:
-    """Keras `Add`: the elementwise sum of a list of (batch, ...) arrays."""
+    """Keras `Add`: the elementwise sum of a list of (batch, ...) arrays.
+
+    Args:
+        inputs: a list (or tuple) of at least one array, each (batch, ...) with one batch
+            size; lower-rank inputs get size-1 axes after the batch axis, then broadcast.
+
+    Returns:
+        Their elementwise sum, of the inputs' broadcast shape.
+
+    Raises:
+        TypeError: `inputs` is not a list of arrays.
+        ValueError: no inputs, different batch sizes or shapes that do not broadcast.
+    """
     return _elementwise(jnp.add, inputs, "add")
 
 
 def subtract(inputs: Sequence[jax.Array]) -> jax.Array:
-    """Keras `Subtract`: `inputs[0] - inputs[1]` for a list of exactly two (batch, ...) arrays."""
+    """Keras `Subtract`: `inputs[0] - inputs[1]` for a list of exactly two (batch, ...) arrays.
+
+    Args:
+        inputs: a list (or tuple) of two arrays, (batch, ...) with one batch size,
+            broadcast as `add`'s.
+
+    Returns:
+        `inputs[0] - inputs[1]`, of the inputs' broadcast shape.
+
+    Raises:
+        TypeError: `inputs` is not a list of arrays.
+        ValueError: not exactly two inputs, different batch sizes or shapes that do not
+            broadcast.
+    """
     return _elementwise(jnp.subtract, inputs, "subtract", count=2)
 
 
 def multiply(inputs: Sequence[jax.Array]) -> jax.Array:
-    """Keras `Multiply`: the elementwise product of a list of (batch, ...) arrays."""
+    """Keras `Multiply`: the elementwise product of a list of (batch, ...) arrays.
+
+    Args:
+        inputs: a list (or tuple) of at least one array, each (batch, ...) with one batch
+            size; lower-rank inputs get size-1 axes after the batch axis, then broadcast.
+
+    Returns:
+        Their elementwise product, of the inputs' broadcast shape.
+
+    Raises:
+        TypeError: `inputs` is not a list of arrays.
+        ValueError: no inputs, different batch sizes or shapes that do not broadcast.
+    """
     return _elementwise(jnp.multiply, inputs, "multiply")
 
 
 def average(inputs: Sequence[jax.Array]) -> jax.Array:
-    """Keras `Average`: the elementwise mean of a list of (batch, ...) arrays."""
+    """Keras `Average`: the elementwise mean of a list of (batch, ...) arrays.
+
+    Args:
+        inputs: a list (or tuple) of at least one array, each (batch, ...) with one batch
+            size; lower-rank inputs get size-1 axes after the batch axis, then broadcast.
+
+    Returns:
+        Their elementwise mean, of the inputs' broadcast shape.
+
+    Raises:
+        TypeError: `inputs` is not a list of arrays.
+        ValueError: no inputs, different batch sizes or shapes that do not broadcast.
+    """
     return _elementwise(jnp.add, inputs, "average") / len(inputs)
 
 
 def maximum(inputs: Sequence[jax.Array]) -> jax.Array:
-    """Keras `Maximum`: the elementwise maximum of a list of (batch, ...) arrays."""
+    """Keras `Maximum`: the elementwise maximum of a list of (batch, ...) arrays.
+
+    Args:
+        inputs: a list (or tuple) of at least one array, each (batch, ...) with one batch
+            size; lower-rank inputs get size-1 axes after the batch axis, then broadcast.
+
+    Returns:
+        Their elementwise maximum, of the inputs' broadcast shape.
+
+    Raises:
+        TypeError: `inputs` is not a list of arrays.
+        ValueError: no inputs, different batch sizes or shapes that do not broadcast.
+    """
     return _elementwise(jnp.maximum, inputs, "maximum")
 
 
 def minimum(inputs: Sequence[jax.Array]) -> jax.Array:
-    """Keras `Minimum`: the elementwise minimum of a list of (batch, ...) arrays."""
+    """Keras `Minimum`: the elementwise minimum of a list of (batch, ...) arrays.
+
+    Args:
+        inputs: a list (or tuple) of at least one array, each (batch, ...) with one batch
+            size; lower-rank inputs get size-1 axes after the batch axis, then broadcast.
+
+    Returns:
+        Their elementwise minimum, of the inputs' broadcast shape.
+
+    Raises:
+        TypeError: `inputs` is not a list of arrays.
+        ValueError: no inputs, different batch sizes or shapes that do not broadcast.
+    """
     return _elementwise(jnp.minimum, inputs, "minimum")
 
 
 def concatenate(inputs: Sequence[jax.Array], axis: int = -1) -> jax.Array:
     """Keras `Concatenate(axis)`: arrays of one rank, equal except on `axis`, joined along it.
 
-    inputs: e.g. (batch, h, w, c1), (batch, h, w, c2) -> (batch, h, w, c1 + c2) for axis=-1.
+    Args:
+        inputs: a list (or tuple) of arrays of one rank, equal except on `axis`, e.g.
+            (batch, h, w, c1), (batch, h, w, c2).
+        axis: the axis to join along (negative counts from the end).
+
+    Returns:
+        The joined array, e.g. (batch, h, w, c1 + c2) for axis=-1.
+
+    Raises:
+        TypeError: `inputs` is not a list of arrays, or `axis` not an int.
+        ValueError: no inputs, ranks that differ, `axis` out of range or shapes that differ
+            off `axis`.
     """
     xs = _check_list(inputs, "concatenate", same_batch=False)
     if not _is_int(axis):

@@ -10,7 +10,20 @@ from jaxlayers._args import _is_int
 
 
 def normalize_axes(axis: int | Sequence[int], ndim: int, name: str = "axis") -> tuple[int, ...]:
-    """`axis` (an int or ints, negatives from the end) as sorted non-negative axes of an `ndim`-D input."""
+    """`axis` (an int or ints, negatives from the end) as sorted non-negative axes of an `ndim`-D input.
+
+    Args:
+        axis: an int or a non-empty sequence of ints, in [-ndim, ndim), none repeated.
+        ndim: the input's rank.
+        name: the argument named in errors.
+
+    Returns:
+        The axes, non-negative and sorted.
+
+    Raises:
+        TypeError: not an int or a non-empty sequence of ints.
+        ValueError: an axis out of range, or repeated.
+    """
     axes = (axis,) if _is_int(axis) else axis
     if isinstance(axes, str) or not isinstance(axes, Sequence) or not axes or not all(map(_is_int, axes)):
         raise TypeError(f"`{name}` must be an int or a non-empty sequence of ints, got {axis!r}.")
@@ -23,7 +36,19 @@ def normalize_axes(axis: int | Sequence[int], ndim: int, name: str = "axis") -> 
 
 
 def feature_axis(axis: int, ndim: int) -> int:
-    """`BatchNormalization`'s `axis` (one int, negatives from the end) as a non-negative axis."""
+    """`BatchNormalization`'s `axis` (one int, negatives from the end) as a non-negative axis.
+
+    Args:
+        axis: an int in [-ndim, ndim).
+        ndim: the input's rank.
+
+    Returns:
+        The axis, non-negative.
+
+    Raises:
+        TypeError: `axis` is not an int.
+        ValueError: `axis` is out of range.
+    """
     if not _is_int(axis):
         raise TypeError(f"`axis` must be an int, got {axis!r}.")
     return normalize_axes(axis, ndim)[0]
@@ -55,11 +80,29 @@ def batch_norm(
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Keras `BatchNormalization`: `(y, moving_mean, moving_variance)`.
 
-    x: (..., features, ...) with features on `axis`; moving_mean, moving_variance, gamma,
-    beta: (features,). training=False: x is normalised with the moving statistics, returned
-    unchanged. training=True: with the batch mean and (biased) variance over every other
-    axis, and the moving statistics come back as `moving * momentum + batch * (1 - momentum)`.
-    Computed in at least float32 (as Keras); y has x's dtype, the statistics keep theirs.
+    Computed in at least float32 (as Keras): `y = x * inv + (beta - mean * inv)` with
+    `inv = gamma / sqrt(variance + epsilon)`.
+
+    Args:
+        x: (..., features, ...) with features on `axis`.
+        moving_mean: (features,), the moving mean.
+        moving_variance: (features,), the moving variance.
+        gamma: (features,) scale, or None (no scale).
+        beta: (features,) offset, or None (no offset).
+        training: False: x is normalised with the moving statistics, returned unchanged.
+            True: with the batch mean and (biased) variance over every other axis, and the
+            moving statistics come back as `moving * momentum + batch * (1 - momentum)`.
+        axis: the features axis (an int, negatives from the end).
+        momentum: the moving statistics' decay in training.
+        epsilon: added to the variance.
+
+    Returns:
+        `(y, moving_mean, moving_variance)`: y of x's shape and dtype, the statistics
+        (updated in training) in their own dtype.
+
+    Raises:
+        TypeError: `axis` is not an int.
+        ValueError: `axis` out of range, or a vector not of shape (features,).
     """
     axis = feature_axis(axis, x.ndim)
     features = (x.shape[axis],)
@@ -91,9 +134,23 @@ def layer_norm(x: jax.Array, gamma: jax.Array | None = None, beta: jax.Array | N
                axis: int | Sequence[int] = -1, epsilon: float = 1e-3) -> jax.Array:
     """Keras `LayerNormalization`: each example normalised over `axis` (one or several axes).
 
-    x: any shape; gamma, beta: the sizes of the normalised axes in increasing axis order,
-    e.g. (features,) for axis=-1 or (height, width, channels) for axis=(1, 2, 3) on
-    (batch, height, width, channels). Computed in at least float32; y has x's dtype.
+    Computed in at least float32, with the mean and (biased) variance over `axis`.
+
+    Args:
+        x: any shape.
+        gamma: scale of the sizes of the normalised axes in increasing axis order, e.g.
+            (features,) for axis=-1 or (height, width, channels) for axis=(1, 2, 3) on
+            (batch, height, width, channels); or None (no scale).
+        beta: offset of the same shape as `gamma`, or None (no offset).
+        axis: the axis or axes normalised over (negatives from the end).
+        epsilon: added to the variance.
+
+    Returns:
+        y of x's shape and dtype.
+
+    Raises:
+        TypeError: `axis` is not an int or ints.
+        ValueError: an axis out of range or repeated, or `gamma`/`beta` of the wrong shape.
     """
     axes = normalize_axes(axis, x.ndim)
     _check_vectors(tuple(x.shape[a] for a in axes), x, f"the sizes of axes {axes}", gamma=gamma, beta=beta)

@@ -15,13 +15,26 @@ from jaxlayers.functional._windows import Windows, block_max, lowest
 def max_pool(
     x: jax.Array, pool_size: IntOrSeq = 2, strides: IntOrSeq | None = None, padding: pad.Padding = "valid"
 ) -> jax.Array:
-    """Max over windows. x: (batch, *spatial, channels); strides default to pool_size.
+    """Keras `MaxPoolingND`: the max over each window.
 
     Keeps the dtype of x, integers and bool included (as `keras.ops.max_pool`); padded
     cells hold its lowest value (-inf), so they never change a maximum, and a NaN in a
     window makes it NaN. The gradient is `lax.reduce_window`'s (so Keras's) in every
     case: all of it to the first maximum in row-major order, with its own rule for
     NaN (`_windows.gradient_position`).
+
+    Args:
+        x: (batch, *spatial, channels).
+        pool_size: the window, an int or one per spatial axis.
+        strides: an int or one per spatial axis; None (default): `pool_size`.
+        padding: "valid" or "same".
+
+    Returns:
+        (batch, *out_spatial, channels), x's dtype.
+
+    Raises:
+        TypeError: a size or stride that is not an int or ints.
+        ValueError: an argument out of range, or a window larger than the (padded) input.
     """
     w = Windows.resolve(x, pool_size, strides, padding)
     if _lowering.use("block_pool", True, applicable=w.non_overlapping):
@@ -32,11 +45,23 @@ def max_pool(
 def avg_pool(
     x: jax.Array, pool_size: IntOrSeq = 2, strides: IntOrSeq | None = None, padding: pad.Padding = "valid"
 ) -> jax.Array:
-    """Mean over windows; with "same", padded cells are left out of the count (as Keras).
+    """Keras `AveragePoolingND`: the mean over each window, padded cells left out of the count.
 
-    x: (batch, *spatial, channels); strides default to pool_size. Floats keep their
-    dtype (bfloat16 and float16 are summed in float32); integers give float32 and bool
-    is refused, as `keras.ops.average_pool`.
+    Floats keep their dtype (bfloat16 and float16 are summed in float32); integers give
+    float32 and bool is refused, as `keras.ops.average_pool`.
+
+    Args:
+        x: (batch, *spatial, channels), numeric.
+        pool_size: the window, an int or one per spatial axis.
+        strides: an int or one per spatial axis; None (default): `pool_size`.
+        padding: "valid" or "same".
+
+    Returns:
+        (batch, *out_spatial, channels), x's dtype (float32 for integer x).
+
+    Raises:
+        TypeError: `x` is bool, or a size or stride is not an int or ints.
+        ValueError: an argument out of range, or a window larger than the (padded) input.
     """
     if x.dtype == jnp.bool_:
         raise TypeError("`x` of avg_pool must be numeric (as keras.ops.average_pool), got dtype bool.")
@@ -52,10 +77,26 @@ def avg_pool(
 
 
 def global_max_pool(x: jax.Array, keepdims: bool = False) -> jax.Array:
-    """Max over all spatial axes: (batch, *spatial, channels) -> (batch, channels)."""
+    """Keras `GlobalMaxPoolingND`: the max over all spatial axes.
+
+    Args:
+        x: (batch, *spatial, channels).
+        keepdims: keep the spatial axes, of size 1.
+
+    Returns:
+        (batch, channels), or (batch, 1, ..., 1, channels) with `keepdims`.
+    """
     return jnp.max(x, axis=tuple(range(1, spatial_rank(x) + 1)), keepdims=keepdims)
 
 
 def global_avg_pool(x: jax.Array, keepdims: bool = False) -> jax.Array:
-    """Mean over all spatial axes: (batch, *spatial, channels) -> (batch, channels)."""
+    """Keras `GlobalAveragePoolingND`: the mean over all spatial axes.
+
+    Args:
+        x: (batch, *spatial, channels).
+        keepdims: keep the spatial axes, of size 1.
+
+    Returns:
+        (batch, channels), or (batch, 1, ..., 1, channels) with `keepdims`.
+    """
     return jnp.mean(x, axis=tuple(range(1, spatial_rank(x) + 1)), keepdims=keepdims)

@@ -24,13 +24,26 @@ def max_pool_with_indices(
 ) -> tuple[jax.Array, jax.Array]:
     """`max_pool` plus where each maximum was.
 
-    x: (batch, *spatial, channels) -> (y, indices), both (batch, *out_spatial, channels);
-    y is `max_pool(x)` (NaN where a window holds one; the dtype of x, as `max_pool`).
-    indices are int32 row-major flat positions in the (batch, channel) spatial map of x:
-    always a real cell holding y's value, the first in row-major order on ties, the
-    first NaN if any (as `jnp.argmax`); padding never wins. y is differentiable in x,
-    its gradient going to `indices` (which is where `max_pool`'s goes too, except in
-    windows holding a NaN, or only padding's value with padding).
+    y is differentiable in x, its gradient going to `indices` (which is where
+    `max_pool`'s goes too, except in windows holding a NaN, or only padding's value with
+    padding).
+
+    Args:
+        x: (batch, *spatial, channels).
+        pool_size: the window, an int or one per spatial axis.
+        strides: an int or one per spatial axis; None (default): `pool_size`.
+        padding: "valid" or "same".
+
+    Returns:
+        `(y, indices)`, both (batch, *out_spatial, channels). y is `max_pool(x)` (NaN
+        where a window holds one; the dtype of x, as `max_pool`). indices are int32
+        row-major flat positions in the (batch, channel) spatial map of x: always a real
+        cell holding y's value, the first in row-major order on ties, the first NaN if
+        any (as `jnp.argmax`); padding never wins.
+
+    Raises:
+        TypeError: a size or stride that is not an int or ints.
+        ValueError: an argument out of range, or a window larger than the (padded) input.
     """
     w = Windows.resolve(x, pool_size, strides, padding)
     if _lowering.use("block_pool", True, applicable=w.non_overlapping):
@@ -72,10 +85,21 @@ def _reduce_window_argmax(x: jax.Array, w: Windows) -> jax.Array:
 def max_unpool(y: jax.Array, indices: jax.Array, output_shape: Sequence[int]) -> jax.Array:
     """Zeros of `output_shape` with each `y` value put back at its `indices`.
 
-    y, indices: (batch, *pooled, channels) from `max_pool_with_indices`;
-    output_shape: the full shape of the pooled input, (batch, *spatial, channels), each
-    spatial size at least y's. Concrete indices must lie in the output (checked);
-    under `jit`, out-of-range ones are dropped. Differentiable in y.
+    Differentiable in y.
+
+    Args:
+        y: (batch, *pooled, channels) from `max_pool_with_indices`.
+        indices: integers of y's shape, from `max_pool_with_indices`. Concrete indices
+            must lie in the output (checked); under `jit`, out-of-range ones are dropped.
+        output_shape: the full shape of the pooled input, (batch, *spatial, channels),
+            each spatial size at least y's.
+
+    Returns:
+        An array of `output_shape` and y's dtype.
+
+    Raises:
+        TypeError: `indices` are not integers.
+        ValueError: shapes that do not match, or concrete indices out of range.
     """
     output_shape = tuple(int(d) for d in output_shape)
     if tuple(indices.shape) != tuple(y.shape):

@@ -12,11 +12,20 @@ METHODS = ("nearest", "bilinear", "bed_of_nails")
 
 
 def upsample(x: jax.Array, size: IntOrSeq = 2, method: str = "nearest") -> jax.Array:
-    """Enlarge each spatial axis i by `size[i]`: (batch, *spatial, C) -> (batch, *spatial * size, C).
+    """Keras `UpSamplingND`: each spatial axis i enlarged `size[i]` times.
 
-    method: "nearest" repeats each cell; "bilinear" (2-D) interpolates with half-pixel
-    centres as Keras does; "bed_of_nails" puts each value at the top-left of its
-    block and zeros elsewhere.
+    Args:
+        x: (batch, *spatial, C).
+        size: the factor, an int or one per spatial axis.
+        method: "nearest" repeats each cell; "bilinear" (2-D) interpolates with
+            half-pixel centres as Keras does; "bed_of_nails" puts each value at the
+            top-left of its block and zeros elsewhere.
+
+    Returns:
+        (batch, *spatial * size, C), x's dtype.
+
+    Raises:
+        ValueError: an unknown method, or "bilinear" on other than 2 spatial axes.
     """
     rank = spatial_rank(x)
     size = as_tuple(size, rank, "size")
@@ -33,7 +42,18 @@ def upsample(x: jax.Array, size: IntOrSeq = 2, method: str = "nearest") -> jax.A
 
 
 def check_method(method: str, name: str) -> str:
-    """The lower-cased upsampling method; `name` is the caller's argument name."""
+    """The lower-cased upsampling method.
+
+    Args:
+        method: "nearest", "bilinear" or "bed_of_nails", in any case.
+        name: the caller's argument name, for errors.
+
+    Returns:
+        The method, lower-cased.
+
+    Raises:
+        ValueError: an unknown method.
+    """
     if not isinstance(method, str) or method.lower() not in METHODS:
         raise ValueError(f"`{name}` must be one of {METHODS}, got {method!r}.")
     return method.lower()

@@ -20,7 +20,20 @@ class Layer(nn.Module):
     keeps_grid: ClassVar[bool] = False  # True: receptive_field passes through it
 
     def spatial_rank(self, x: jax.Array, kernel_size: Any = None) -> int:
-        """The spatial rank of this call, checked against the input."""
+        """The spatial rank of this call, checked against the input.
+
+        Args:
+            x: the call's input, (batch, *spatial, channels).
+            kernel_size: the layer's kernel size, if any: a sequence gives the rank when
+                the class does not.
+
+        Returns:
+            The number of spatial axes: the class's `rank`, else `len(kernel_size)`, else
+            the input's.
+
+        Raises:
+            ValueError: `x` is not (batch, *spatial, channels) with that many spatial axes.
+        """
         return call_rank(x, self.rank, kernel_size, type(self).__name__)
 
 
@@ -39,7 +52,15 @@ class KernelLayer(Layer):
     precision: lax.PrecisionLike = None
 
     def kernel_and_bias(self, kernel_shape: tuple[int, ...], units: int) -> tuple[jax.Array, jax.Array | None]:
-        """Create (or fetch) `kernel` and, with `use_bias`, `bias` of shape (units,)."""
+        """Create (or fetch) `kernel` and, with `use_bias`, `bias` of shape (units,).
+
+        Args:
+            kernel_shape: the kernel's shape, in Keras's layout.
+            units: the bias's size (the output channels).
+
+        Returns:
+            `(kernel, bias)` in `param_dtype`; bias is None without `use_bias`.
+        """
         kernel = self.param(
             "kernel", initializers.get(self.kernel_initializer, "kernel_initializer"), kernel_shape, self.param_dtype
         )
@@ -49,8 +70,23 @@ class KernelLayer(Layer):
         return kernel, bias
 
     def cast(self, *arrays: jax.Array | None) -> tuple[jax.Array | None, ...]:
-        """Arrays in the computation dtype (`dtype`, else promoted as Flax does)."""
+        """Arrays in the computation dtype (`dtype`, else promoted as Flax does).
+
+        Args:
+            *arrays: arrays, or None (kept as None).
+
+        Returns:
+            The arrays in one dtype, in order.
+        """
         return nn.dtypes.promote_dtype(*arrays, dtype=self.dtype)
 
     def activate(self, y: jax.Array) -> jax.Array:
+        """The layer's `activation` applied to `y`.
+
+        Args:
+            y: the layer's output before its activation.
+
+        Returns:
+            `activation(y)`, y itself for None or "linear".
+        """
         return activations.get(self.activation)(y)

@@ -14,7 +14,11 @@ from jaxlayers.linen._base import Layer
 
 
 class Activation(Layer):
-    """Keras `Activation(activation)`: a named activation (or callable) as a layer."""
+    """Keras `Activation(activation)`: a named activation (or callable) as a layer.
+
+    Args:
+        activation: a Keras activation name, a callable or None (linear).
+    """
 
     keeps_grid = True
 
@@ -25,7 +29,13 @@ class Activation(Layer):
 
 
 class ReLU(Layer):
-    """Keras `ReLU(max_value, negative_slope, threshold)`."""
+    """Keras `ReLU(max_value, negative_slope, threshold)`, as `jaxlayers.activations.relu`.
+
+    Args:
+        max_value: the saturation value (>= 0), or None (no limit).
+        negative_slope: the slope below `threshold` (>= 0).
+        threshold: values below it are zeroed, or scaled by `negative_slope` (>= 0).
+    """
 
     keeps_grid = True
 
@@ -41,7 +51,12 @@ class ReLU(Layer):
 
 
 class Reshape(Layer):
-    """Keras `Reshape(target_shape)`: (batch, ...) -> (batch, *target_shape); one -1 allowed."""
+    """Keras `Reshape(target_shape)`: (batch, ...) -> (batch, *target_shape).
+
+    Args:
+        target_shape: the shape without the batch axis: ints >= 1, one -1 allowed (the
+            size that holds the remaining cells).
+    """
 
     target_shape: tuple[int, ...]
 
@@ -52,12 +67,20 @@ class Reshape(Layer):
 class Dropout(Layer):
     """Keras `Dropout(rate, noise_shape, seed)`: x: any shape -> x's shape.
 
-    The identity unless in training mode, `deterministic=False` (an attribute, or a call
-    argument that wins when given; the default is inference, as Keras outside `fit`). Then
-    each unit is zeroed with probability `rate` and kept ones are scaled by 1 / (1 - rate)
-    (`F.dropout`), with a mask from the `dropout` rng stream (`apply(..., rngs={"dropout":
-    key})`) or the call's `rng`, `seed` folded in. `noise_shape`: the mask's shape, None
-    entries meaning the input's size (`(None, 1, 1, None)` drops whole feature maps).
+    `dropout(x, deterministic=None, rng=None)` is the identity unless in training mode,
+    `deterministic=False` (the attribute, or the call argument that wins when given; the
+    default is inference, as Keras outside `fit`). Then each unit is zeroed with
+    probability `rate` and kept ones are scaled by 1 / (1 - rate) (`F.dropout`), with a
+    mask from the `rng_collection` rng stream (`apply(..., rngs={"dropout": key})`) or
+    the call's `rng`, `seed` folded in.
+
+    Args:
+        rate: the fraction of units dropped, in [0, 1].
+        noise_shape: the mask's shape, None entries meaning the input's size
+            (`(None, 1, 1, None)` drops whole feature maps); None: the input's shape.
+        seed: an int folded into the key, or None.
+        deterministic: inference mode (keyword-only, as `rng_collection`).
+        rng_collection: the rng stream the masks come from.
     """
 
     keeps_grid = True

@@ -10,7 +10,19 @@ from jaxlayers.linen._base import KernelLayer
 
 
 class Dense(KernelLayer):
-    """Keras `Dense(units)`: x: (..., in) -> (..., units); kernel (in, units), bias (units,)."""
+    """Keras `Dense(units)`: x: (..., in) -> (..., units); kernel (in, units), bias (units,).
+
+    Args:
+        units: output features.
+        activation: a Keras activation name, a callable or None (linear), applied last
+            (keyword-only, as all the arguments below).
+        use_bias: whether the layer has a `bias`.
+        kernel_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
+        bias_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
+        dtype: the computation's dtype; None: promoted from the input and parameters.
+        param_dtype: the parameters' dtype.
+        precision: passed to `lax` (`lax.Precision`).
+    """
 
     keeps_grid = True
 

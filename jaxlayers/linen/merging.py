@@ -52,7 +52,11 @@ class Minimum(Layer):
 
 
 class Concatenate(Layer):
-    """Keras `Concatenate(axis=-1)`: arrays equal but on `axis` -> joined along it."""
+    """Keras `Concatenate(axis=-1)`: arrays equal but on `axis` -> joined along it.
+
+    Args:
+        axis: the axis to join along (negative counts from the end).
+    """
 
     axis: int = -1
 

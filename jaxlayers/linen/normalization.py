@@ -24,6 +24,20 @@ class BatchNormalization(Layer):
     Training mode, `use_running_average=False` (an attribute, or a call argument that wins
     when given), normalises with the batch's statistics and updates the moving ones:
     `y, updates = bn.apply(variables, x, use_running_average=False, mutable=["batch_stats"])`.
+
+    Args:
+        axis: the features axis (an int, negatives from the end).
+        momentum: the moving statistics' decay in training.
+        epsilon: added to the variance.
+        center: whether there is an offset `beta`.
+        scale: whether there is a scale `gamma`.
+        beta_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
+        gamma_initializer: a Keras initializer name or a callable.
+        moving_mean_initializer: a Keras initializer name or a callable.
+        moving_variance_initializer: a Keras initializer name or a callable.
+        use_running_average: inference mode (keyword-only, as the arguments below).
+        dtype: the computation's dtype; None: promoted from the input and parameters.
+        param_dtype: the parameters' and statistics' dtype.
     """
 
     keeps_grid = True
@@ -70,8 +84,19 @@ class BatchNormalization(Layer):
 class LayerNormalization(Layer):
     """Keras `LayerNormalization(axis=-1, epsilon=1e-3, center, scale, ...)`: each example normalised over `axis`.
 
-    x: any shape -> x's shape; `axis`: an int or ints. Parameters `gamma`, `beta` in
-    `params`, shaped as the normalised axes in increasing order (e.g. (features,)).
+    x: any shape -> x's shape. Parameters `gamma`, `beta` in `params`, shaped as the
+    normalised axes in increasing order (e.g. (features,)).
+
+    Args:
+        axis: the axis or axes normalised over (negatives from the end).
+        epsilon: added to the variance.
+        center: whether there is an offset `beta`.
+        scale: whether there is a scale `gamma`.
+        beta_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
+        gamma_initializer: a Keras initializer name or a callable.
+        dtype: the computation's dtype (keyword-only, as `param_dtype`); None: promoted
+            from the input and parameters.
+        param_dtype: the parameters' dtype.
     """
 
     keeps_grid = True

@@ -18,11 +18,22 @@ class _Pooling(Layer):
     padding: pad.Padding = "valid"
 
     def window_geometry(self) -> tuple[IntOrSeq, IntOrSeq, int]:
+        """The window, for `jaxlayers.shapes.receptive_field`.
+
+        Returns:
+            `(pool_size, strides, 1)`, strides defaulting to `pool_size`.
+        """
         return self.pool_size, self.pool_size if self.strides is None else self.strides, 1
 
 
 class MaxPooling(_Pooling):
-    """Keras `MaxPoolingND`: max over `pool_size` windows; strides default to pool_size."""
+    """Keras `MaxPoolingND`: max over `pool_size` windows (`jaxlayers.functional.max_pool`).
+
+    Args:
+        pool_size: the window, an int or one per spatial axis.
+        strides: an int or one per spatial axis; None (default): `pool_size`.
+        padding: "valid" or "same".
+    """
 
     def __call__(self, x: jax.Array) -> jax.Array:
         self.spatial_rank(x)
@@ -30,7 +41,13 @@ class MaxPooling(_Pooling):
 
 
 class AveragePooling(_Pooling):
-    """Keras `AveragePoolingND`: mean over windows, padded cells left out of the count."""
+    """Keras `AveragePoolingND`: mean over windows, padded cells left out of the count.
+
+    Args:
+        pool_size: the window, an int or one per spatial axis.
+        strides: an int or one per spatial axis; None (default): `pool_size`.
+        padding: "valid" or "same".
+    """
 
     def __call__(self, x: jax.Array) -> jax.Array:
         self.spatial_rank(x)
@@ -38,7 +55,15 @@ class AveragePooling(_Pooling):
 
 
 class MaxPoolingWithIndices(_Pooling):
-    """Max pooling that also returns int32 flat indices of the maxima, for `MaxUnpooling`."""
+    """Max pooling that also returns int32 flat indices of the maxima, for `MaxUnpooling`.
+
+    `layer(x)` gives `(y, indices)`, as `jaxlayers.functional.max_pool_with_indices`.
+
+    Args:
+        pool_size: the window, an int or one per spatial axis.
+        strides: an int or one per spatial axis; None (default): `pool_size`.
+        padding: "valid" or "same".
+    """
 
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         self.spatial_rank(x)
@@ -46,7 +71,10 @@ class MaxPoolingWithIndices(_Pooling):
 
 
 class MaxUnpooling(Layer):
-    """Put pooled values back where their maxima were: `(y, indices, output_shape) -> x-shaped`."""
+    """Put pooled values back where their maxima were: `(y, indices, output_shape) -> x-shaped`.
+
+    `layer(y, indices, output_shape)`, as `jaxlayers.functional.max_unpool`; no arguments.
+    """
 
     def __call__(self, y: jax.Array, indices: jax.Array, output_shape: Sequence[int]) -> jax.Array:
         self.spatial_rank(y)
@@ -58,7 +86,11 @@ class _GlobalPooling(Layer):
 
 
 class GlobalMaxPooling(_GlobalPooling):
-    """Keras `GlobalMaxPoolingND`: (batch, *spatial, C) -> (batch, C)."""
+    """Keras `GlobalMaxPoolingND`: (batch, *spatial, C) -> (batch, C).
+
+    Args:
+        keepdims: keep the spatial axes, of size 1.
+    """
 
     def __call__(self, x: jax.Array) -> jax.Array:
         self.spatial_rank(x)
@@ -66,7 +98,11 @@ class GlobalMaxPooling(_GlobalPooling):
 
 
 class GlobalAveragePooling(_GlobalPooling):
-    """Keras `GlobalAveragePoolingND`: (batch, *spatial, C) -> (batch, C)."""
+    """Keras `GlobalAveragePoolingND`: (batch, *spatial, C) -> (batch, C).
+
+    Args:
+        keepdims: keep the spatial axes, of size 1.
+    """
 
     def __call__(self, x: jax.Array) -> jax.Array:
         self.spatial_rank(x)
@@ -74,72 +110,75 @@ class GlobalAveragePooling(_GlobalPooling):
 
 
 class MaxPooling1D(MaxPooling):
-    """Keras `MaxPooling1D`: x: (batch, width, channels)."""
+    """Keras `MaxPooling1D`: x: (batch, width, channels). Arguments as `MaxPooling`."""
 
     rank = 1
 
 
 class MaxPooling2D(MaxPooling):
-    """Keras `MaxPooling2D`: x: (batch, height, width, channels)."""
+    """Keras `MaxPooling2D`: x: (batch, height, width, channels). Arguments as `MaxPooling`."""
 
     rank = 2
 
 
 class MaxPooling3D(MaxPooling):
-    """Keras `MaxPooling3D`: x: (batch, depth, height, width, channels)."""
+    """Keras `MaxPooling3D`: x: (batch, depth, height, width, channels). Arguments as `MaxPooling`."""
 
     rank = 3
 
 
 class AveragePooling1D(AveragePooling):
-    """Keras `AveragePooling1D`: x: (batch, width, channels)."""
+    """Keras `AveragePooling1D`: x: (batch, width, channels). Arguments as `AveragePooling`."""
 
     rank = 1
 
 
 class AveragePooling2D(AveragePooling):
-    """Keras `AveragePooling2D`: x: (batch, height, width, channels)."""
+    """Keras `AveragePooling2D`: x: (batch, height, width, channels). Arguments as `AveragePooling`."""
 
     rank = 2
 
 
 class AveragePooling3D(AveragePooling):
-    """Keras `AveragePooling3D`: x: (batch, depth, height, width, channels)."""
+    """Keras `AveragePooling3D`: x: (batch, depth, height, width, channels). Arguments as `AveragePooling`."""
 
     rank = 3
 
 
 class GlobalMaxPooling1D(GlobalMaxPooling):
-    """Keras `GlobalMaxPooling1D`: (batch, width, C) -> (batch, C)."""
+    """Keras `GlobalMaxPooling1D`: (batch, width, C) -> (batch, C). Arguments as `GlobalMaxPooling`."""
 
     rank = 1
 
 
 class GlobalMaxPooling2D(GlobalMaxPooling):
-    """Keras `GlobalMaxPooling2D`: (batch, height, width, C) -> (batch, C)."""
+    """Keras `GlobalMaxPooling2D`: (batch, height, width, C) -> (batch, C). Arguments as `GlobalMaxPooling`."""
 
     rank = 2
 
 
 class GlobalMaxPooling3D(GlobalMaxPooling):
-    """Keras `GlobalMaxPooling3D`: (batch, depth, height, width, C) -> (batch, C)."""
+    """Keras `GlobalMaxPooling3D`: (batch, depth, height, width, C) -> (batch, C). Arguments as `GlobalMaxPooling`."""
 
     rank = 3
 
 
 class GlobalAveragePooling1D(GlobalAveragePooling):
-    """Keras `GlobalAveragePooling1D`: (batch, width, C) -> (batch, C)."""
+    """Keras `GlobalAveragePooling1D`: (batch, width, C) -> (batch, C). Arguments as `GlobalAveragePooling`."""
 
     rank = 1
 
 
 class GlobalAveragePooling2D(GlobalAveragePooling):
-    """Keras `GlobalAveragePooling2D`: (batch, height, width, C) -> (batch, C)."""
+    """Keras `GlobalAveragePooling2D`: (batch, height, width, C) -> (batch, C). Arguments as `GlobalAveragePooling`."""
 
     rank = 2
 
 
 class GlobalAveragePooling3D(GlobalAveragePooling):
-    """Keras `GlobalAveragePooling3D`: (batch, depth, height, width, C) -> (batch, C)."""
+    """Keras `GlobalAveragePooling3D`: (batch, depth, height, width, C) -> (batch, C).
+
+    Arguments as `GlobalAveragePooling`.
+    """
 
     rank = 3

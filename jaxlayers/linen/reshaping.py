@@ -12,9 +12,11 @@ from jaxlayers.linen._base import Layer
 
 
 class UpSampling(Layer):
-    """Keras `UpSamplingND(size)`: each spatial axis times `size`.
+    """Keras `UpSamplingND(size)`: each spatial axis times `size` (`jaxlayers.functional.upsample`).
 
-    interpolation: "nearest" (Keras), "bilinear" (2-D, Keras) or "bed_of_nails".
+    Args:
+        size: the factor, an int or one per spatial axis.
+        interpolation: "nearest" (Keras), "bilinear" (2-D, Keras) or "bed_of_nails".
     """
 
     size: IntOrSeq = 2
@@ -26,19 +28,19 @@ class UpSampling(Layer):
 
 
 class UpSampling1D(UpSampling):
-    """Keras `UpSampling1D`: x: (batch, width, channels)."""
+    """Keras `UpSampling1D`: x: (batch, width, channels). Arguments as `UpSampling`."""
 
     rank = 1
 
 
 class UpSampling2D(UpSampling):
-    """Keras `UpSampling2D`: x: (batch, height, width, channels)."""
+    """Keras `UpSampling2D`: x: (batch, height, width, channels). Arguments as `UpSampling`."""
 
     rank = 2
 
 
 class UpSampling3D(UpSampling):
-    """Keras `UpSampling3D`: x: (batch, depth, height, width, channels)."""
+    """Keras `UpSampling3D`: x: (batch, depth, height, width, channels). Arguments as `UpSampling`."""
 
     rank = 3
 
@@ -51,7 +53,11 @@ class Flatten(Layer):
 
 
 class ZeroPadding(Layer):
-    """Keras `ZeroPaddingND(padding)`: zeros around each spatial axis."""
+    """Keras `ZeroPaddingND(padding)`: zeros around each spatial axis.
+
+    Args:
+        padding: an int, one int per axis (symmetric), or one (lo, hi) pair per axis.
+    """
 
     keeps_grid = True
 
@@ -63,7 +69,11 @@ class ZeroPadding(Layer):
 
 
 class Cropping(Layer):
-    """Keras `CroppingND(cropping)`: cells removed from both ends of each spatial axis."""
+    """Keras `CroppingND(cropping)`: cells removed from both ends of each spatial axis.
+
+    Args:
+        cropping: an int, one int per axis (symmetric), or one (lo, hi) pair per axis.
+    """
 
     keeps_grid = True
 
@@ -75,41 +85,41 @@ class Cropping(Layer):
 
 
 class ZeroPadding1D(ZeroPadding):
-    """Keras `ZeroPadding1D`: padding int or (left, right)."""
+    """Keras `ZeroPadding1D`: padding int or (left, right). Arguments as `ZeroPadding`."""
 
     rank = 1
 
 
 class ZeroPadding2D(ZeroPadding):
-    """Keras `ZeroPadding2D`: padding int, (h, w) or ((top, bottom), (left, right))."""
+    """Keras `ZeroPadding2D`: padding int, (h, w) or ((top, bottom), (left, right)). Arguments as `ZeroPadding`."""
 
     rank = 2
     padding: Any = (1, 1)
 
 
 class ZeroPadding3D(ZeroPadding):
-    """Keras `ZeroPadding3D`: padding int, (d, h, w) or three (lo, hi) pairs."""
+    """Keras `ZeroPadding3D`: padding int, (d, h, w) or three (lo, hi) pairs. Arguments as `ZeroPadding`."""
 
     rank = 3
     padding: Any = ((1, 1), (1, 1), (1, 1))
 
 
 class Cropping1D(Cropping):
-    """Keras `Cropping1D`: cropping int or (left, right)."""
+    """Keras `Cropping1D`: cropping int or (left, right). Arguments as `Cropping`."""
 
     rank = 1
     cropping: Any = (1, 1)
 
 
 class Cropping2D(Cropping):
-    """Keras `Cropping2D`: cropping int, (h, w) or ((top, bottom), (left, right))."""
+    """Keras `Cropping2D`: cropping int, (h, w) or ((top, bottom), (left, right)). Arguments as `Cropping`."""
 
     rank = 2
     cropping: Any = ((0, 0), (0, 0))
 
 
 class Cropping3D(Cropping):
-    """Keras `Cropping3D`: cropping int, (d, h, w) or three (lo, hi) pairs."""
+    """Keras `Cropping3D`: cropping int, (d, h, w) or three (lo, hi) pairs. Arguments as `Cropping`."""
 
     rank = 3
     cropping: Any = ((1, 1), (1, 1), (1, 1))

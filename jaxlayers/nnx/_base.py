@@ -12,19 +12,43 @@ from jaxlayers import activations, initializers
 from jaxlayers._args import call_rank
 
 class Layer(nnx.Module):
-    """An NNX module over `(batch, *spatial, channels)`; N-D aliases fix `rank`."""
+    """An NNX module over `(batch, *spatial, channels)`; N-D aliases fix `rank`.
+
+    The base of every `jaxlayers.nnx` layer; no constructor arguments of its own.
+    """
 
     rank: ClassVar[int | None] = None
     keeps_grid: ClassVar[bool] = False  # True: shapes.receptive_field passes through it
 
     def spatial_rank(self, x: jax.Array, kernel_size: Any = None) -> int:
-        """The spatial rank of this call, checked against the input."""
+        """The spatial rank of this call, checked against the input.
+
+        Args:
+            x: the call's input, (batch, *spatial, channels).
+            kernel_size: the layer's kernel size, if any: a sequence gives the rank when
+                the class does not.
+
+        Returns:
+            The number of spatial axes: the class's `rank`, else `len(kernel_size)`, else
+            the input's.
+
+        Raises:
+            ValueError: `x` is not (batch, *spatial, channels) with that many spatial axes.
+        """
         return call_rank(x, self.rank, kernel_size, type(self).__name__)
 
 
 class KernelLayer(Layer):
-    """Keras arguments of layers with a kernel and a bias; parameters `kernel`, `bias`;
-    Flax's `dtype` (computation), `param_dtype` (parameters) and `precision` (to `lax`)."""
+    """The base of layers with a kernel and a bias (`Dense`, `Conv`, `ConvTranspose`).
+
+    Their constructors take the Keras arguments and Flax's `dtype` (computation),
+    `param_dtype` (parameters) and `precision` (to `lax`), and call
+    `init_kernel_and_bias`, which keeps them as attributes of the same names.
+
+    Attributes:
+        kernel: the kernel (`nnx.Param`), in Keras's layout.
+        bias: the bias (`nnx.Param`), (units,), or None without `use_bias`.
+    """
 
     def init_kernel_and_bias(
         self,
@@ -40,6 +64,24 @@ class KernelLayer(Layer):
         precision: lax.PrecisionLike,
         rngs: nnx.Rngs,
     ) -> None:
+        """Keep the Keras arguments as attributes and create `kernel` and `bias`.
+
+        Args:
+            kernel_shape: the kernel's shape, in Keras's layout.
+            units: the bias's size (the output channels).
+            activation: a Keras activation name, a callable or None (linear), applied last
+                (validated now).
+            use_bias: whether the layer has a `bias`.
+            kernel_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
+            bias_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
+            dtype: the computation's dtype; None: promoted from the input and parameters.
+            param_dtype: the parameters' dtype.
+            precision: passed to `lax` (`lax.Precision`).
+            rngs: the `params` stream draws the initial kernel and bias.
+
+        Raises:
+            ValueError: an unknown activation or initializer name.
+        """
         activations.get(activation)  # validate now, not at the first call
         self.activation = activation
         self.use_bias = use_bias
@@ -57,12 +99,32 @@ class KernelLayer(Layer):
             self.bias = nnx.data(None)
 
     def kernel_and_bias(self) -> tuple[jax.Array, jax.Array | None]:
+        """The parameters' values.
+
+        Returns:
+            `(kernel, bias)`; bias is None without `use_bias`.
+        """
         return self.kernel[...], None if self.bias is None else self.bias[...]
 
     def cast(self, *arrays: jax.Array | None) -> tuple[jax.Array | None, ...]:
-        """Arrays in the computation dtype (`dtype`, else promoted as Flax does)."""
+        """Arrays in the computation dtype (`dtype`, else promoted as Flax does).
+
+        Args:
+            *arrays: arrays, or None (kept as None).
+
+        Returns:
+            The arrays in one dtype, in order.
+        """
         return dtypes.promote_dtype(*arrays, dtype=self.dtype)
 
     def activate(self, y: jax.Array) -> jax.Array:
+        """The layer's `activation` applied to `y`.
+
+        Args:
+            y: the layer's output before its activation.
+
+        Returns:
+            `activation(y)`, y itself for None or "linear".
+        """
         return activations.get(self.activation)(y)
 

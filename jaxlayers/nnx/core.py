@@ -15,7 +15,11 @@ from jaxlayers.nnx._base import Layer
 
 
 class Activation(Layer):
-    """Keras `Activation(activation)`: a named activation (or callable) as a layer."""
+    """Keras `Activation(activation)`: a named activation (or callable) as a layer.
+
+    Args:
+        activation: a Keras activation name, a callable or None (linear).
+    """
 
     keeps_grid = True
 
@@ -28,7 +32,13 @@ class Activation(Layer):
 
 
 class ReLU(Layer):
-    """Keras `ReLU(max_value, negative_slope, threshold)`."""
+    """Keras `ReLU(max_value, negative_slope, threshold)`, as `jaxlayers.activations.relu`.
+
+    Args:
+        max_value: the saturation value (>= 0), or None (no limit).
+        negative_slope: the slope below `threshold` (>= 0).
+        threshold: values below it are zeroed, or scaled by `negative_slope` (>= 0).
+    """
 
     keeps_grid = True
 
@@ -43,7 +53,12 @@ class ReLU(Layer):
 
 
 class Reshape(Layer):
-    """Keras `Reshape(target_shape)`: (batch, ...) -> (batch, *target_shape); one -1 allowed."""
+    """Keras `Reshape(target_shape)`: (batch, ...) -> (batch, *target_shape).
+
+    Args:
+        target_shape: the shape without the batch axis: ints >= 1, one -1 allowed (the
+            size that holds the remaining cells).
+    """
 
     def __init__(self, target_shape: Sequence[int]):
         self.target_shape = check_target_shape(target_shape)
@@ -55,12 +70,26 @@ class Reshape(Layer):
 class Dropout(Layer):
     """Keras `Dropout(rate, noise_shape, seed)`: x: any shape -> x's shape.
 
-    The identity unless in training mode, `deterministic=False` (set by `model.train()`,
-    `nnx.view(model, deterministic=False)`, the constructor, or a call argument that wins
-    when given; the default is inference, as Keras outside `fit`). Then each unit is zeroed
-    with probability `rate` and kept ones are scaled by 1 / (1 - rate) (`F.dropout`). Masks
-    come from the layer's own stream: `seed` (an int, Keras's per-layer seed) or a fork of
-    `rngs`'s `dropout` stream; a call's `rngs` (Rngs, stream or key) wins when given.
+    `dropout(x, *, deterministic=None, rngs=None)` is the identity unless in training
+    mode, `deterministic=False` (set by `model.train()`, `nnx.view(model,
+    deterministic=False)`, the constructor, or the call argument that wins when given;
+    the default is inference, as Keras outside `fit`). Then each unit is zeroed with
+    probability `rate` and kept ones are scaled by 1 / (1 - rate) (`F.dropout`). Masks
+    come from the layer's own stream: `seed` or a fork of `rngs`'s `rng_collection`
+    stream; a call's `rngs` (Rngs, stream or key) wins when given.
+
+    Args:
+        rate: the fraction of units dropped, in [0, 1].
+        noise_shape: the mask's shape, None entries meaning the input's size
+            (`(None, 1, 1, None)` drops whole feature maps); None: the input's shape.
+        seed: an int, Keras's per-layer seed: the layer's own stream (not with `rngs`).
+        deterministic: inference mode (keyword-only, as the arguments below).
+        rng_collection: the name of the rng stream.
+        rngs: an `nnx.Rngs` whose `rng_collection` stream is forked for the masks, or None.
+
+    Raises:
+        TypeError: a `seed` that is not an int, or a `rate` that is not a number.
+        ValueError: `rate` outside [0, 1], a bad `noise_shape`, or both `seed` and `rngs`.
     """
 
     def __init__(self, rate: float = 0.5, noise_shape: Sequence[int | None] | None = None, seed: int | None = None,
@@ -93,6 +122,10 @@ class Dropout(Layer):
         return F.dropout(x, self.rate, key, self.noise_shape)
 
     def set_view(self, deterministic: bool | None = None) -> None:
-        """`nnx.view(model, deterministic=...)`."""
+        """What `nnx.view(model, deterministic=...)` calls.
+
+        Args:
+            deterministic: the new mode; None keeps it.
+        """
         if deterministic is not None:
             self.deterministic = deterministic

@@ -12,13 +12,21 @@ from jaxlayers._graph import check_graph, run_graph
 class Graph(nnx.Module):
     """The NNX twin of `jaxlayers.linen.Graph`: layers run in order on the inputs or earlier outputs.
 
-    layers: NNX modules (or functions), each after the layers it reads, kept in `layers`.
-    edges: per layer, the tensor it takes (an int) or the list it takes (a tuple of ints):
-    ids `0 .. num_inputs - 1` are the graph's inputs and `num_inputs + i` the output of
-    `layers[i]`. outputs: the id (or a tuple of ids) returned; default the last layer's.
     `graph(*inputs, training=None)`: `training=True`/`False` reaches the layers as
     `deterministic=not training` and `use_running_average=not training`; None leaves them
-    to their attributes (`model.train()`, `model.eval()`, `nnx.view`).
+    to their attributes (`model.train()`, `model.eval()`, `nnx.view`). Returns the output
+    tensor, or a tuple for several outputs.
+
+    Args:
+        layers: NNX modules (or functions), each after the layers it reads, kept in `layers`.
+        edges: per layer, the tensor it takes (an int) or the list it takes (a tuple of
+            ints): ids `0 .. num_inputs - 1` are the graph's inputs and `num_inputs + i`
+            the output of `layers[i]`.
+        outputs: the id (or a tuple of ids) returned; None (default): the last layer's.
+        num_inputs: how many inputs the graph takes.
+
+    Raises:
+        ValueError, TypeError: wiring that names missing or later tensors.
     """
 
     def __init__(self, layers: Sequence[Callable[..., Any]], edges: Sequence[int | Sequence[int]],

@@ -25,7 +25,21 @@ from jaxlayers.nnx._base import KernelLayer, Layer
 
 
 class Dense(KernelLayer):
-    """Keras `Dense(units)`: x: (..., in_features) -> (..., units); kernel (in, units), bias (units,)."""
+    """Keras `Dense(units)`: x: (..., in_features) -> (..., units); kernel (in, units), bias (units,).
+
+    Args:
+        in_features: the input's last axis.
+        units: output features.
+        activation: a Keras activation name, a callable or None (linear), applied last
+            (keyword-only, as all the arguments below).
+        use_bias: whether the layer has a `bias`.
+        kernel_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
+        bias_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
+        dtype: the computation's dtype; None: promoted from the input and parameters.
+        param_dtype: the parameters' dtype.
+        precision: passed to `lax` (`lax.Precision`).
+        rngs: the `params` stream draws the initial kernel and bias.
+    """
 
     keeps_grid = True
 
@@ -59,7 +73,29 @@ class _ConvBase(KernelLayer):
 class Conv(_ConvBase):
     """Keras `ConvND(filters, kernel_size)`: (batch, *spatial, in_channels) -> (batch, *out, filters).
 
-    kernel: (*kernel_size, in_channels // groups, filters).
+    Parameters `kernel` (*kernel_size, in_channels // groups, filters) and `bias`
+    (filters,). The rank comes from the class (`Conv2D`, ...) or `len(kernel_size)`.
+
+    Args:
+        in_channels: the input's channels.
+        filters: output channels.
+        kernel_size: an int or one per spatial axis (a sequence for `Conv` itself).
+        strides: an int or one per spatial axis.
+        padding: "valid" | "same" | "causal" (1-D) | ints or (lo, hi) pairs per axis.
+        dilation_rate: an int or one per spatial axis.
+        groups: feature groups, dividing `in_channels` and `filters`.
+        activation: a Keras activation name, a callable or None (linear), applied last
+            (keyword-only, as all the arguments below).
+        use_bias: whether the layer has a `bias`.
+        kernel_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
+        bias_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
+        dtype: the computation's dtype; None: promoted from the input and parameters.
+        param_dtype: the parameters' dtype.
+        precision: passed to `lax` (`lax.Precision`).
+        rngs: the `params` stream draws the initial kernel and bias.
+
+    Raises:
+        ValueError, TypeError: a bad argument, named, at construction.
     """
 
     def __init__(
@@ -88,11 +124,41 @@ class Conv(_ConvBase):
         return self.activate(y)
 
     def window_geometry(self) -> tuple[IntOrSeq, IntOrSeq, IntOrSeq]:
+        """The window, for `jaxlayers.shapes.receptive_field`.
+
+        Returns:
+            `(kernel_size, strides, dilation_rate)`.
+        """
         return self.kernel_size, self.strides, self.dilation_rate
 
 
 class ConvTranspose(_ConvBase):
-    """Keras `ConvNDTranspose(filters, kernel_size)`: kernel (*kernel_size, filters, in_channels)."""
+    """Keras `ConvNDTranspose(filters, kernel_size)`: (batch, *spatial, in_channels) -> (batch, *out, filters).
+
+    Parameters `kernel` (*kernel_size, filters, in_channels), Keras's layout, and `bias`
+    (filters,); output sizes as Keras, `output_padding` included.
+
+    Args:
+        in_channels: the input's channels.
+        filters: output channels.
+        kernel_size: an int or one per spatial axis (a sequence for `ConvTranspose` itself).
+        strides: an int or one per spatial axis.
+        padding: "valid" or "same".
+        output_padding: None, or an int or one per axis, each smaller than its stride.
+        dilation_rate: an int or one per spatial axis.
+        activation: a Keras activation name, a callable or None (linear), applied last
+            (keyword-only, as all the arguments below).
+        use_bias: whether the layer has a `bias`.
+        kernel_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
+        bias_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
+        dtype: the computation's dtype; None: promoted from the input and parameters.
+        param_dtype: the parameters' dtype.
+        precision: passed to `lax` (`lax.Precision`).
+        rngs: the `params` stream draws the initial kernel and bias.
+
+    Raises:
+        ValueError, TypeError: a bad argument, named, at construction.
+    """
 
     def __init__(
         self, in_channels: int, filters: int, kernel_size: IntOrSeq, strides: IntOrSeq = 1,
@@ -128,11 +194,22 @@ class _Pooling(Layer):
         self.pool_size, self.strides, self.padding = pool_size, strides, padding
 
     def window_geometry(self) -> tuple[IntOrSeq, IntOrSeq, int]:
+        """The window, for `jaxlayers.shapes.receptive_field`.
+
+        Returns:
+            `(pool_size, strides, 1)`, strides defaulting to `pool_size`.
+        """
         return self.pool_size, self.pool_size if self.strides is None else self.strides, 1
 
 
 class MaxPooling(_Pooling):
-    """Keras `MaxPoolingND`: max over `pool_size` windows; strides default to pool_size."""
+    """Keras `MaxPoolingND`: max over `pool_size` windows (`jaxlayers.functional.max_pool`).
+
+    Args:
+        pool_size: the window, an int or one per spatial axis.
+        strides: an int or one per spatial axis; None (default): `pool_size`.
+        padding: "valid" or "same".
+    """
 
     def __call__(self, x: jax.Array) -> jax.Array:
         self.spatial_rank(x)
@@ -140,7 +217,13 @@ class MaxPooling(_Pooling):
 
 
 class AveragePooling(_Pooling):
-    """Keras `AveragePoolingND`: mean over windows, padded cells left out of the count."""
+    """Keras `AveragePoolingND`: mean over windows, padded cells left out of the count.
+
+    Args:
+        pool_size: the window, an int or one per spatial axis.
+        strides: an int or one per spatial axis; None (default): `pool_size`.
+        padding: "valid" or "same".
+    """
 
     def __call__(self, x: jax.Array) -> jax.Array:
         self.spatial_rank(x)
@@ -148,7 +231,15 @@ class AveragePooling(_Pooling):
 
 
 class MaxPoolingWithIndices(_Pooling):
-    """Max pooling that also returns int32 flat indices of the maxima, for `MaxUnpooling`."""
+    """Max pooling that also returns int32 flat indices of the maxima, for `MaxUnpooling`.
+
+    `layer(x)` gives `(y, indices)`, as `jaxlayers.functional.max_pool_with_indices`.
+
+    Args:
+        pool_size: the window, an int or one per spatial axis.
+        strides: an int or one per spatial axis; None (default): `pool_size`.
+        padding: "valid" or "same".
+    """
 
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         self.spatial_rank(x)
@@ -156,7 +247,10 @@ class MaxPoolingWithIndices(_Pooling):
 
 
 class MaxUnpooling(Layer):
-    """Put pooled values back where their maxima were: `(y, indices, output_shape) -> x-shaped`."""
+    """Put pooled values back where their maxima were: `(y, indices, output_shape) -> x-shaped`.
+
+    `layer(y, indices, output_shape)`, as `jaxlayers.functional.max_unpool`; no arguments.
+    """
 
     def __call__(self, y: jax.Array, indices: jax.Array, output_shape: Sequence[int]) -> jax.Array:
         self.spatial_rank(y)
@@ -169,7 +263,11 @@ class _GlobalPooling(Layer):
 
 
 class GlobalMaxPooling(_GlobalPooling):
-    """Keras `GlobalMaxPoolingND`: (batch, *spatial, C) -> (batch, C)."""
+    """Keras `GlobalMaxPoolingND`: (batch, *spatial, C) -> (batch, C).
+
+    Args:
+        keepdims: keep the spatial axes, of size 1.
+    """
 
     def __call__(self, x: jax.Array) -> jax.Array:
         self.spatial_rank(x)
@@ -177,7 +275,11 @@ class GlobalMaxPooling(_GlobalPooling):
 
 
 class GlobalAveragePooling(_GlobalPooling):
-    """Keras `GlobalAveragePoolingND`: (batch, *spatial, C) -> (batch, C)."""
+    """Keras `GlobalAveragePoolingND`: (batch, *spatial, C) -> (batch, C).
+
+    Args:
+        keepdims: keep the spatial axes, of size 1.
+    """
 
     def __call__(self, x: jax.Array) -> jax.Array:
         self.spatial_rank(x)
@@ -185,7 +287,12 @@ class GlobalAveragePooling(_GlobalPooling):
 
 
 class UpSampling(Layer):
-    """Keras `UpSamplingND(size)`; interpolation "nearest", "bilinear" (2-D) or "bed_of_nails"."""
+    """Keras `UpSamplingND(size)`: each spatial axis times `size` (`jaxlayers.functional.upsample`).
+
+    Args:
+        size: the factor, an int or one per spatial axis.
+        interpolation: "nearest" (Keras), "bilinear" (2-D, Keras) or "bed_of_nails".
+    """
 
     def __init__(self, size: IntOrSeq = 2, interpolation: str = "nearest"):
         as_tuple(size, self.rank, "size")
@@ -204,7 +311,13 @@ class Flatten(Layer):
 
 
 class ZeroPadding(Layer):
-    """Keras `ZeroPaddingND(padding)`: zeros around each spatial axis."""
+    """Keras `ZeroPaddingND(padding)`: zeros around each spatial axis.
+
+    Args:
+        padding: an int, one int per axis (symmetric), or one (lo, hi) pair per axis;
+            None: Keras's default for the rank (`ZeroPadding1D`: 1, `2D`: (1, 1), `3D`:
+            ((1, 1), (1, 1), (1, 1)); rank-generic: 1).
+    """
 
     keeps_grid = True
     default_padding: Any = 1
@@ -219,7 +332,13 @@ class ZeroPadding(Layer):
 
 
 class Cropping(Layer):
-    """Keras `CroppingND(cropping)`: cells removed from both ends of each spatial axis."""
+    """Keras `CroppingND(cropping)`: cells removed from both ends of each spatial axis.
+
+    Args:
+        cropping: an int, one int per axis (symmetric), or one (lo, hi) pair per axis;
+            None: Keras's default for the rank (`Cropping1D`: (1, 1), `2D`: ((0, 0),
+            (0, 0)), `3D`: ((1, 1), (1, 1), (1, 1)); rank-generic: 1).
+    """
 
     keeps_grid = True
     default_cropping: Any = 1

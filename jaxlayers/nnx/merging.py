@@ -53,7 +53,11 @@ class Minimum(Layer):
 
 
 class Concatenate(Layer):
-    """Keras `Concatenate(axis=-1)`: arrays equal but on `axis` -> joined along it."""
+    """Keras `Concatenate(axis=-1)`: arrays equal but on `axis` -> joined along it.
+
+    Args:
+        axis: the axis to join along (negative counts from the end).
+    """
 
     def __init__(self, axis: int = -1):
         if not _is_int(axis):

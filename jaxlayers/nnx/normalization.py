@@ -29,6 +29,18 @@ class _Normalization(Layer):
     def init_gamma_beta(self, shape: tuple[int, ...], *, center: bool, scale: bool,
                         beta_initializer: initializers.Initializer, gamma_initializer: initializers.Initializer,
                         dtype: Any, param_dtype: Any, rngs: nnx.Rngs) -> None:
+        """Keep the arguments as attributes and create `gamma` and `beta` (`nnx.Param`, else None).
+
+        Args:
+            shape: the parameters' shape.
+            center: whether there is an offset `beta`.
+            scale: whether there is a scale `gamma`.
+            beta_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
+            gamma_initializer: a Keras initializer name or a callable.
+            dtype: the computation's dtype.
+            param_dtype: the parameters' dtype.
+            rngs: the `params` stream draws the initial values.
+        """
         self.center, self.scale, self.dtype, self.param_dtype = center, scale, dtype, param_dtype
         self.beta_initializer, self.gamma_initializer = beta_initializer, gamma_initializer
         self.gamma = nnx.data(None)
@@ -41,12 +53,29 @@ class _Normalization(Layer):
             self.beta = nnx.Param(init(rngs.params(), shape, param_dtype))
 
     def check_sizes(self, x: jax.Array, axes: tuple[int, ...], expected: tuple[int, ...]) -> None:
+        """Raise unless x has the sizes the layer was built for on `axes`.
+
+        Args:
+            x: the call's input.
+            axes: the normalised axes, non-negative.
+            expected: their sizes (`num_features`).
+
+        Raises:
+            ValueError: other sizes, with x's shape.
+        """
         if tuple(x.shape[a] for a in axes) != expected:
             raise ValueError(f"{type(self).__name__} was built for sizes {expected} on axis {self.axis!r}, "
                              f"got x shape {tuple(x.shape)}.")
 
     def gamma_beta(self, x: jax.Array) -> tuple[jax.Array, jax.Array | None, jax.Array | None]:
-        """x, gamma, beta in the computation dtype (`dtype`, else promoted as Flax does)."""
+        """x, gamma, beta in the computation dtype (`dtype`, else promoted as Flax does).
+
+        Args:
+            x: the call's input.
+
+        Returns:
+            `(x, gamma, beta)`, gamma or beta None without `scale` or `center`.
+        """
         gamma = None if self.gamma is None else self.gamma[...]
         beta = None if self.beta is None else self.beta[...]
         return dtypes.promote_dtype(x, gamma, beta, dtype=self.dtype)
@@ -59,8 +88,24 @@ class BatchNormalization(_Normalization):
     features on `axis`. Parameters `gamma`, `beta` (`nnx.Param`) and `moving_mean`,
     `moving_variance` (`nnx.BatchStat`), all (num_features,). Inference by default (as Keras
     outside `fit`); training mode, `use_running_average=False` (`model.train()`, `nnx.view`,
-    the constructor, or a call argument that wins when given), normalises with the batch's
-    statistics and updates the moving ones in place.
+    the constructor, or the call's keyword argument that wins when given), normalises with
+    the batch's statistics and updates the moving ones in place.
+
+    Args:
+        num_features: the size of the features axis.
+        axis: the features axis (an int, negatives from the end).
+        momentum: the moving statistics' decay in training.
+        epsilon: added to the variance.
+        center: whether there is an offset `beta`.
+        scale: whether there is a scale `gamma`.
+        beta_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
+        gamma_initializer: a Keras initializer name or a callable.
+        moving_mean_initializer: a Keras initializer name or a callable.
+        moving_variance_initializer: a Keras initializer name or a callable.
+        use_running_average: inference mode (keyword-only, as the arguments below).
+        dtype: the computation's dtype; None: promoted from the input and parameters.
+        param_dtype: the parameters' and statistics' dtype.
+        rngs: the `params` stream draws the initial values.
     """
 
     def __init__(
@@ -99,7 +144,11 @@ class BatchNormalization(_Normalization):
         return y
 
     def set_view(self, use_running_average: bool | None = None) -> None:
-        """`nnx.view(model, use_running_average=...)`."""
+        """What `nnx.view(model, use_running_average=...)` calls.
+
+        Args:
+            use_running_average: the new mode; None keeps it.
+        """
         if use_running_average is not None:
             self.use_running_average = use_running_average
 
@@ -107,9 +156,22 @@ class BatchNormalization(_Normalization):
 class LayerNormalization(_Normalization):
     """Keras `LayerNormalization(axis=-1, epsilon=1e-3, center, scale, ...)`: each example normalised over `axis`.
 
-    `LayerNormalization(num_features, ..., rngs=rngs)`: num_features is the size of the
-    normalised axis (or the sizes of the axes, in increasing axis order), the shape of the
-    parameters `gamma` and `beta`.
+    x: any shape -> x's shape. Parameters `gamma`, `beta` (`nnx.Param`) of shape
+    `num_features`.
+
+    Args:
+        num_features: the size of the normalised axis (or the sizes of the axes, in
+            increasing axis order): the shape of `gamma` and `beta`.
+        axis: the axis or axes normalised over (negatives from the end), one per size.
+        epsilon: added to the variance.
+        center: whether there is an offset `beta`.
+        scale: whether there is a scale `gamma`.
+        beta_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
+        gamma_initializer: a Keras initializer name or a callable.
+        dtype: the computation's dtype (keyword-only, as the arguments below); None:
+            promoted from the input and parameters.
+        param_dtype: the parameters' dtype.
+        rngs: the `params` stream draws the initial values.
     """
 
     def __init__(
