@@ -113,12 +113,18 @@ def print_log() -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The CLI: 0 when the run ends, 2 (with one line on stderr) when its settings, data or
+    checkpoint are unusable (`ValueError`/`FileNotFoundError` from `train`)."""
     config, options = parse_args(argv)
     set_compilation_cache(options.compilation_cache)
     if options.distributed:
         jax.distributed.initialize()
     with print_log():
-        result = train(config)
+        try:
+            result = train(config)
+        except (ValueError, FileNotFoundError) as err:
+            print(f"python -m experiments.autoencoder: error: {err}", file=sys.stderr)
+            return 2
         final = result.metrics.get("final")
         if final:
             logging.getLogger("experiments").info("Final: loss %.4f, val_loss %.4f", final["train_loss"],

@@ -41,7 +41,8 @@ from experiments.step import Recipe, TrainState, epoch_key, init_key
 log = logging.getLogger(__name__)
 
 RESUME_MUST_MATCH = ("variant", "upsampling", "optimizer")
-RESUME_SHOULD_MATCH = ("seed", "batch_size", "learning_rate", "limit", "data", "data_dir", "cpu_fusions", "dtype")
+RESUME_SHOULD_MATCH = ("seed", "batch_size", "learning_rate", "limit", "data", "data_dir", "cpu_fusions", "dtype",
+                       "api")
 _CACHE_EVENTS = {
     "/jax/compilation_cache/compile_requests_use_cache": "requests",
     "/jax/compilation_cache/cache_hits": "hits",

@@ -25,7 +25,7 @@ from experiments.keras_compat import (
 from experiments.loop import compiler_options, make_mesh
 from experiments.models import build_model
 from experiments.step import epoch_key, init_state, make_train_step
-from experiments.train import train
+from experiments.train import check_resume, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -187,6 +187,27 @@ def test_resume_refuses_another_model(reference, tmp_path):
         train(TrainConfig(**{**vars(config), "out": str(out), "resume": True}), tiny_dataset(), progress=False)
 
 
+def test_cli_reports_a_refused_checkpoint_in_one_line(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    with Checkpoints(out / "checkpoints") as checkpoints:
+        checkpoints.save(1, {"x": np.zeros(2)}, {"epoch": 1, "history": [], "config": {"variant": "transpose"}})
+    monkeypatch.setattr(autoencoder, "train", lambda config: train(config, tiny_dataset(), progress=False))
+    code = autoencoder.main(["--variant", "upsample", "--resume", "--out", str(out), "--epochs", "1",
+                             "--compilation-cache", "off"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines() == [
+        "python -m experiments.autoencoder: error: --resume: the checkpoint has variant='transpose', "
+        "this run variant='upsample'; use another --out or the checkpoint's settings."]
+
+
+def test_resume_warns_when_the_api_differs(reference, tmp_path):
+    config, _ = reference
+    saved = {**vars(config), "api": "nnx"}
+    with pytest.warns(UserWarning, match="checkpoint has api='nnx', this run api='linen'"):
+        check_resume(config, saved)
+
+
 def test_fresh_run_replaces_old_checkpoints(reference, tmp_path):
     """Without resume, a used run directory starts over (orbax never overwrites a step)."""
     config, uninterrupted = reference
@@ -340,7 +361,7 @@ SHARDING_SCRIPT = textwrap.dedent(
     sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2])
     from test_training import tiny_dataset
     from experiments.config import TrainConfig
-    from experiments.train import train
+    from experiments.train import check_resume, train
     assert jax.device_count() == 4, jax.devices()
     seen = []
     def hook(sharding):
@@ -391,7 +412,7 @@ MANY_STEPS_SCRIPT = textwrap.dedent(
     sys.path.insert(0, sys.argv[1])
     from experiments.config import TrainConfig
     from experiments.data import Dataset
-    from experiments.train import train
+    from experiments.train import check_resume, train
     n_images, batch, out = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     x = np.random.default_rng(0).uniform(size=(n_images + batch, 28, 28, 1)).astype(np.float32)
     labels = np.zeros(n_images + batch, np.int32)
