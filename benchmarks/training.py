@@ -281,13 +281,16 @@ def keras_jax_contender(variant: str, n: int, spe: int) -> Callable[[], Prepared
     return build
 
 
-def worker_contender(args: list[str], env: dict[str, str]) -> Callable[[], Prepared]:
-    """A contender living in a subprocess (`--worker ...`), one epoch per request."""
+def worker_contender(args: list[str], env: dict[str, str | None]) -> Callable[[], Prepared]:
+    """A contender living in a subprocess (`--worker ...`), one epoch per request.
+
+    env: variables set for the subprocess on top of this process's; None removes one."""
 
     def build() -> Prepared:
+        merged = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
         proc = subprocess.Popen([sys.executable, "-m", "benchmarks.training", "--worker", *args],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                text=True, env={**os.environ, **env}, cwd=_root())
+                                text=True, env=merged, cwd=_root())
 
         def ask(command: str) -> dict:
             proc.stdin.write(command + "\n")
@@ -353,7 +356,8 @@ def torch_name(layout: str, compile_mode: str | None) -> str:
     return f"{kind} ({layout})"
 
 
-def torch_contender(variant: str, n: int, layout: str, compile_mode: str | None) -> Callable[[], Prepared]:
+def torch_contender(variant: str, n: int, layout: str, compile_mode: str | None,
+                    cuda: bool = False) -> Callable[[], Prepared]:
     """A plain PyTorch loop of the same model; `compile_mode` None (eager), "default"
     or "reduce-overhead" (CUDA graphs). On CUDA: fused Adam, data and shuffles on the
     GPU, `torch.cuda.synchronize()` at the end of the epoch.
@@ -365,7 +369,6 @@ def torch_contender(variant: str, n: int, layout: str, compile_mode: str | None)
         torch = optional.torch()
         if torch is None:
             raise RuntimeError("torch is not installed")
-        cuda = torch.cuda.is_available() and _jax_platform() == "gpu"
         device = torch.device("cuda" if cuda else "cpu")
         fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
         torch.manual_seed(0)
@@ -417,12 +420,24 @@ def torch_contender(variant: str, n: int, layout: str, compile_mode: str | None)
 
 
 def torch_contenders(variant: str, n: int, torch_compile: bool) -> list[Contender]:
-    """PyTorch at its best: eager and torch.compile in both layouts; CUDA graphs on GPU."""
+    """PyTorch at its best: eager and torch.compile in both layouts; CUDA graphs on GPU.
+
+    On CPU each runs in a subprocess of its own with OpenMP's default settings (its
+    threads spin between ops, as in a plain PyTorch script; this process sets
+    OMP_WAIT_POLICY=PASSIVE for the torch ops it runs beside JAX). On a GPU run they
+    share this process and the GPU with JAX."""
+    gpu = _jax_platform() == "gpu"
+    torch = optional.torch()
+    cuda = gpu and torch is not None and torch.cuda.is_available()
     modes: list[str | None] = [None]
     if torch_compile:
-        modes += ["default"] + (["reduce-overhead"] if _jax_platform() == "gpu" else [])
-    return [Contender(torch_name(layout, mode), torch_contender(variant, n, layout, mode))
-            for mode in modes for layout in TORCH_LAYOUTS]
+        modes += ["default"] + (["reduce-overhead"] if gpu else [])
+    if gpu:
+        return [Contender(torch_name(layout, mode), torch_contender(variant, n, layout, mode, cuda))
+                for mode in modes for layout in TORCH_LAYOUTS]
+    return [Contender(torch_name(layout, mode), worker_contender(
+        ["torch", "--variant", variant, "--images", str(n), "--layout", layout, "--compile", mode or "eager"],
+        {"OMP_WAIT_POLICY": None})) for mode in modes for layout in TORCH_LAYOUTS]
 
 
 def _jax_platform() -> str:
@@ -468,7 +483,7 @@ def contenders_for(variant: str, n: int, keras_torch: bool = True, torch_compile
             {"KERAS_BACKEND": "jax", "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()})))
     if keras_torch and platform == "cpu":
         cs.append(Contender("keras fit (torch)", worker_contender(
-            ["keras", "--variant", variant, "--images", str(n)], {"KERAS_BACKEND": "torch"})))
+            ["keras", "--variant", variant, "--images", str(n)], {"KERAS_BACKEND": "torch", "OMP_WAIT_POLICY": None})))
     if optional.torch() is not None:
         cs += torch_contenders(variant, n, torch_compile)
     return cs
@@ -510,10 +525,12 @@ def run(images: int, repeats: int, peak_flops: float | None, keras_torch: bool =
 
 def _worker(argv: list[str]) -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("kind", choices=("keras",))
+    p.add_argument("kind", choices=("keras", "torch"))
     p.add_argument("--variant", required=True)
     p.add_argument("--images", type=int, required=True)
     p.add_argument("--spe", type=int, default=1)
+    p.add_argument("--layout", choices=TORCH_LAYOUTS, default="NCHW")
+    p.add_argument("--compile", choices=("eager", "default"), default="eager")
     a = p.parse_args(argv)
     out = sys.stdout
     sys.stdout = sys.stderr  # keep the pipe for replies
@@ -523,9 +540,13 @@ def _worker(argv: list[str]) -> int:
         out.flush()
 
     try:
-        import keras
+        if a.kind == "keras":
+            import keras
 
-        fit = KerasFit(keras, a.variant, a.images, a.spe)
+            epoch, note = KerasFit(keras, a.variant, a.images, a.spe).epoch, f"subprocess, backend {keras.backend.backend()}"
+        else:
+            prepared = torch_contender(a.variant, a.images, a.layout, None if a.compile == "eager" else a.compile)()
+            epoch, note = prepared.run, f"subprocess, {prepared.note}"
     except Exception as err:
         for line in sys.stdin:
             reply({"error": f"{type(err).__name__}: {err}"})
@@ -534,9 +555,11 @@ def _worker(argv: list[str]) -> int:
         command = line.strip()
         try:
             if command == "ready":
-                reply({"note": f"subprocess, backend {keras.backend.backend()}"})
+                reply({"note": note})
             elif command == "epoch":
-                reply({"seconds": float(fit.epoch())})
+                started = time.perf_counter()
+                seconds = epoch()
+                reply({"seconds": float(seconds if isinstance(seconds, Elapsed) else time.perf_counter() - started)})
         except Exception as err:
             reply({"error": f"{type(err).__name__}: {err}"})
     return 0
