@@ -40,6 +40,13 @@ def as_tuple(value: IntOrSeq, rank: int | None, name: str, *, minimum: int = 1) 
     return values
 
 
+def check_bool(value: Any, name: str) -> bool:
+    """`value` as a Python bool; a TypeError naming `name` unless it is a bool (a NumPy bool too)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be a bool, got {value!r}.")
+    return bool(value)
+
+
 def positive_int(value: Any, name: str) -> int:
     """`value` as an int >= 1 (a count such as `filters`, `units` or `groups`)."""
     if not _is_int(value):

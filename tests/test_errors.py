@@ -464,3 +464,121 @@ def test_nnx_call_time_checks_name_the_argument():
     """What needs the input (cropping everything, a shape that cannot hold it) fails at the call."""
     check(lambda x: jn.Cropping2D(((2, 2), (0, 0)))(x), zeros(2, 4, 4, 1), match=r"`cropping`.*" + esc((2, 4, 4, 1)))
     check(lambda x: jn.Reshape((3, 3))(x), zeros(2, 8), match=r"`target_shape`.*\(3, 3\).*8")
+
+
+# ----------------------------------------------------------------------------- precision, keys, flags, statistics
+
+
+PRECISIONS_LAX_TAKES = [None, "highest", "high", "default", "float32", "bfloat16", "tensorfloat32", "fastest",
+                        jax.lax.Precision.HIGH, ("highest", "default"),
+                        (jax.lax.Precision.HIGH, jax.lax.Precision.DEFAULT),
+                        "F32_F32_F32", "BF16_BF16_F32", jax.lax.DotAlgorithmPreset.F32_F32_F32]
+PRECISIONS_LAX_REFUSES = ["bad", "HIGHEST", "f32_f32_f32", ("highest",), ("highest", "high", "high"),
+                          ("highest", jax.lax.Precision.HIGH), ("highest", "bad"), 123, 2.0, object()]
+
+
+def _lax_takes(precision) -> bool:
+    """Whether lax's own conv and dot (under jit, as the layers run) accept `precision`."""
+    dims = jax.lax.ConvDimensionNumbers((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))
+    try:
+        jax.jit(lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), "VALID", dimension_numbers=dims,
+                                                          precision=precision))(zeros(1, 4, 4, 2), zeros(3, 3, 2, 2))
+        jax.jit(lambda x, k: jnp.matmul(x, k, precision=precision))(zeros(2, 3), zeros(3, 2))
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+@pytest.mark.parametrize("precision", PRECISIONS_LAX_TAKES, ids=repr)
+def test_precision_that_lax_takes_is_accepted(precision):
+    assert _lax_takes(precision)
+    x = zeros(2, 6, 6, 2)
+    assert F.conv(x, zeros(3, 3, 2, 4), precision=precision).shape == (2, 4, 4, 4)
+    assert F.conv_transpose(x, zeros(3, 3, 4, 2), precision=precision).shape == (2, 8, 8, 4)
+    assert F.dense(x, zeros(2, 5), precision=precision).shape == (2, 6, 6, 5)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS_LAX_REFUSES, ids=repr)
+@pytest.mark.parametrize("op", ["conv", "conv_transpose", "dense"])
+def test_precision_that_lax_refuses_is_ours_to_refuse(op, precision):
+    assert not _lax_takes(precision)
+    call = {"conv": lambda x: F.conv(x, zeros(3, 3, 2, 4), precision=precision),
+            "conv_transpose": lambda x: F.conv_transpose(x, zeros(3, 3, 4, 2), precision=precision),
+            "dense": lambda x: F.dense(x, zeros(2, 5), precision=precision)}[op]
+    names = isinstance(precision, str) or isinstance(precision, tuple) and any(isinstance(p, str) for p in precision)
+    msg = check(call, zeros(2, 6, 6, 2), match=r"`precision` must be None, a lax.Precision",
+                exc=ValueError if names else TypeError)
+    assert repr(precision) in msg and "highest" in msg and "DotAlgorithm" in msg, msg
+
+
+@pytest.mark.parametrize("key", [123, None, "key", jax.random.split(jax.random.key(0)), jnp.zeros(3, jnp.uint32),
+                                 jnp.zeros(2, jnp.int32), jnp.zeros((1, 2), jnp.uint32)],
+                         ids=["int", "None", "str", "two-keys", "raw-3", "raw-int32", "raw-1x2"])
+def test_dropout_key_must_be_one_prng_key(key):
+    got = (rf"dtype {re.escape(str(key.dtype))} and shape {esc(key.shape)}" if hasattr(key, "dtype")
+           else re.escape(repr(key)))
+    check(lambda x: F.dropout(x, 0.5, key), zeros(4, 8), match=r"`key` must be one PRNG key.*jax.random.key.*" + got,
+          exc=TypeError)
+
+
+def test_dropout_takes_typed_and_raw_keys():
+    x = jnp.ones((4, 64))
+    for key in (jax.random.key(0), jax.random.PRNGKey(0), np.asarray(jax.random.PRNGKey(0))):
+        y = jax.jit(lambda x, k: F.dropout(x, 0.5, k))(x, key)
+        assert set(np.unique(np.asarray(y))) <= {0.0, 2.0}
+
+
+@pytest.mark.parametrize("x_shape", [(3,), ()], ids=["1-D", "scalar"])
+def test_dense_needs_two_dimensions_as_keras(x_shape):
+    check(lambda x: F.dense(x, zeros(3, 2)), zeros(*x_shape), match=r"`x`.*at least 2 dimensions.*" + esc(x_shape))
+    import keras
+    with pytest.raises(ValueError, match="expected min_ndim=2"):  # Keras Dense refuses it too
+        keras.layers.Dense(2)(np.zeros(x_shape, np.float32))
+
+
+@pytest.mark.parametrize("bad", [(2, 8.5, 8, 3), (2, "8", 8, 3), (2, 8, None, 3), "2883", 8],
+                         ids=["float", "str-entry", "None-entry", "str", "int"])
+def test_max_unpool_output_shape_must_be_ints(bad):
+    y, idx = F.max_pool_with_indices(zeros(2, 8, 8, 3), 2)
+    check(lambda a, i: F.max_unpool(a, i, bad), y, idx, match=r"`output_shape` must be a sequence of ints.*"
+          + re.escape(repr(bad)), exc=TypeError)
+
+
+def test_max_unpool_output_shape_may_be_numpy_ints():
+    y, idx = F.max_pool_with_indices(zeros(2, 8, 8, 3), 2)
+    assert F.max_unpool(y, idx, np.array([2, 8, 8, 3])).shape == (2, 8, 8, 3)
+    assert F.max_unpool(y, idx, [np.int64(2), 8, 8, 3]).shape == (2, 8, 8, 3)
+
+
+@pytest.mark.parametrize("fn", [F.global_max_pool, F.global_avg_pool], ids=["max", "avg"])
+@pytest.mark.parametrize("keepdims", ["x", 1, None, 0.0], ids=repr)
+def test_global_pool_keepdims_must_be_a_bool(fn, keepdims):
+    check(lambda x: fn(x, keepdims=keepdims), zeros(2, 4, 4, 3), match=r"`keepdims` must be a bool.*"
+          + re.escape(repr(keepdims)), exc=TypeError)
+
+
+@pytest.mark.parametrize("kwargs,arg,exc", [
+    ({"momentum": 1.5}, "momentum", ValueError), ({"momentum": -0.1}, "momentum", ValueError),
+    ({"momentum": float("nan")}, "momentum", ValueError), ({"momentum": "0.9"}, "momentum", TypeError),
+    ({"momentum": True}, "momentum", TypeError), ({"epsilon": 0.0}, "epsilon", ValueError),
+    ({"epsilon": -1e-3}, "epsilon", ValueError), ({"epsilon": float("inf")}, "epsilon", ValueError),
+    ({"epsilon": float("nan")}, "epsilon", ValueError), ({"epsilon": None}, "epsilon", TypeError),
+], ids=["momentum>1", "momentum<0", "momentum-nan", "momentum-str", "momentum-bool", "epsilon-0", "epsilon<0",
+        "epsilon-inf", "epsilon-nan", "epsilon-None"])
+def test_normalization_statistics_arguments(kwargs, arg, exc):
+    features = zeros(3)
+    for training in (False, True):
+        check(lambda x: F.batch_norm(x, features, features, training=training, **kwargs)[0], zeros(2, 4, 3),
+              match=rf"`{arg}`.*{re.escape(repr(kwargs[arg]))}", exc=exc)
+    if arg == "epsilon":
+        check(lambda x: F.layer_norm(x, **kwargs), zeros(2, 4, 3), match=rf"`{arg}`.*{re.escape(repr(kwargs[arg]))}",
+              exc=exc)
+
+
+def test_normalization_checks_take_the_edges():
+    from jaxlayers.functional.normalization import check_epsilon, check_momentum
+    assert [check_momentum(m) for m in (0, 0.0, 1, 1.0, np.float32(0.5))] == [0.0, 0.0, 1.0, 1.0, 0.5]
+    assert check_epsilon(1e-12) == 1e-12 and check_epsilon(np.float64(2.0)) == 2.0
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((4, 3)), jnp.float32)
+    y, mean, _ = F.batch_norm(x, jnp.zeros(3), jnp.ones(3), training=True, momentum=0.0)
+    np.testing.assert_allclose(mean, np.asarray(x).mean(0), rtol=1e-6)  # momentum 0: the batch's mean

@@ -5,6 +5,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from jaxlayers._args import check_ndim, layout
 
@@ -47,3 +48,44 @@ def promote(x: jax.Array, kernel: jax.Array, bias: jax.Array | None) -> tuple[ja
     """
     dtype = jnp.result_type(*(a for a in (x, kernel, bias) if a is not None))
     return x.astype(dtype), kernel.astype(dtype), None if bias is None else bias.astype(dtype)
+
+
+def _is_precision(value: Any) -> bool:
+    """A `lax.Precision` or one of the names `lax.Precision` takes ("highest", "float32", ...)."""
+    if isinstance(value, str):
+        try:
+            lax.Precision(value)
+        except ValueError:
+            return False
+        return True
+    return isinstance(value, lax.Precision)
+
+
+def check_precision(precision: Any) -> lax.PrecisionLike:
+    """The `precision` of `conv`, `conv_transpose` and `dense`: what `lax` takes for all three.
+
+    Args:
+        precision: None; a `lax.Precision` or its name ("default", "high", "highest",
+            "float32", "bfloat16", ...); a tuple of two of those, both enums or both
+            names; a `lax.DotAlgorithm`; or a `lax.DotAlgorithmPreset` or its exact name
+            ("F32_F32_F32", ...).
+
+    Returns:
+        `precision`, unchanged.
+
+    Raises:
+        ValueError: a name `lax` does not know (also in a pair).
+        TypeError: any other value.
+    """
+    if (precision is None or isinstance(precision, (lax.DotAlgorithm, lax.DotAlgorithmPreset))
+            or _is_precision(precision)
+            or isinstance(precision, str) and precision in lax.DotAlgorithmPreset.__members__
+            or isinstance(precision, tuple) and len(precision) == 2 and all(map(_is_precision, precision))
+            and len({type(p) for p in precision}) == 1):
+        return precision
+    names = isinstance(precision, str) or isinstance(precision, tuple) and any(isinstance(p, str) for p in precision)
+    raise (ValueError if names else TypeError)(
+        "`precision` must be None, a lax.Precision or its name ('default', 'high', 'highest', 'float32', ...), "
+        "a tuple of two of those, a lax.DotAlgorithm, or a lax.DotAlgorithmPreset or its name "
+        f"('F32_F32_F32', ...), got {precision!r}."
+    )

@@ -9,7 +9,8 @@ made per `jax.default_backend()` from measurements (benchmarks/RESULTS.md).
 - "subpixel": a strided transposed conv as one stride-1 conv + depth-to-space
   (`_subpixel`), where it does fewer multiply-adds; else the stride-dilated input.
 - "block_pool": non-overlapping pooling as pad + reshape + reduce (`_windows`);
-  else `lax.reduce_window`.
+  else `lax.reduce_window` (for max pooling: its derivatives, with the values from
+  strided slices, `_windows.window_max`).
 - "broadcast_upsample": nearest upsampling by broadcast + reshape; else `jnp.repeat`.
 
 A mode is "auto" (use where its own rule says it pays), "never", or, only through

@@ -3,7 +3,7 @@
 `Windows` resolves `pool_size`, `strides` and `padding` against an input once.
 Non-overlapping windows (`strides == pool_size`, the common case) are also laid
 out as blocks `(batch, o1, k1, o2, k2, ..., channels)` by pad, crop and reshape,
-which XLA turns into plain reductions: much faster than `lax.reduce_window`
+which XLA turns into plain fused loops: much faster than `lax.reduce_window`
 (and its `select_and_scatter` gradient) for the same numbers.
 
 Two rules pick one cell of a max window, by position in row-major order:
@@ -17,6 +17,11 @@ Two rules pick one cell of a max window, by position in row-major order:
 - `index_position`: what `max_pool_with_indices` reports: the first maximum among
   real cells, a NaN counting as the largest value (as `jnp.argmax`). It always
   points at a real cell holding the window's value.
+
+A max over cells that may hold NaN (every pooled value) is taken with the elementwise
+`jnp.maximum` (`nan_max`, `window_max`), never a max reduction: XLA:CPU (jaxlib 0.10)
+hands large ones, `lax.reduce_window`'s included, to YNNPACK, which skips NaN. So a
+NaN in a window makes it NaN on every backend.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq, as_tuple, spatial_rank
@@ -61,6 +67,43 @@ def lowest(dtype: Any) -> np.ndarray:
 def can_be_nan(dtype: Any) -> bool:
     """Whether `dtype` has NaN (floating and complex types)."""
     return bool(jnp.issubdtype(dtype, jnp.inexact))
+
+
+def nan_max(x: jax.Array, axis: tuple[int, ...], keepdims: bool = False) -> jax.Array:
+    """`jnp.max` over `axis`, NaN wherever the reduced cells hold one, on every backend.
+
+    Floating `x` is reduced by halving each axis with `jnp.maximum` (module
+    docstring): about log2(size) fused steps, about as fast as `jnp.max` on pooling
+    windows. Not differentiable on its own account: callers define the gradient
+    (`block_max`, `max_keep_ties`).
+    """
+    if not can_be_nan(x.dtype):
+        return jnp.max(x, axis=axis, keepdims=keepdims)
+    for a in axis:
+        while x.shape[a] > 1:
+            n, half = x.shape[a], x.shape[a] // 2
+            top = jnp.maximum(lax.slice_in_dim(x, 0, half, axis=a), lax.slice_in_dim(x, half, 2 * half, axis=a))
+            x = top if n % 2 == 0 else jnp.concatenate([top, lax.slice_in_dim(x, 2 * half, n, axis=a)], axis=a)
+    return x if keepdims else jnp.squeeze(x, axis)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
+def max_keep_ties(x: jax.Array, axis: tuple[int, ...], keepdims: bool = False) -> jax.Array:
+    """`nan_max` (floating `x`) with `jnp.max`'s gradient: shared by the cells equal to the max.
+
+    In a window holding a NaN no cell equals it, so its gradient is NaN, as `jnp.max`'s
+    where the backend propagates NaN.
+    """
+    return nan_max(x, axis, keepdims)
+
+
+@max_keep_ties.defjvp
+def _max_keep_ties_jvp(axis: tuple[int, ...], keepdims: bool, primals: tuple[jax.Array], tangents: tuple[jax.Array]):
+    (x,), (tangent,) = primals, tangents
+    y = nan_max(x, axis, keepdims=True)
+    hit = (x == y).astype(tangent.dtype)
+    dy = jnp.sum(tangent * hit, axis=axis, keepdims=keepdims) / jnp.sum(hit, axis=axis, keepdims=keepdims)
+    return (y if keepdims else jnp.squeeze(y, axis)), dy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,8 +226,8 @@ def index_position(blocks: jax.Array, y: jax.Array, axes: tuple[int, ...], real:
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
 def block_max(blocks: jax.Array, axes: tuple[int, ...]) -> jax.Array:
-    """Max over the window axes, differentiated as `lax.reduce_window`'s max (`gradient_position`)."""
-    return jnp.max(blocks, axis=axes)
+    """`nan_max` over the window axes, differentiated as `lax.reduce_window`'s max (`gradient_position`)."""
+    return nan_max(blocks, axes)
 
 
 @block_max.defjvp
@@ -192,22 +235,43 @@ def _block_max_jvp(axes: tuple[int, ...], primals: tuple[jax.Array], tangents: t
     # Linear in the tangent, so reverse mode is its transpose: the cotangent goes to
     # one cell per window (forward mode works too, unlike with a custom VJP).
     (blocks,), (tangent,) = primals, tangents
-    y = jnp.max(blocks, axis=axes)
+    y = nan_max(blocks, axes)
     mask = window_positions(blocks, axes) == gradient_position(blocks, y, axes)
     return y, jnp.sum(jnp.where(mask, tangent, jnp.zeros((), tangent.dtype)), axis=axes)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def block_max_at(blocks: jax.Array, position: jax.Array, axes: tuple[int, ...]) -> jax.Array:
-    """Max over the window axes, differentiated at `position` (int32 `(batch, *out, channels)`)."""
-    return jnp.max(blocks, axis=axes)
+    """`nan_max` over the window axes, differentiated at `position` (int32 `(batch, *out, channels)`)."""
+    return nan_max(blocks, axes)
 
 
 @block_max_at.defjvp
 def _block_max_at_jvp(axes: tuple[int, ...], primals: tuple[jax.Array, jax.Array], tangents: tuple[jax.Array, Any]):
     (blocks, position), (tangent, _) = primals, tangents
     mask = window_positions(blocks, axes) == jnp.expand_dims(position, axes)
-    return jnp.max(blocks, axis=axes), jnp.sum(jnp.where(mask, tangent, jnp.zeros((), tangent.dtype)), axis=axes)
+    return nan_max(blocks, axes), jnp.sum(jnp.where(mask, tangent, jnp.zeros((), tangent.dtype)), axis=axes)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def window_max(x: jax.Array, windows: Windows) -> jax.Array:
+    """Max over each (possibly overlapping) window, differentiated as `lax.reduce_window`'s max.
+
+    Padded with `lowest`, then reduced one spatial axis at a time: the elementwise max
+    of the window's strided slices (module docstring). Its derivatives are
+    `lax.reduce_window`'s own (select-and-gather forward, select-and-scatter reverse).
+    """
+    x = jnp.pad(x, [(0, 0), *windows.pairs, (0, 0)], constant_values=lowest(x.dtype))
+    for axis, (k, s, out) in enumerate(zip(windows.window, windows.strides, windows.out_sizes), start=1):
+        x = functools.reduce(jnp.maximum, [lax.slice_in_dim(x, j, j + (out - 1) * s + 1, s, axis) for j in range(k)])
+    return x
+
+
+@window_max.defjvp
+def _window_max_jvp(windows: Windows, primals: tuple[jax.Array], tangents: tuple[jax.Array]):
+    (x,), (tangent,) = primals, tangents
+    _, dy = jax.jvp(lambda x: lax.reduce_window(x, lowest(x.dtype), lax.max, *windows.lax_args()), (x,), (tangent,))
+    return window_max(x, windows), dy
 
 
 def flat_index_of(windows: Windows, position: jax.Array) -> jax.Array:

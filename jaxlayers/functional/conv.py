@@ -11,7 +11,9 @@ from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq, as_tuple, check_groups, positive_int
 from jaxlayers._args import dilation_rate as resolve_dilation
 from jaxlayers.functional import _lowering, _shift_sum, _subpixel
-from jaxlayers.functional._checks import check_bias, check_channels, check_input, check_kernel, promote
+from jaxlayers.functional._checks import (
+    check_bias, check_channels, check_input, check_kernel, check_precision, promote,
+)
 
 
 def _dimension_numbers(rank: int) -> lax.ConvDimensionNumbers:
@@ -107,7 +109,9 @@ def conv(
         padding: "valid" | "same" | "causal" (1-D) | ints or (lo, hi) pairs per axis.
         dilation_rate: an int or one per axis (default 1).
         groups: feature groups: `in` and `filters` split into `groups` independent convs.
-        precision: passed to `lax.conv_general_dilated` (`lax.Precision`).
+        precision: passed to `lax.conv_general_dilated`: None, a `lax.Precision` or its name
+            ("highest", "float32", ...), a tuple of two of those, a `lax.DotAlgorithm`,
+            or a `lax.DotAlgorithmPreset` or its name.
         dilation: the old alias of `dilation_rate` (give one of them).
 
     Returns:
@@ -115,11 +119,13 @@ def conv(
         mixed dtypes are promoted to it before the op, whichever lowering runs.
 
     Raises:
-        ValueError: shapes that do not match (channels, groups, bias) or a window larger
-            than the padded input, with the shapes named.
+        TypeError: a `precision` of the wrong type.
+        ValueError: shapes that do not match (channels, groups, bias), a window larger
+            than the padded input, with the shapes named, or an unknown `precision` name.
     """
     rank = _kernel_rank(kernel)
     check_input(x, rank)
+    check_precision(precision)
     shape = tuple(kernel.shape)
     groups = positive_int(groups, "groups")
     check_groups(shape[-1], groups, filters_name="kernel.shape[-1]")
@@ -176,7 +182,9 @@ def conv_transpose(
         output_padding: None, or an int or one per axis, each smaller than its stride:
             cells added at the end of each axis.
         dilation_rate: an int or one per axis (default 1).
-        precision: passed to `lax.conv_general_dilated` (`lax.Precision`).
+        precision: passed to `lax.conv_general_dilated`: None, a `lax.Precision` or its name
+            ("highest", "float32", ...), a tuple of two of those, a `lax.DotAlgorithm`,
+            or a `lax.DotAlgorithmPreset` or its name.
         dilation: the old alias of `dilation_rate` (give one of them).
 
     Returns:
@@ -184,11 +192,13 @@ def conv_transpose(
         (mixed dtypes promoted first, as `conv`).
 
     Raises:
-        ValueError: shapes that do not match (channels, bias) or an `output_padding` not
-            smaller than its stride.
+        TypeError: a `precision` of the wrong type.
+        ValueError: shapes that do not match (channels, bias), an `output_padding` not
+            smaller than its stride, or an unknown `precision` name.
     """
     rank = _kernel_rank(kernel)
     check_input(x, rank)
+    check_precision(precision)
     shape = tuple(kernel.shape)
     check_channels(x, shape[-1], shape, " (transposed kernels are (*kernel_size, filters, in))")
     check_bias(bias, shape[-2], shape)

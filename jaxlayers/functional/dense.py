@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxlayers.functional._checks import check_bias, check_kernel, promote
+from jaxlayers.functional._checks import check_bias, check_kernel, check_precision, promote
 
 
 def dense(
@@ -14,20 +14,30 @@ def dense(
     """`x @ kernel + bias` over the last axis, as Keras `Dense`.
 
     Args:
-        x: (..., in_features).
+        x: (batch, ..., in_features): at least 2 dimensions, as Keras `Dense`.
         kernel: (in_features, units).
         bias: (units,), or None.
-        precision: passed to the matrix product (`lax.Precision`).
+        precision: passed to the matrix product: None, a `lax.Precision` or its name
+            ("highest", "float32", ...), a tuple of two of those, a `lax.DotAlgorithm`,
+            or a `lax.DotAlgorithmPreset` or its name.
 
     Returns:
         (..., units), in the dtype `jnp.result_type(x, kernel, bias)` (mixed dtypes
         promoted first, as `conv`).
 
     Raises:
-        ValueError: `x` not ending in `in_features`, or a kernel or bias of the wrong shape.
+        TypeError: a `precision` of the wrong type.
+        ValueError: `x` with fewer than 2 dimensions or not ending in `in_features`, a
+            kernel or bias of the wrong shape, or an unknown `precision` name.
     """
     check_kernel(kernel, 2, "(in_features, units)")
-    if x.ndim < 1 or x.shape[-1] != kernel.shape[0]:
+    check_precision(precision)
+    if x.ndim < 2:
+        raise ValueError(
+            f"`x` must have at least 2 dimensions (batch, ..., in_features), as Keras `Dense`, "
+            f"got shape {tuple(x.shape)}."
+        )
+    if x.shape[-1] != kernel.shape[0]:
         raise ValueError(
             f"`x` must end in {kernel.shape[0]} features to match `kernel` of shape "
             f"{tuple(kernel.shape)}, got x shape {tuple(x.shape)}."

@@ -57,6 +57,33 @@ def check_noise_shape(noise_shape: Any) -> tuple[int | None, ...] | None:
     return tuple(None if d is None else int(d) for d in noise_shape)
 
 
+def check_key(key: Any) -> jax.Array:
+    """`key` must be one PRNG key: `jax.random.key(seed)` or `jax.random.PRNGKey(seed)`.
+
+    That is a typed key array of shape (), or a raw uint32 key (shape (2,) with JAX's
+    default implementation).
+
+    Args:
+        key: the value given as a key.
+
+    Returns:
+        `key`, unchanged.
+
+    Raises:
+        TypeError: anything else (None, an int, a key array of several keys, ...).
+    """
+    raw = jax.eval_shape(lambda: jax.random.PRNGKey(0))
+    shape, dtype = getattr(key, "shape", None), getattr(key, "dtype", None)
+    typed = dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+    if (shape == () and typed) or (not typed and dtype == raw.dtype and tuple(shape) == raw.shape):
+        return key
+    got = f"an array of dtype {dtype} and shape {tuple(shape)}" if dtype is not None else repr(key)
+    raise TypeError(
+        f"`key` must be one PRNG key: jax.random.key(seed) (a typed key of shape ()) or "
+        f"jax.random.PRNGKey(seed) (uint32 of shape {raw.shape}), got {got}."
+    )
+
+
 def mask_shape(shape: tuple[int, ...], noise_shape: NoiseShape) -> tuple[int, ...]:
     """The concrete mask shape for an input of `shape`: None entries take the input's size.
 
@@ -92,7 +119,7 @@ def dropout(x: jax.Array, rate: float, key: jax.Array, noise_shape: NoiseShape =
     Args:
         x: any shape, floating.
         rate: the fraction of units dropped, in [0, 1]: 0 returns x, 1 zeros.
-        key: a PRNG key.
+        key: one PRNG key (`jax.random.key` or `jax.random.PRNGKey`).
         noise_shape: the mask's shape (default x.shape), with None entries meaning x's
             size and 1s sharing one draw along that axis (e.g. `(batch, 1, 1, channels)`
             drops whole feature maps).
@@ -101,10 +128,11 @@ def dropout(x: jax.Array, rate: float, key: jax.Array, noise_shape: NoiseShape =
         An array of x's shape and dtype.
 
     Raises:
-        TypeError: `x` is not floating, or `rate` is not a number.
+        TypeError: `x` is not floating, `rate` is not a number, or `key` is not one PRNG key.
         ValueError: `rate` outside [0, 1], or a `noise_shape` that does not fit x.
     """
     rate = check_rate(rate)
+    check_key(key)
     shape = mask_shape(tuple(x.shape), noise_shape)
     if not jnp.issubdtype(x.dtype, jnp.inexact):
         raise TypeError(f"`x` must be floating for dropout, got dtype {x.dtype}.")

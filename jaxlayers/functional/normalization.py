@@ -1,12 +1,59 @@
 """Batch and layer normalization with Keras's arithmetic (statistics in at least float32)."""
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from jaxlayers._args import _is_int
+
+
+def _real(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number, got {value!r}.")
+    return float(value)
+
+
+def check_momentum(momentum: Any) -> float:
+    """`BatchNormalization`'s `momentum` (the moving statistics' decay) as a float in [0, 1].
+
+    Args:
+        momentum: a real number (not a bool) in [0, 1].
+
+    Returns:
+        `momentum` as a Python float.
+
+    Raises:
+        TypeError: `momentum` is not a real number.
+        ValueError: `momentum` is outside [0, 1] (or NaN).
+    """
+    value = _real(momentum, "momentum")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"`momentum` must be in [0, 1] (the moving statistics' decay), got {momentum!r}.")
+    return value
+
+
+def check_epsilon(epsilon: Any) -> float:
+    """`BatchNormalization`/`LayerNormalization`'s `epsilon` (added to the variance) as a float > 0.
+
+    Args:
+        epsilon: a finite real number (not a bool) > 0.
+
+    Returns:
+        `epsilon` as a Python float.
+
+    Raises:
+        TypeError: `epsilon` is not a real number.
+        ValueError: `epsilon` is not finite and > 0.
+    """
+    value = _real(epsilon, "epsilon")
+    if not (math.isfinite(value) and value > 0.0):
+        raise ValueError(f"`epsilon` must be a finite number > 0 (added to the variance), got {epsilon!r}.")
+    return value
 
 
 def normalize_axes(axis: int | Sequence[int], ndim: int, name: str = "axis") -> tuple[int, ...]:
@@ -93,17 +140,19 @@ def batch_norm(
             True: with the batch mean and (biased) variance over every other axis, and the
             moving statistics come back as `moving * momentum + batch * (1 - momentum)`.
         axis: the features axis (an int, negatives from the end).
-        momentum: the moving statistics' decay in training.
-        epsilon: added to the variance.
+        momentum: the moving statistics' decay in training, in [0, 1].
+        epsilon: added to the variance, > 0.
 
     Returns:
         `(y, moving_mean, moving_variance)`: y of x's shape and dtype, the statistics
         (updated in training) in their own dtype.
 
     Raises:
-        TypeError: `axis` is not an int.
-        ValueError: `axis` out of range, or a vector not of shape (features,).
+        TypeError: `axis` is not an int, or `momentum`/`epsilon` not a real number.
+        ValueError: `axis` out of range, a vector not of shape (features,), `momentum`
+            outside [0, 1], or `epsilon` not finite and > 0.
     """
+    momentum, epsilon = check_momentum(momentum), check_epsilon(epsilon)
     axis = feature_axis(axis, x.ndim)
     features = (x.shape[axis],)
     _check_vectors(features, x, f"axis {axis}", moving_mean=moving_mean, moving_variance=moving_variance,
@@ -143,15 +192,17 @@ def layer_norm(x: jax.Array, gamma: jax.Array | None = None, beta: jax.Array | N
             (batch, height, width, channels); or None (no scale).
         beta: offset of the same shape as `gamma`, or None (no offset).
         axis: the axis or axes normalised over (negatives from the end).
-        epsilon: added to the variance.
+        epsilon: added to the variance, > 0.
 
     Returns:
         y of x's shape and dtype.
 
     Raises:
-        TypeError: `axis` is not an int or ints.
-        ValueError: an axis out of range or repeated, or `gamma`/`beta` of the wrong shape.
+        TypeError: `axis` is not an int or ints, or `epsilon` not a real number.
+        ValueError: an axis out of range or repeated, `gamma`/`beta` of the wrong shape,
+            or `epsilon` not finite and > 0.
     """
+    epsilon = check_epsilon(epsilon)
     axes = normalize_axes(axis, x.ndim)
     _check_vectors(tuple(x.shape[a] for a in axes), x, f"the sizes of axes {axes}", gamma=gamma, beta=beta)
     compute = jnp.result_type(x.dtype, jnp.float32)

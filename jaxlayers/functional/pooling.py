@@ -7,9 +7,9 @@ import numpy as np
 from jax import lax
 
 from jaxlayers import padding as pad
-from jaxlayers._args import IntOrSeq, spatial_rank
+from jaxlayers._args import IntOrSeq, check_bool, spatial_rank
 from jaxlayers.functional import _lowering
-from jaxlayers.functional._windows import Windows, block_max, lowest
+from jaxlayers.functional._windows import Windows, block_max, can_be_nan, lowest, max_keep_ties, window_max
 
 
 def max_pool(
@@ -19,7 +19,7 @@ def max_pool(
 
     Keeps the dtype of x, integers and bool included (as `keras.ops.max_pool`); padded
     cells hold its lowest value (-inf), so they never change a maximum, and a NaN in a
-    window makes it NaN. The gradient is `lax.reduce_window`'s (so Keras's) in every
+    window makes it NaN on every backend (`_windows`). The gradient is `lax.reduce_window`'s (so Keras's) in every
     case: all of it to the first maximum in row-major order, with its own rule for
     NaN (`_windows.gradient_position`).
 
@@ -39,7 +39,7 @@ def max_pool(
     w = Windows.resolve(x, pool_size, strides, padding)
     if _lowering.use("block_pool", True, applicable=w.non_overlapping):
         return block_max(w.blocks(x, lowest(x.dtype)), w.block_axes)
-    return lax.reduce_window(x, lowest(x.dtype), lax.max, *w.lax_args())
+    return window_max(x, w)
 
 
 def avg_pool(
@@ -79,14 +79,25 @@ def avg_pool(
 def global_max_pool(x: jax.Array, keepdims: bool = False) -> jax.Array:
     """Keras `GlobalMaxPoolingND`: the max over all spatial axes.
 
+    NaN where the spatial cells of a channel hold one; the gradient is `jnp.max`'s
+    (Keras's): shared by the cells equal to the max.
+
     Args:
         x: (batch, *spatial, channels).
-        keepdims: keep the spatial axes, of size 1.
+        keepdims: keep the spatial axes, of size 1 (a bool).
 
     Returns:
         (batch, channels), or (batch, 1, ..., 1, channels) with `keepdims`.
+
+    Raises:
+        TypeError: `keepdims` is not a bool.
+        ValueError: `x` without a spatial axis.
     """
-    return jnp.max(x, axis=tuple(range(1, spatial_rank(x) + 1)), keepdims=keepdims)
+    keepdims = check_bool(keepdims, "keepdims")
+    axes = tuple(range(1, spatial_rank(x) + 1))
+    if not can_be_nan(x.dtype):
+        return jnp.max(x, axis=axes, keepdims=keepdims)
+    return max_keep_ties(x, axes, keepdims)
 
 
 def global_avg_pool(x: jax.Array, keepdims: bool = False) -> jax.Array:
@@ -94,9 +105,14 @@ def global_avg_pool(x: jax.Array, keepdims: bool = False) -> jax.Array:
 
     Args:
         x: (batch, *spatial, channels).
-        keepdims: keep the spatial axes, of size 1.
+        keepdims: keep the spatial axes, of size 1 (a bool).
 
     Returns:
         (batch, channels), or (batch, 1, ..., 1, channels) with `keepdims`.
+
+    Raises:
+        TypeError: `keepdims` is not a bool.
+        ValueError: `x` without a spatial axis.
     """
+    keepdims = check_bool(keepdims, "keepdims")
     return jnp.mean(x, axis=tuple(range(1, spatial_rank(x) + 1)), keepdims=keepdims)

@@ -10,10 +10,10 @@ import numpy as np
 from jax import lax
 
 from jaxlayers import padding as pad
-from jaxlayers._args import IntOrSeq
+from jaxlayers._args import IntOrSeq, _is_int
 from jaxlayers.functional import _lowering
 from jaxlayers.functional._windows import (
-    Windows, block_max_at, can_be_nan, flat_index_of, index_position, lowest,
+    Windows, block_max_at, can_be_nan, flat_index_of, index_position, lowest, nan_max,
 )
 
 _NO_INDEX = np.iinfo(np.int32).max
@@ -49,7 +49,7 @@ def max_pool_with_indices(
     if _lowering.use("block_pool", True, applicable=w.non_overlapping):
         blocks = w.blocks(x, lowest(x.dtype))
         stopped = lax.stop_gradient(blocks)
-        position = index_position(stopped, jnp.max(stopped, axis=w.block_axes), w.block_axes, w.real_cells())
+        position = index_position(stopped, nan_max(stopped, w.block_axes), w.block_axes, w.real_cells())
         return block_max_at(blocks, position, w.block_axes), flat_index_of(w, position)
     indices = _reduce_window_argmax(lax.stop_gradient(x), w)
     flat = x.reshape(x.shape[0], -1, x.shape[-1])
@@ -91,16 +91,19 @@ def max_unpool(y: jax.Array, indices: jax.Array, output_shape: Sequence[int]) ->
         y: (batch, *pooled, channels) from `max_pool_with_indices`.
         indices: integers of y's shape, from `max_pool_with_indices`. Concrete indices
             must lie in the output (checked); under `jit`, out-of-range ones are dropped.
-        output_shape: the full shape of the pooled input, (batch, *spatial, channels),
-            each spatial size at least y's.
+        output_shape: the full shape of the pooled input, (batch, *spatial, channels), as
+            ints (a sequence or a 1-D NumPy array), each spatial size at least y's.
 
     Returns:
         An array of `output_shape` and y's dtype.
 
     Raises:
-        TypeError: `indices` are not integers.
+        TypeError: `indices` are not integers, or `output_shape` is not a sequence of ints.
         ValueError: shapes that do not match, or concrete indices out of range.
     """
+    if isinstance(output_shape, str) or not isinstance(output_shape, (Sequence, np.ndarray)) or not all(
+            map(_is_int, output_shape)):
+        raise TypeError(f"`output_shape` must be a sequence of ints (batch, *spatial, channels), got {output_shape!r}.")
     output_shape = tuple(int(d) for d in output_shape)
     if tuple(indices.shape) != tuple(y.shape):
         raise ValueError(f"`indices` must have the shape of `y` {tuple(y.shape)}, got {tuple(indices.shape)}.")
