@@ -1,8 +1,10 @@
 """Convert Keras 3 models to `jaxlayers.linen` models and back.
 
 - `from_keras(model_or_path) -> (module, variables)`: a Keras `Sequential` or functional
-  model (or a `.keras` file) as a `jaxlayers.linen.Graph` of jaxlayers modules, layer `i`
-  named `layers_<i>` in the order of `model.layers`, with variables
+  model (or a `.keras` file) as a `jaxlayers.linen.Graph` of jaxlayers modules, the
+  layers named `layers_<i>` in the order of `model.layers` with the `InputLayer`s left
+  out: `layers_<i>` is `model.layers[i]` of a Sequential model, and `model.layers[i + 1]`
+  of a functional model with one input (its `model.layers[0]` is the `InputLayer`), with variables
   `{"params": {"layers_<i>": {"kernel", "bias", "gamma", "beta"}}, "batch_stats":
   {"layers_<i>": {"moving_mean", "moving_variance"}}}` holding the Keras weights.
   `module.apply(variables, x)` equals `model.predict(x)`; training mode is
@@ -18,6 +20,9 @@ has (`Dense`, `Conv1D/2D/3D`, `Conv1D/2D/3DTranspose`, `MaxPooling1D/2D/3D`,
 `Dropout`, `BatchNormalization`, `LayerNormalization`, and the merges `Add`, `Subtract`,
 `Multiply`, `Average`, `Maximum`, `Minimum`, `Concatenate`) plus `InputLayer` (dropped).
 Regularizers and constraints only matter for Keras's training and are not carried over.
+A layer's dtype policy becomes the module's `dtype` (compute) and, for layers with
+weights, `param_dtype` (variables), and back; float32 (Keras's default) is left as
+`dtype=None`, which computes in the input's dtype.
 
 Graphs: any directed acyclic graph of those layers, with one or several inputs and
 outputs, each layer called once. Shared layers (called more than once), nested models,
@@ -58,8 +63,8 @@ _NORM = ("axis", "epsilon", "center", "scale", "beta_initializer", "gamma_initia
 _COLLECTIONS = ("params", "batch_stats")
 # Keras arguments that jaxlayers has no equivalent of: a layer must have these values.
 _REQUIRED = {"BatchNormalization": {"renorm": False}, "LayerNormalization": {"rms_scaling": False}}
-# Modules whose variables have `param_dtype` and whose computation has `dtype`.
-_DTYPED = (KernelLayer, L.BatchNormalization, L.LayerNormalization)
+# Modules with variables, in `param_dtype`; every module has `dtype` (its computation's).
+_PARAM_DTYPED = (KernelLayer, L.BatchNormalization, L.LayerNormalization)
 
 
 def _table() -> dict[str, tuple[type[nn.Module], tuple[str, ...]]]:
@@ -142,9 +147,10 @@ def from_keras(model_or_path: Any) -> tuple[L.Graph, dict[str, Any]]:
             see the module docstring), each called once.
 
     Returns:
-        `(module, variables)`: a `jaxlayers.linen.Graph`, layer `i` named `layers_<i>`,
-        and `{"params": ..., "batch_stats": ...}` (the latter with BatchNormalization)
-        for `module.apply(variables, x)`.
+        `(module, variables)`: a `jaxlayers.linen.Graph`, its layers named `layers_<i>`
+        in the order of `model.layers` without the `InputLayer`s, and
+        `{"params": ..., "batch_stats": ...}` (the latter with BatchNormalization) for
+        `module.apply(variables, x)`.
 
     Raises:
         ValueError: an unsupported or shared layer, a nested or subclassed model, an
@@ -250,8 +256,11 @@ def _from_layer(layer: Any, keras: Any) -> tuple[nn.Module, dict[str, dict[str, 
         elif name in ("target_shape", "noise_shape", "axis") and isinstance(value, (list, tuple)):
             value = tuple(value)  # as a JSON config gives lists
         kwargs[name] = value
-    if issubclass(module_cls, _DTYPED) and (layer.compute_dtype != "float32" or layer.variable_dtype != "float32"):
+    policy = (layer.compute_dtype, layer.variable_dtype)
+    if issubclass(module_cls, _PARAM_DTYPED) and policy != ("float32", "float32"):
         kwargs.update(dtype=jnp.dtype(layer.compute_dtype), param_dtype=jnp.dtype(layer.variable_dtype))
+    elif layer.compute_dtype != "float32":
+        kwargs["dtype"] = jnp.dtype(layer.compute_dtype)
     if cls == "BatchNormalization" and not layer.trainable:
         warnings.warn(f"{what} is frozen (trainable=False), which in Keras also keeps it in inference mode; the "
                       "converted layer is not frozen: with training=True it uses the batch's statistics and updates "
@@ -414,8 +423,10 @@ def _to_layer(module: Any, rank: int, keras: Any) -> Any:
     if name.startswith("UpSampling") and name != "UpSampling2D" and module.interpolation != "nearest":
         raise ValueError(f"{what} ({cls.__name__}) has interpolation={module.interpolation!r}; Keras "
                          f"{name} only has 'nearest'.")
-    if isinstance(module, _DTYPED) and (module.dtype is not None or module.param_dtype != jnp.float32):
+    if isinstance(module, _PARAM_DTYPED) and (module.dtype is not None or module.param_dtype != jnp.float32):
         compute = jnp.dtype(module.dtype or module.param_dtype).name
         variable = jnp.dtype(module.param_dtype).name
         kwargs["dtype"] = compute if compute == variable else f"mixed_{compute}"
+    elif module.dtype is not None:
+        kwargs["dtype"] = jnp.dtype(module.dtype).name
     return getattr(keras.layers, name)(**kwargs)

@@ -16,6 +16,7 @@ import flax.linen as nn
 from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq, as_tuple, layout, positive_int
 from jaxlayers._args import dilation_rate as resolve_dilation
+from jaxlayers._graph import check_graph
 from jaxlayers.functional.conv import PADDINGS, output_padding_tuple
 
 Shape = tuple[int | None, ...]
@@ -154,72 +155,106 @@ class ReceptiveField:
 def receptive_field(layers: Iterable[Any]) -> ReceptiveField:
     """Receptive field of a stack of conv and pooling layers.
 
-    Layers that keep the grid (Dense on the channel axis, activations, padding,
-    cropping) pass through.
+    Layers that keep the grid pass through: Dense on the channel axis, activations,
+    Dropout, padding, cropping, BatchNormalization (elementwise at inference, on any
+    axis) and LayerNormalization over the channel axis alone (one over spatial axes
+    makes every output depend on all the cells along them, and is refused). Nested Sequentials are followed, and so is a
+    `Graph` that is a chain (one input, each layer on the previous one's output, the
+    last one's returned).
 
     Args:
-        layers: a sequence, `flax.linen.Sequential` or `flax.nnx.Sequential` of
-            `jaxlayers.linen` / `jaxlayers.nnx` modules, plain activation functions
-            (skipped), or `(kernel_size, strides[, dilation_rate])` tuples.
+        layers: a sequence, `flax.linen.Sequential` or `flax.nnx.Sequential` (nested
+            ones too) of `jaxlayers.linen` / `jaxlayers.nnx` modules, plain activation
+            functions (skipped), or `(kernel_size, strides[, dilation_rate])` tuples;
+            or a chain `jaxlayers.linen.Graph` / `jaxlayers.nnx.Graph`.
 
     Returns:
         The field's `size` and `jump` per spatial axis.
 
     Raises:
         TypeError: layers with no finite field here (flatten, global pooling,
-            upsampling, transposed conv) and modules whose layers are not known before
+            upsampling, transposed conv, LayerNormalization over spatial axes), a `Graph`
+            with branches or merges, and modules whose layers are not known before
             they run (`@nn.compact`).
         ValueError: no conv or pooling layer, or a malformed tuple.
     """
-    field: tuple[list[int], list[int]] | None = None
-    for layer in _layers_of(layers):
-        geometry = _window_geometry(layer)
-        if geometry is None:
-            continue
-        kernel, strides, dilation = geometry
-        if field is None:
-            rank = next((len(v) for v in geometry if not isinstance(v, int)), 1)
-            field = ([1] * rank, [1] * rank)
-        size, jump = field
-        rank = len(size)
+    stack = _layers_of(layers)
+    geometries = [g for g in map(_window_geometry, stack) if g is not None]
+    if not geometries:
+        raise ValueError("`layers` contains no convolution or pooling layer.")
+    rank = next((len(v) for v in geometries[0] if not isinstance(v, int)), 1)
+    for layer in stack:
+        _check_keeps_grid(layer, rank)
+    size, jump = [1] * rank, [1] * rank
+    for geometry in geometries:
         kernel, strides, dilation = (as_tuple(v, rank, n) for v, n in
-                                     ((kernel, "kernel_size"), (strides, "strides"), (dilation, "dilation_rate")))
+                                     zip(geometry, ("kernel_size", "strides", "dilation_rate")))
         for i in range(rank):
             size[i] += (kernel[i] - 1) * dilation[i] * jump[i]
             jump[i] *= strides[i]
-    if field is None:
-        raise ValueError("`layers` contains no convolution or pooling layer.")
-    return ReceptiveField(*(tuple(v) for v in field))
+    return ReceptiveField(tuple(size), tuple(jump))
 
 
 _ACCEPTS = (
     "it takes a sequence, flax.linen.Sequential or flax.nnx.Sequential of jaxlayers conv and "
-    "pooling layers (linen or NNX), grid-keeping layers (Dense, activations, padding, cropping), "
-    "plain activation functions and (kernel_size, strides[, dilation_rate]) tuples"
+    "pooling layers (linen or NNX), grid-keeping layers (Dense, activations, Dropout, padding, "
+    "cropping, BatchNormalization, channel-axis LayerNormalization), plain activation functions and (kernel_size, "
+    "strides[, dilation_rate]) tuples, or a jaxlayers Graph that is a chain"
 )
 
 
 def _layers_of(layers: Any) -> list[Any]:
-    """The layers of a Sequential (linen or NNX) or a plain iterable."""
-    inner = getattr(layers, "layers", None)
-    if inner is not None:
-        return list(inner)
-    if _is_module(layers):
+    """The layers in order, nested Sequentials (linen or NNX) and chain Graphs flattened."""
+    if _is_graph(layers):
+        inner = _chain(layers)
+    elif _is_sequential(layers):
+        inner = list(layers.layers)
+    elif _is_module(layers):
         if getattr(layers, "window_geometry", None) is not None or getattr(layers, "keeps_grid", False):
             return [layers]  # one jaxlayers layer
         raise TypeError(
             f"receptive_field cannot see the layers of {type(layers).__name__} (a module whose layers "
             f"are not known before it runs, e.g. @nn.compact): {_ACCEPTS}."
         )
-    if not isinstance(layers, Iterable) or isinstance(layers, str):
+    elif isinstance(layers, Iterable) and not isinstance(layers, str):
+        inner = list(layers)
+    else:
         raise TypeError(f"receptive_field got {layers!r}: {_ACCEPTS}.")
-    return list(layers)
+    return [leaf for layer in inner
+            for leaf in (_layers_of(layer) if _is_graph(layer) or _is_sequential(layer) else [layer])]
+
+
+def _loaded(module: str, name: str) -> tuple[type, ...]:
+    """`module.name` if that module is loaded (nothing is imported for this), else nothing."""
+    loaded = sys.modules.get(module)
+    return (getattr(loaded, name),) if loaded is not None else ()
 
 
 def _is_module(layer: Any) -> bool:
-    """A linen or NNX module (NNX is not imported for this)."""
-    nnx = sys.modules.get("flax.nnx")
-    return isinstance(layer, nn.Module) or (nnx is not None and isinstance(layer, nnx.Module))
+    """A linen or NNX module."""
+    return isinstance(layer, (nn.Module, *_loaded("flax.nnx", "Module")))
+
+
+def _is_sequential(layer: Any) -> bool:
+    return isinstance(layer, (nn.Sequential, *_loaded("flax.nnx", "Sequential")))
+
+
+def _is_graph(layer: Any) -> bool:
+    return isinstance(layer, (*_loaded("jaxlayers.linen.graph", "Graph"), *_loaded("jaxlayers.nnx.graph", "Graph")))
+
+
+def _chain(graph: Any) -> list[Any]:
+    """The layers of a Graph that is a chain; any other wiring is refused."""
+    layers = list(graph.layers)
+    edges, outputs = check_graph(len(layers), graph.edges, graph.outputs, graph.num_inputs)
+    if graph.num_inputs != 1 or edges != tuple(range(len(layers))) or outputs != len(layers):
+        raise TypeError(
+            f"receptive_field follows a Graph only when it is a chain (one input, each layer on the previous "
+            f"layer's output, the last layer's output returned); this one has num_inputs={graph.num_inputs}, "
+            f"edges={edges}, outputs={outputs}. Where paths branch and merge, the union of their fields depends on "
+            f"how their padding aligns them, which is not computed here: pass the layers of one path as a list."
+        )
+    return layers
 
 
 def _window_geometry(layer: Any) -> tuple[Any, Any, Any] | None:
@@ -238,3 +273,18 @@ def _window_geometry(layer: Any) -> tuple[Any, Any, Any] | None:
     raise TypeError(
         f"receptive_field cannot follow {type(layer).__name__} (no finite receptive field here): {_ACCEPTS}."
     )
+
+
+def _check_keeps_grid(layer: Any, rank: int) -> None:
+    """Refuse a LayerNormalization whose axes are not just the channel axis of a `rank`-D grid."""
+    normalized_axes = getattr(layer, "normalized_axes", None)
+    if normalized_axes is None:
+        return
+    ndim = rank + 2
+    axes = normalized_axes(ndim)
+    if axes != (ndim - 1,):
+        raise TypeError(
+            f"receptive_field cannot follow {type(layer).__name__} with axis={layer.axis!r}: on a "
+            f"{layout(rank)} input it normalises over axes {axes}, so every output depends on every input "
+            f"cell along them; only a LayerNormalization over the channel axis alone (axis=-1) keeps the grid."
+        )

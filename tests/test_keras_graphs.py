@@ -242,3 +242,22 @@ def test_hand_built_residual_graph_goes_to_keras(rng):
     np.testing.assert_allclose(model.predict(np.asarray(x), verbose=0), np.asarray(graph.apply(variables, x)), **TOL)
     assert isinstance(to_keras(nn.Sequential([L.Dense(3), L.Dropout(0.5)]), {"params": {"layers_0": {
         "kernel": jnp.ones((4, 3)), "bias": jnp.zeros(3)}}}, (None, 4)), keras.Sequential)
+
+
+def test_layers_are_named_in_the_order_of_model_layers_without_input_layers(unet_model):
+    """As the README says: `layers_<i>` is `model.layers[i]` of a Sequential, `model.layers[i + 1]` here."""
+    a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
+    first, second = KL.Dense(2, name="first"), KL.Dense(2, name="second")
+    two_inputs = keras.Model([a, b], KL.Add()([second(b), first(a)]))  # called in another order than built
+    sequential = keras.Sequential([keras.Input((4,)), KL.Dense(3), KL.Dense(2)])
+    for model in (two_inputs, sequential):
+        randomize(model, np.random.default_rng(0))
+    for model in (unet_model, two_inputs, sequential):  # (the fixture is random already)
+        _, variables = from_keras(model)
+        kept = [layer for layer in model.layers if not isinstance(layer, KL.InputLayer)]
+        assert model is not unet_model or kept == model.layers[1:]
+        assert model is not sequential or kept == model.layers
+        for i, layer in enumerate(kept):
+            for weight in layer.weights:
+                collection = "batch_stats" if weight.name.startswith("moving_") else "params"
+                np.testing.assert_array_equal(variables[collection][f"layers_{i}"][weight.name], np.asarray(weight))

@@ -110,8 +110,9 @@ def test_layer_equals_linen_on_the_same_weights(make, twin, shape, rng):
     assert jaxlayers.count_params(layer) == jaxlayers.count_params(params)
 
 
-# Twins tested elsewhere: they take lists of arrays or hold batch statistics.
+# Twins tested elsewhere: they take lists of arrays or hold batch statistics (and the bases, not layers).
 ELSEWHERE = {"MaxUnpooling": "below", "BatchNormalization": "test_normalization.py", "Graph": "test_keras_graphs.py",
+             "Layer": "bases", "KernelLayer": "bases",
              **dict.fromkeys(["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"],
                              "test_merging.py")}
 

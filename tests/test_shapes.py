@@ -371,15 +371,110 @@ def test_receptive_field_refuses_layers_without_a_finite_field(layer):
         shapes.receptive_field([L.Conv2D(2, (3, 3)), layer, L.Conv2D(2, (3, 3))])
 
 
+GRID_KEEPING_STACK = [("conv", (3, 3), (2, 2), (1, 1)), ("pool", (2, 2), (2, 2)), ("conv", (3, 3), (1, 1), (2, 2))]
+
+
 def test_receptive_field_passes_nnx_grid_keeping_layers_through():
     rngs = nnx.Rngs(0)
     model = nnx.Sequential(J.Conv2D(1, 4, 3, strides=2, rngs=rngs), J.ReLU(), J.ZeroPadding2D(1),
-                           J.Dense(4, 4, rngs=rngs), J.Cropping2D(1), J.MaxPooling2D(2),
+                           J.Dense(4, 4, rngs=rngs), J.Dropout(0.5), J.BatchNormalization(4, rngs=rngs),
+                           J.LayerNormalization(4, rngs=rngs), J.Cropping2D(1), J.MaxPooling2D(2),
                            J.Conv2D(4, 4, 3, dilation_rate=2, rngs=rngs))
-    expected = _oracle_field([("conv", (3, 3), (2, 2), (1, 1)), ("pool", (2, 2), (2, 2)),
-                              ("conv", (3, 3), (1, 1), (2, 2))], 2)
     field = shapes.receptive_field(model)
-    assert (field.size, field.jump) == expected
+    assert (field.size, field.jump) == _oracle_field(GRID_KEEPING_STACK, 2)
+
+
+def test_receptive_field_passes_linen_grid_keeping_layers_through():
+    model = nn.Sequential([L.Conv2D(4, 3, strides=2), L.ReLU(), L.ZeroPadding2D(1), L.Dense(4), L.Dropout(0.5),
+                           L.BatchNormalization(), L.LayerNormalization(), L.Cropping2D(1), L.MaxPooling2D(2),
+                           L.Conv2D(4, 3, dilation_rate=2)])
+    field = shapes.receptive_field(model)
+    assert (field.size, field.jump) == _oracle_field(GRID_KEEPING_STACK, 2)
+
+
+def _module_field(call, x_shape, rank):
+    """Size and jump per axis from the gradient support of one output channel of `call` (a real model)."""
+    x = jnp.asarray(np.random.default_rng(0).standard_normal(x_shape), jnp.float32)
+
+    def support(cell):
+        g = np.abs(np.asarray(jax.grad(lambda x: call(x)[(0, *cell, 0)])(x)[0])).sum(-1)
+        axes = [np.nonzero(g.sum(axis=tuple(a for a in range(rank) if a != axis)))[0] for axis in range(rank)]
+        return np.array([a.min() for a in axes]), np.array([a.max() for a in axes])
+
+    lo, hi = support((0,) * rank)
+    jumps = tuple(int(support(tuple(int(a == axis) for a in range(rank)))[0][axis] - lo[axis]) for axis in range(rank))
+    return tuple(int(v) for v in hi - lo + 1), jumps
+
+
+@pytest.mark.parametrize("norm", [
+    L.BatchNormalization(axis=1), L.BatchNormalization(axis=-1), L.LayerNormalization(axis=-1),
+    L.LayerNormalization(axis=3),
+], ids=["BatchNormalization-axis1", "BatchNormalization", "LayerNormalization", "LayerNormalization-axis3"])
+def test_receptive_field_of_grid_keeping_normalizations_is_the_models(norm):
+    """Inference BatchNormalization is elementwise on any axis; LayerNormalization over channels only mixes channels."""
+    model = nn.Sequential([L.Conv2D(3, 3), norm, L.Conv2D(2, 3, strides=2, dilation_rate=2)])
+    x_shape = (1, 15, 15, 2)
+    variables = model.init(jax.random.key(1), jnp.ones(x_shape))
+    variables = jax.tree.map(lambda v: v + 0.5 * jax.random.uniform(jax.random.key(2), v.shape), variables)
+    field = shapes.receptive_field(model)
+    assert (field.size, field.jump) == _module_field(lambda x: model.apply(variables, x), x_shape, 2) == \
+        ((7, 7), (2, 2))
+
+
+@pytest.mark.parametrize("api", ["linen", "nnx"])
+@pytest.mark.parametrize("axis", [(1, 2, 3), 1, (-3, -1)])
+def test_receptive_field_refuses_layer_normalization_over_spatial_axes(api, axis):
+    sizes = {(1, 2, 3): (9, 9, 3), 1: 9, (-3, -1): (9, 3)}[axis]
+    norm = L.LayerNormalization(axis) if api == "linen" else J.LayerNormalization(sizes, axis, rngs=nnx.Rngs(0))
+    conv = L.Conv2D(3, 3) if api == "linen" else J.Conv2D(2, 3, 3, rngs=nnx.Rngs(0))
+    with pytest.raises(TypeError, match=r"cannot follow LayerNormalization with axis=.*every output depends.*"
+                                        r"only a LayerNormalization over the channel axis alone"):
+        shapes.receptive_field([conv, norm])
+    # Why: an output cell depends on every cell along the normalised axes (here: the whole height).
+    module = nn.Sequential([L.Conv2D(3, 3), L.LayerNormalization(axis)])
+    x_shape = (1, 11, 11, 2)
+    variables = module.init(jax.random.key(0), jnp.ones(x_shape))
+    size, _ = _module_field(lambda x: module.apply(variables, x), x_shape, 2)
+    assert size[0] == 11
+
+
+@pytest.mark.parametrize("api", ["linen", "nnx"])
+def test_receptive_field_follows_nested_sequentials(api):
+    if api == "linen":
+        model = nn.Sequential([L.Conv2D(4, 3, strides=2), nn.Sequential([nn.Sequential([L.MaxPooling2D(2)]),
+                                                                         L.ReLU()]), L.Conv2D(4, 3, dilation_rate=2)])
+    else:
+        rngs = nnx.Rngs(0)
+        model = nnx.Sequential(J.Conv2D(1, 4, 3, strides=2, rngs=rngs),
+                               nnx.Sequential(nnx.Sequential(J.MaxPooling2D(2)), J.ReLU()),
+                               J.Conv2D(4, 4, 3, dilation_rate=2, rngs=rngs))
+    field = shapes.receptive_field(model)
+    assert (field.size, field.jump) == _oracle_field(GRID_KEEPING_STACK, 2)
+    assert shapes.receptive_field([model, (3, 1)]).size == tuple(n + 2 * 4 for n in field.size)
+
+
+def _graphs(api):
+    """(a chain Graph of GRID_KEEPING_STACK, a Graph with two branches from the input)."""
+    if api == "linen":
+        chain = L.Graph([L.Conv2D(4, 3, strides=2), L.MaxPooling2D(2), L.Conv2D(4, 3, dilation_rate=2)], [0, 1, 2])
+        forked = L.Graph([L.Conv2D(3, 5), L.Conv2D(3, 5)], [0, 0], outputs=(1, 2))
+        return chain, forked, L.Graph([L.Conv2D(3, 5), L.Conv2D(3, 5), L.Add()], [0, 0, (1, 2)])
+    r = nnx.Rngs(0)
+    chain = J.Graph([J.Conv2D(1, 4, 3, strides=2, rngs=r), J.MaxPooling2D(2), J.Conv2D(4, 4, 3, dilation_rate=2,
+                                                                                      rngs=r)], [0, 1, 2])
+    forked = J.Graph([J.Conv2D(3, 4, 5, rngs=r), J.Conv2D(3, 4, 5, rngs=r)], [0, 0], outputs=[1, 2])
+    return chain, forked, J.Graph([J.Conv2D(3, 4, 5, rngs=r), J.Conv2D(3, 4, 5, rngs=r), J.Add()], [0, 0, (1, 2)])
+
+
+@pytest.mark.parametrize("api", ["linen", "nnx"])
+def test_receptive_field_follows_a_chain_graph_and_refuses_branches(api):
+    chain, forked, merged = _graphs(api)
+    field = shapes.receptive_field(chain)
+    assert (field.size, field.jump) == _oracle_field(GRID_KEEPING_STACK, 2)
+    assert shapes.receptive_field([chain]) == field
+    for graph in (forked, merged):  # (the forked one used to read as a chain: (9, 9))
+        with pytest.raises(TypeError, match=r"follows a Graph only when it is a chain.*pass the layers of one path"):
+            shapes.receptive_field(graph)
 
 
 @pytest.mark.parametrize("layer", [J.Flatten(), J.UpSampling2D(2), J.GlobalMaxPooling2D(),

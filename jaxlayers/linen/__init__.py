@@ -1,4 +1,9 @@
-"""Flax linen modules named and argued like Keras layers, over `jaxlayers.functional`."""
+"""Flax linen modules named and argued like Keras layers, over `jaxlayers.functional`.
+
+Every layer derives from `Layer` (which gives them all Keras's `dtype`); those with a
+kernel and a bias from `KernelLayer`.
+"""
+from jaxlayers.linen._base import KernelLayer, Layer
 from jaxlayers.linen.conv import (
     Conv, Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Conv3D, Conv3DTranspose, ConvTranspose,
 )

@@ -2,15 +2,39 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
+from typing import Any
 
 import jax
 
 from jaxlayers import activations
 from jaxlayers import functional as F
-from jaxlayers._args import _is_int
+from jaxlayers._args import _is_int, check_bool
 from jaxlayers._args import target_shape as check_target_shape
 from jaxlayers.functional.dropout import check_noise_shape, check_rate, mask_shape
 from jaxlayers.linen._base import Layer
+
+
+def check_relu(max_value: Any, negative_slope: Any, threshold: Any) -> None:
+    """Keras `ReLU`'s arguments: `max_value` None or a number >= 0, the others numbers >= 0.
+
+    Args:
+        max_value: the saturation value, or None.
+        negative_slope: the slope below `threshold`.
+        threshold: the value below which the slope applies.
+
+    Raises:
+        TypeError: an argument that is not a real number (bools included).
+        ValueError: a negative argument.
+    """
+    for name, value in (("max_value", max_value), ("negative_slope", negative_slope), ("threshold", threshold)):
+        if value is None and name == "max_value":
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            none = "None or " if name == "max_value" else ""
+            raise TypeError(f"ReLU `{name}` must be {none}a number >= 0, got {value!r}.")
+        if value < 0:
+            raise ValueError(f"ReLU `{name}` must be >= 0, got {value!r}.")
 
 
 class Activation(Layer):
@@ -44,9 +68,7 @@ class ReLU(Layer):
     threshold: float = 0.0
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        if (self.max_value is not None and self.max_value < 0) or self.negative_slope < 0 or self.threshold < 0:
-            raise ValueError(f"ReLU arguments must be non-negative, got max_value={self.max_value}, "
-                             f"negative_slope={self.negative_slope}, threshold={self.threshold}.")
+        check_relu(self.max_value, self.negative_slope, self.threshold)
         return activations.relu(x, self.negative_slope, self.max_value, self.threshold)
 
 
@@ -95,13 +117,15 @@ class Dropout(Layer):
     def __post_init__(self) -> None:
         check_rate(self.rate)
         check_noise_shape(self.noise_shape)
+        check_bool(self.deterministic, "deterministic")
         if self.seed is not None and not _is_int(self.seed):
             raise TypeError(f"`seed` must be None or an int, got {self.seed!r}.")
         super().__post_init__()
 
     def __call__(self, x: jax.Array, deterministic: bool | None = None, rng: jax.Array | None = None) -> jax.Array:
         mask_shape(tuple(x.shape), self.noise_shape)
-        if (self.deterministic if deterministic is None else deterministic) or self.rate == 0.0:
+        if check_bool(self.deterministic if deterministic is None else deterministic, "deterministic") or \
+                self.rate == 0.0:
             return x
         if rng is None:
             if not (self.has_rng(self.rng_collection) or self.has_rng("params")):

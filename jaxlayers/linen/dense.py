@@ -9,6 +9,20 @@ from jaxlayers._args import positive_int
 from jaxlayers.linen._base import KernelLayer
 
 
+def check_input(x: jax.Array) -> None:
+    """Raise unless `x` is (batch, ..., features), as `functional.dense` does, before a kernel is made.
+
+    Args:
+        x: the layer's input.
+
+    Raises:
+        ValueError: `x` has fewer than 2 dimensions, with its shape.
+    """
+    if x.ndim < 2:
+        raise ValueError(f"`x` must have at least 2 dimensions (batch, ..., in_features), as Keras `Dense`, "
+                         f"got shape {tuple(x.shape)}.")
+
+
 class Dense(KernelLayer):
     """Keras `Dense(units)`: x: (..., in) -> (..., units); kernel (in, units), bias (units,).
 
@@ -30,6 +44,7 @@ class Dense(KernelLayer):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
+        check_input(x)
         units = positive_int(self.units, "units")
         kernel, bias = self.kernel_and_bias((x.shape[-1], units), units)
         x, kernel, bias = self.cast(x, kernel, bias)

@@ -19,6 +19,8 @@ class Graph(nn.Module):
     `deterministic=not training` (Dropout) and `use_running_average=not training`
     (BatchNormalization); None leaves them to their own attributes (inference by default).
     Returns the output tensor, or a tuple for several outputs.
+    A Graph has no `dtype` of its own (a Keras functional model does not cast its
+    inputs either): its layers carry theirs.
 
     Args:
         layers: modules (or functions), each after the layers it reads; named

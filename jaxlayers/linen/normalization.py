@@ -12,7 +12,26 @@ import jax.numpy as jnp
 from jaxlayers import functional as F
 from jaxlayers import initializers
 from jaxlayers.functional.normalization import feature_axis, normalize_axes
+from jaxlayers._args import check_bool
 from jaxlayers.linen._base import Layer
+
+
+class NormalizedAxes:
+    """What `shapes.receptive_field` asks `LayerNormalization` (linen or NNX), from its `axis`."""
+
+    def normalized_axes(self, ndim: int) -> tuple[int, ...]:
+        """The axes this layer normalises over, for an `ndim`-D input.
+
+        Args:
+            ndim: the input's rank.
+
+        Returns:
+            The axes, non-negative and sorted.
+
+        Raises:
+            ValueError, TypeError: an `axis` that does not fit `ndim`.
+        """
+        return normalize_axes(self.axis, ndim)
 
 
 class BatchNormalization(Layer):
@@ -40,7 +59,7 @@ class BatchNormalization(Layer):
         param_dtype: the parameters' and statistics' dtype.
     """
 
-    keeps_grid = True
+    keeps_grid = True  # at inference it is elementwise, whatever its axis
 
     axis: int = -1
     momentum: float = 0.99
@@ -53,12 +72,12 @@ class BatchNormalization(Layer):
     moving_variance_initializer: initializers.Initializer = "ones"
     _: dataclasses.KW_ONLY
     use_running_average: bool = True
-    dtype: Any = None
     param_dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array, use_running_average: bool | None = None) -> jax.Array:
-        training = not (self.use_running_average if use_running_average is None else use_running_average)
+        training = not check_bool(self.use_running_average if use_running_average is None else use_running_average,
+                                  "use_running_average")
         axis = feature_axis(self.axis, x.ndim)
         shape = (x.shape[axis],)
         gamma, beta = _gamma_beta(self, shape)
@@ -81,7 +100,7 @@ class BatchNormalization(Layer):
         return y
 
 
-class LayerNormalization(Layer):
+class LayerNormalization(Layer, NormalizedAxes):
     """Keras `LayerNormalization(axis=-1, epsilon=1e-3, center, scale, ...)`: each example normalised over `axis`.
 
     x: any shape -> x's shape. Parameters `gamma`, `beta` in `params`, shaped as the
@@ -99,7 +118,7 @@ class LayerNormalization(Layer):
         param_dtype: the parameters' dtype.
     """
 
-    keeps_grid = True
+    keeps_grid = True  # over the channel axis only: `shapes.receptive_field` checks `normalized_axes`
 
     axis: int | Sequence[int] = -1
     epsilon: float = 1e-3
@@ -108,7 +127,6 @@ class LayerNormalization(Layer):
     beta_initializer: initializers.Initializer = "zeros"
     gamma_initializer: initializers.Initializer = "ones"
     _: dataclasses.KW_ONLY
-    dtype: Any = None
     param_dtype: Any = jnp.float32
 
     @nn.compact

@@ -9,13 +9,45 @@ import jax
 from jaxlayers import functional as F
 from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq
+from jaxlayers.functional import _windows
 from jaxlayers.linen._base import Layer
+
+
+def check_arguments(rank: int | None, pool_size: IntOrSeq, strides: IntOrSeq | None, padding: pad.Padding) -> None:
+    """Keras pooling arguments; `pool_size` and `strides` give one int per axis alike.
+
+    Args:
+        rank: the class's spatial rank, or None (rank-generic): then the length of
+            `pool_size` or `strides`, where one is a sequence.
+        pool_size: the window, an int or one per spatial axis.
+        strides: an int or one per spatial axis, or None.
+        padding: "valid" or "same".
+
+    Raises:
+        ValueError, TypeError: a bad argument, or sequences of different lengths, named.
+    """
+    if rank is None:
+        rank = next((len(v) for v in (pool_size, strides) if isinstance(v, Sequence) and not isinstance(v, str)),
+                    None)
+    _windows.check_arguments(rank, pool_size, strides, padding)
 
 
 class _Pooling(Layer):
     pool_size: IntOrSeq = 2
     strides: IntOrSeq | None = None
     padding: pad.Padding = "valid"
+
+    def check(self, x: jax.Array) -> None:
+        """Check the arguments and the input's rank before the op.
+
+        Args:
+            x: the call's input, (batch, *spatial, channels).
+
+        Raises:
+            ValueError, TypeError: a bad argument or input, named.
+        """
+        check_arguments(self.rank, self.pool_size, self.strides, self.padding)
+        self.spatial_rank(x)
 
     def window_geometry(self) -> tuple[IntOrSeq, IntOrSeq, int]:
         """The window, for `jaxlayers.shapes.receptive_field`.
@@ -36,7 +68,7 @@ class MaxPooling(_Pooling):
     """
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        self.spatial_rank(x)
+        self.check(x)
         return F.max_pool(x, self.pool_size, self.strides, self.padding)
 
 
@@ -50,7 +82,7 @@ class AveragePooling(_Pooling):
     """
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        self.spatial_rank(x)
+        self.check(x)
         return F.avg_pool(x, self.pool_size, self.strides, self.padding)
 
 
@@ -66,7 +98,7 @@ class MaxPoolingWithIndices(_Pooling):
     """
 
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        self.spatial_rank(x)
+        self.check(x)
         return F.max_pool_with_indices(x, self.pool_size, self.strides, self.padding)
 
 

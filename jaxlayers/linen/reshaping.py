@@ -1,14 +1,41 @@
 """Keras `UpSamplingND`, `Flatten`, `ZeroPaddingND` and `CroppingND` as Flax modules."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 
 from jaxlayers import functional as F
-from jaxlayers._args import IntOrSeq
+from jaxlayers._args import IntOrSeq, as_tuple
 from jaxlayers.functional.upsampling import check_method
 from jaxlayers.linen._base import Layer
+
+
+def check_upsampling(rank: int | None, size: IntOrSeq, interpolation: str) -> str:
+    """Keras `UpSamplingND` arguments; "bilinear" needs 2 spatial axes, as in Keras.
+
+    Args:
+        rank: the spatial rank (the class's, or the input's), or None: `len(size)` for a
+            sequence, else not known yet.
+        size: the factor, an int or one per spatial axis.
+        interpolation: "nearest", "bilinear" or "bed_of_nails", in any case.
+
+    Returns:
+        The interpolation, lower-cased.
+
+    Raises:
+        ValueError: an unknown interpolation, or "bilinear" with a rank other than 2.
+        TypeError: a bad `size`.
+    """
+    if rank is None and isinstance(size, Sequence) and not isinstance(size, str):
+        rank = len(size)
+    as_tuple(size, rank, "size")
+    interpolation = check_method(interpolation, "interpolation")
+    if interpolation == "bilinear" and rank not in (None, 2):
+        raise ValueError(f"`interpolation='bilinear'` needs 2 spatial axes (Keras `UpSampling2D`), got {rank} "
+                         f"(size={size!r}).")
+    return interpolation
 
 
 class UpSampling(Layer):
@@ -23,8 +50,8 @@ class UpSampling(Layer):
     interpolation: str = "nearest"
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        self.spatial_rank(x)
-        return F.upsample(x, self.size, check_method(self.interpolation, "interpolation"))
+        interpolation = check_upsampling(self.spatial_rank(x), self.size, self.interpolation)
+        return F.upsample(x, self.size, interpolation)
 
 
 class UpSampling1D(UpSampling):

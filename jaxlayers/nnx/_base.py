@@ -1,4 +1,9 @@
-"""What every jaxlayers NNX module shares: rank checks and eager kernel/bias parameters."""
+"""What every jaxlayers NNX module shares: rank checks, `dtype`, eager kernel/bias parameters.
+
+The `dtype` check and the input cast are `jaxlayers.linen`'s, the other checks
+`jaxlayers.functional`'s (one implementation each); NNX layers run them at
+construction, as Keras does.
+"""
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -10,15 +15,36 @@ from jax import lax
 
 from jaxlayers import activations, initializers
 from jaxlayers._args import call_rank
+from jaxlayers.functional._checks import check_precision
+from jaxlayers.linen._base import casting_call, check_dtype
+
 
 class Layer(nnx.Module):
-    """An NNX module over `(batch, *spatial, channels)`; N-D aliases fix `rank`.
+    """The base of every `jaxlayers.nnx` layer: an NNX module over `(batch, *spatial, channels)`.
 
-    The base of every `jaxlayers.nnx` layer; no constructor arguments of its own.
+    N-D aliases fix `rank`. Every layer takes Keras's `dtype` (keyword-only), kept as an
+    attribute: floating inputs are cast to it before the op (integer and bool inputs are
+    left as they are, as Keras leaves them). Layers with parameters also take
+    `param_dtype` (theirs). Both are checked at construction.
+
+    Args:
+        dtype: the computation's dtype; None (default): the inputs' (promoted with the
+            parameters', for layers that have some).
+
+    Raises:
+        TypeError: `dtype` is not None or a floating dtype.
     """
 
     rank: ClassVar[int | None] = None
     keeps_grid: ClassVar[bool] = False  # True: shapes.receptive_field passes through it
+
+    def __init__(self, *, dtype: Any = None):
+        self.dtype = check_dtype(dtype, "dtype", optional=True)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__call__" in cls.__dict__:
+            cls.__call__ = casting_call(cls.__dict__["__call__"], check=False)
 
     def spatial_rank(self, x: jax.Array, kernel_size: Any = None) -> int:
         """The spatial rank of this call, checked against the input.
@@ -41,9 +67,10 @@ class Layer(nnx.Module):
 class KernelLayer(Layer):
     """The base of layers with a kernel and a bias (`Dense`, `Conv`, `ConvTranspose`).
 
-    Their constructors take the Keras arguments and Flax's `dtype` (computation),
+    Their constructors take the Keras arguments, `dtype` (`Layer`'s), and Flax's
     `param_dtype` (parameters) and `precision` (to `lax`), and call
-    `init_kernel_and_bias`, which keeps them as attributes of the same names.
+    `init_kernel_and_bias`, which checks them and keeps them as attributes of the same
+    names.
 
     Attributes:
         kernel: the kernel (`nnx.Param`), in Keras's layout.
@@ -64,7 +91,7 @@ class KernelLayer(Layer):
         precision: lax.PrecisionLike,
         rngs: nnx.Rngs,
     ) -> None:
-        """Keep the Keras arguments as attributes and create `kernel` and `bias`.
+        """Check the arguments, keep them as attributes and create `kernel` and `bias`.
 
         Args:
             kernel_shape: the kernel's shape, in Keras's layout.
@@ -80,16 +107,17 @@ class KernelLayer(Layer):
             rngs: the `params` stream draws the initial kernel and bias.
 
         Raises:
-            ValueError: an unknown activation or initializer name.
+            ValueError: an unknown activation, initializer or precision name.
+            TypeError: a `dtype`, `param_dtype` or `precision` of the wrong kind.
         """
         activations.get(activation)  # validate now, not at the first call
+        Layer.__init__(self, dtype=dtype)
         self.activation = activation
         self.use_bias = use_bias
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
-        self.dtype = dtype
-        self.param_dtype = param_dtype
-        self.precision = precision
+        self.param_dtype = check_dtype(param_dtype, "param_dtype")
+        self.precision = check_precision(precision)
         kernel_init = initializers.get(kernel_initializer, "kernel_initializer")
         self.kernel = nnx.Param(kernel_init(rngs.params(), kernel_shape, param_dtype))
         if use_bias:

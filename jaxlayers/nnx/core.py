@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 from flax import nnx
 
 from jaxlayers import activations
 from jaxlayers import functional as F
-from jaxlayers._args import _is_int
+from jaxlayers._args import _is_int, check_bool
 from jaxlayers._args import target_shape as check_target_shape
 from jaxlayers.functional.dropout import check_noise_shape, check_rate, mask_shape
+from jaxlayers.linen.core import check_relu
 from jaxlayers.nnx._base import Layer
 
 
@@ -23,7 +25,8 @@ class Activation(Layer):
 
     keeps_grid = True
 
-    def __init__(self, activation: activations.Activation = "linear"):
+    def __init__(self, activation: activations.Activation = "linear", *, dtype: Any = None):
+        super().__init__(dtype=dtype)
         self.activation = activation
         self._fn = activations.get(activation)
 
@@ -38,14 +41,18 @@ class ReLU(Layer):
         max_value: the saturation value (>= 0), or None (no limit).
         negative_slope: the slope below `threshold` (>= 0).
         threshold: values below it are zeroed, or scaled by `negative_slope` (>= 0).
+
+    Raises:
+        TypeError: an argument that is not a number.
+        ValueError: a negative argument.
     """
 
     keeps_grid = True
 
-    def __init__(self, max_value: float | None = None, negative_slope: float = 0.0, threshold: float = 0.0):
-        if (max_value is not None and max_value < 0) or negative_slope < 0 or threshold < 0:
-            raise ValueError(f"ReLU arguments must be non-negative, got max_value={max_value}, "
-                             f"negative_slope={negative_slope}, threshold={threshold}.")
+    def __init__(self, max_value: float | None = None, negative_slope: float = 0.0, threshold: float = 0.0, *,
+                 dtype: Any = None):
+        super().__init__(dtype=dtype)
+        check_relu(max_value, negative_slope, threshold)
         self.max_value, self.negative_slope, self.threshold = max_value, negative_slope, threshold
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -60,7 +67,8 @@ class Reshape(Layer):
             size that holds the remaining cells).
     """
 
-    def __init__(self, target_shape: Sequence[int]):
+    def __init__(self, target_shape: Sequence[int], *, dtype: Any = None):
+        super().__init__(dtype=dtype)
         self.target_shape = check_target_shape(target_shape)
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -88,19 +96,25 @@ class Dropout(Layer):
         rngs: an `nnx.Rngs` whose `rng_collection` stream is forked for the masks, or None.
 
     Raises:
-        TypeError: a `seed` that is not an int, or a `rate` that is not a number.
+        TypeError: a `seed` that is not an int, a `rate` that is not a number, or a
+            `deterministic` that is not a bool.
         ValueError: `rate` outside [0, 1], a bad `noise_shape`, or both `seed` and `rngs`.
     """
 
+    keeps_grid = True
+
     def __init__(self, rate: float = 0.5, noise_shape: Sequence[int | None] | None = None, seed: int | None = None,
-                 *, deterministic: bool = True, rng_collection: str = "dropout", rngs: nnx.Rngs | None = None):
+                 *, deterministic: bool = True, rng_collection: str = "dropout", rngs: nnx.Rngs | None = None,
+                 dtype: Any = None):
+        super().__init__(dtype=dtype)
         self.rate = check_rate(rate)
         self.noise_shape = check_noise_shape(noise_shape)
         if seed is not None and not _is_int(seed):
             raise TypeError(f"`seed` must be None or an int, got {seed!r}.")
         if seed is not None and rngs is not None:
             raise ValueError("Dropout takes `seed` (its own stream) or `rngs`, not both.")
-        self.seed, self.deterministic, self.rng_collection = seed, deterministic, rng_collection
+        self.seed, self.rng_collection = seed, rng_collection
+        self.deterministic = check_bool(deterministic, "deterministic")
         if seed is not None:
             self.rngs = nnx.Rngs(**{rng_collection: seed})[rng_collection]
         elif rngs is not None:
@@ -111,7 +125,8 @@ class Dropout(Layer):
     def __call__(self, x: jax.Array, *, deterministic: bool | None = None,
                  rngs: nnx.Rngs | nnx.RngStream | jax.Array | None = None) -> jax.Array:
         mask_shape(tuple(x.shape), self.noise_shape)
-        if (self.deterministic if deterministic is None else deterministic) or self.rate == 0.0:
+        if check_bool(self.deterministic if deterministic is None else deterministic, "deterministic") or \
+                self.rate == 0.0:
             return x
         rngs = self.rngs if rngs is None else rngs
         if rngs is None:
@@ -128,4 +143,4 @@ class Dropout(Layer):
             deterministic: the new mode; None keeps it.
         """
         if deterministic is not None:
-            self.deterministic = deterministic
+            self.deterministic = check_bool(deterministic, "deterministic")

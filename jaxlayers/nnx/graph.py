@@ -16,6 +16,8 @@ class Graph(nnx.Module):
     `deterministic=not training` and `use_running_average=not training`; None leaves them
     to their attributes (`model.train()`, `model.eval()`, `nnx.view`). Returns the output
     tensor, or a tuple for several outputs.
+    A Graph has no `dtype` of its own (a Keras functional model does not cast its
+    inputs either): its layers carry theirs.
 
     Args:
         layers: NNX modules (or functions), each after the layers it reads, kept in `layers`.

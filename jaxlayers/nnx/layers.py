@@ -17,10 +17,10 @@ from jax import lax
 from jaxlayers import activations, initializers
 from jaxlayers import functional as F
 from jaxlayers import padding as pad
-from jaxlayers._args import IntOrSeq, as_pairs, as_tuple, positive_int
-from jaxlayers.functional import _windows
+from jaxlayers._args import IntOrSeq, as_pairs, check_bool, positive_int
 from jaxlayers.functional.conv import check_arguments as check_conv_arguments
-from jaxlayers.functional.upsampling import check_method
+from jaxlayers.linen.pooling import check_arguments as check_pool_arguments
+from jaxlayers.linen.reshaping import check_upsampling
 from jaxlayers.nnx._base import KernelLayer, Layer
 
 
@@ -39,6 +39,9 @@ class Dense(KernelLayer):
         param_dtype: the parameters' dtype.
         precision: passed to `lax` (`lax.Precision`).
         rngs: the `params` stream draws the initial kernel and bias.
+
+    Raises:
+        ValueError, TypeError: a bad argument, named, at construction.
     """
 
     keeps_grid = True
@@ -189,8 +192,10 @@ class ConvTranspose(_ConvBase):
 
 
 class _Pooling(Layer):
-    def __init__(self, pool_size: IntOrSeq = 2, strides: IntOrSeq | None = None, padding: pad.Padding = "valid"):
-        _windows.check_arguments(self.rank, pool_size, strides, padding)
+    def __init__(self, pool_size: IntOrSeq = 2, strides: IntOrSeq | None = None, padding: pad.Padding = "valid", *,
+                 dtype: Any = None):
+        super().__init__(dtype=dtype)
+        check_pool_arguments(self.rank, pool_size, strides, padding)
         self.pool_size, self.strides, self.padding = pool_size, strides, padding
 
     def window_geometry(self) -> tuple[IntOrSeq, IntOrSeq, int]:
@@ -258,8 +263,9 @@ class MaxUnpooling(Layer):
 
 
 class _GlobalPooling(Layer):
-    def __init__(self, keepdims: bool = False):
-        self.keepdims = keepdims
+    def __init__(self, keepdims: bool = False, *, dtype: Any = None):
+        super().__init__(dtype=dtype)
+        self.keepdims = check_bool(keepdims, "keepdims")
 
 
 class GlobalMaxPooling(_GlobalPooling):
@@ -294,12 +300,12 @@ class UpSampling(Layer):
         interpolation: "nearest" (Keras), "bilinear" (2-D, Keras) or "bed_of_nails".
     """
 
-    def __init__(self, size: IntOrSeq = 2, interpolation: str = "nearest"):
-        as_tuple(size, self.rank, "size")
-        self.size, self.interpolation = size, check_method(interpolation, "interpolation")
+    def __init__(self, size: IntOrSeq = 2, interpolation: str = "nearest", *, dtype: Any = None):
+        super().__init__(dtype=dtype)
+        self.size, self.interpolation = size, check_upsampling(self.rank, size, interpolation)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        self.spatial_rank(x)
+        check_upsampling(self.spatial_rank(x), self.size, self.interpolation)
         return F.upsample(x, self.size, self.interpolation)
 
 
@@ -322,7 +328,8 @@ class ZeroPadding(Layer):
     keeps_grid = True
     default_padding: Any = 1
 
-    def __init__(self, padding: Any = None):
+    def __init__(self, padding: Any = None, *, dtype: Any = None):
+        super().__init__(dtype=dtype)
         self.padding = self.default_padding if padding is None else padding
         as_pairs(self.padding, self.rank, "padding")
 
@@ -343,7 +350,8 @@ class Cropping(Layer):
     keeps_grid = True
     default_cropping: Any = 1
 
-    def __init__(self, cropping: Any = None):
+    def __init__(self, cropping: Any = None, *, dtype: Any = None):
+        super().__init__(dtype=dtype)
         self.cropping = self.default_cropping if cropping is None else cropping
         as_pairs(self.cropping, self.rank, "cropping")
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 
@@ -59,7 +60,8 @@ class Concatenate(Layer):
         axis: the axis to join along (negative counts from the end).
     """
 
-    def __init__(self, axis: int = -1):
+    def __init__(self, axis: int = -1, *, dtype: Any = None):
+        super().__init__(dtype=dtype)
         if not _is_int(axis):
             raise TypeError(f"`axis` must be an int, got {axis!r}.")
         self.axis = axis

@@ -11,8 +11,10 @@ from flax.linen import dtypes
 
 from jaxlayers import functional as F
 from jaxlayers import initializers
-from jaxlayers._args import _is_int
-from jaxlayers.functional.normalization import feature_axis, normalize_axes
+from jaxlayers._args import _is_int, check_bool
+from jaxlayers.functional.normalization import check_epsilon, check_momentum, feature_axis, normalize_axes
+from jaxlayers.linen._base import check_dtype
+from jaxlayers.linen.normalization import NormalizedAxes
 from jaxlayers.nnx._base import Layer
 
 
@@ -26,10 +28,12 @@ def _sizes(value: Any, name: str) -> tuple[int, ...]:
 
 
 class _Normalization(Layer):
+    keeps_grid = True  # BatchNormalization: elementwise at inference; LayerNormalization: see `normalized_axes`
+
     def init_gamma_beta(self, shape: tuple[int, ...], *, center: bool, scale: bool,
                         beta_initializer: initializers.Initializer, gamma_initializer: initializers.Initializer,
                         dtype: Any, param_dtype: Any, rngs: nnx.Rngs) -> None:
-        """Keep the arguments as attributes and create `gamma` and `beta` (`nnx.Param`, else None).
+        """Check the arguments, keep them as attributes and create `gamma` and `beta` (`nnx.Param`, else None).
 
         Args:
             shape: the parameters' shape.
@@ -40,8 +44,13 @@ class _Normalization(Layer):
             dtype: the computation's dtype.
             param_dtype: the parameters' dtype.
             rngs: the `params` stream draws the initial values.
+
+        Raises:
+            TypeError: a `dtype` or `param_dtype` that is not a floating dtype.
         """
-        self.center, self.scale, self.dtype, self.param_dtype = center, scale, dtype, param_dtype
+        Layer.__init__(self, dtype=dtype)
+        self.center, self.scale = center, scale
+        self.param_dtype = check_dtype(param_dtype, "param_dtype")
         self.beta_initializer, self.gamma_initializer = beta_initializer, gamma_initializer
         self.gamma = nnx.data(None)
         self.beta = nnx.data(None)
@@ -106,6 +115,9 @@ class BatchNormalization(_Normalization):
         dtype: the computation's dtype; None: promoted from the input and parameters.
         param_dtype: the parameters' and statistics' dtype.
         rngs: the `params` stream draws the initial values.
+
+    Raises:
+        ValueError, TypeError: a bad argument, named, at construction.
     """
 
     def __init__(
@@ -119,8 +131,8 @@ class BatchNormalization(_Normalization):
         (self.num_features,) = _sizes(num_features, "num_features")
         if not _is_int(axis):
             raise TypeError(f"`axis` must be an int, got {axis!r}.")
-        self.axis, self.momentum, self.epsilon = axis, momentum, epsilon
-        self.use_running_average = use_running_average
+        self.axis, self.momentum, self.epsilon = axis, check_momentum(momentum), check_epsilon(epsilon)
+        self.use_running_average = check_bool(use_running_average, "use_running_average")
         shape = (self.num_features,)
         self.init_gamma_beta(shape, center=center, scale=scale, beta_initializer=beta_initializer,
                              gamma_initializer=gamma_initializer, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
@@ -132,7 +144,8 @@ class BatchNormalization(_Normalization):
         self.moving_variance = nnx.BatchStat(init(rngs.params(), shape, param_dtype))
 
     def __call__(self, x: jax.Array, *, use_running_average: bool | None = None) -> jax.Array:
-        training = not (self.use_running_average if use_running_average is None else use_running_average)
+        training = not check_bool(self.use_running_average if use_running_average is None else use_running_average,
+                                  "use_running_average")
         axis = feature_axis(self.axis, x.ndim)
         self.check_sizes(x, (axis,), (self.num_features,))
         x, gamma, beta = self.gamma_beta(x)
@@ -150,10 +163,10 @@ class BatchNormalization(_Normalization):
             use_running_average: the new mode; None keeps it.
         """
         if use_running_average is not None:
-            self.use_running_average = use_running_average
+            self.use_running_average = check_bool(use_running_average, "use_running_average")
 
 
-class LayerNormalization(_Normalization):
+class LayerNormalization(_Normalization, NormalizedAxes):
     """Keras `LayerNormalization(axis=-1, epsilon=1e-3, center, scale, ...)`: each example normalised over `axis`.
 
     x: any shape -> x's shape. Parameters `gamma`, `beta` (`nnx.Param`) of shape
@@ -172,6 +185,9 @@ class LayerNormalization(_Normalization):
             promoted from the input and parameters.
         param_dtype: the parameters' dtype.
         rngs: the `params` stream draws the initial values.
+
+    Raises:
+        ValueError, TypeError: a bad argument, named, at construction.
     """
 
     def __init__(
@@ -185,7 +201,7 @@ class LayerNormalization(_Normalization):
         if count != len(self.num_features):
             raise ValueError(f"`num_features` must give one size per axis of `axis`, got num_features="
                              f"{num_features!r} for axis={axis!r}.")
-        self.axis, self.epsilon = axis, epsilon
+        self.axis, self.epsilon = axis, check_epsilon(epsilon)
         self.init_gamma_beta(self.num_features, center=center, scale=scale, beta_initializer=beta_initializer,
                              gamma_initializer=gamma_initializer, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
 
