@@ -10,7 +10,9 @@ a subset is checked against Keras `ConvNDTranspose` and with the automatic
 dispatch under jit. The same for `conv`'s (and stride-1 `conv_transpose`'s) shift-sum
 lowering (`_shift_sum`: channels contracted first, then shifted slices added; chosen
 when taps * filters <= channels), including strides, dilation, causal and explicit
-padding, against the direct conv, NumPy and Keras. No timing here.
+padding, against the direct conv, NumPy and Keras; and the "explicit_pad" lowering (the
+input padded by `lax.pad`, then an unpadded conv) against the conv's own padding. No
+timing here.
 """
 from __future__ import annotations
 
@@ -29,10 +31,11 @@ from jaxlayers.functional import _lowering, _shift_sum, _subpixel
 # The lowerings the tests compare, as `_lowering.forced` modes (traced under them).
 LOWERINGS = {
     "auto": {},
-    "direct": dict(shift_sum="never"),
-    "dilated": dict(shift_sum="never", subpixel="never"),
+    "direct": dict(shift_sum="never", explicit_pad="never"),
+    "dilated": dict(shift_sum="never", subpixel="never", explicit_pad="never"),
     "subpixel": dict(shift_sum="never", subpixel="always"),
     "shift_sum": dict(shift_sum="always"),
+    "explicit_pad": dict(shift_sum="never", subpixel="never", explicit_pad="always"),
 }
 
 
@@ -333,3 +336,54 @@ def test_forward_mode_autodiff_through_fast_paths():
     scalar = lambda f: lambda v: jnp.sum(f(x[:1, :4, :4] + v) ** 2)
     v = jnp.zeros((1, 4, 4, 12))
     np.testing.assert_allclose(jax.hessian(scalar(fast))(v), jax.hessian(scalar(reference))(v), **GRAD_TOL)
+
+
+# ---------------------------------------------------------------- explicit padding
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
+def test_explicit_pad_conv_equals_direct(case):
+    r = np.random.default_rng(zlib.crc32(repr(case).encode()) + 1)
+    x = r.uniform(-1, 1, size=(case["batch"], *case["sizes"], case["cin"])).astype(np.float32)
+    kernel = r.uniform(-1, 1, size=(*case["kernel"], case["cin"], case["filters"])).astype(np.float32)
+    bias = r.uniform(-1, 1, size=(case["filters"],)).astype(np.float32)
+    out_shape = jax.eval_shape(_conv_op(case, "direct"), x, kernel, bias).shape
+    cotangent = r.standard_normal(out_shape).astype(np.float32)
+    ops = tuple(_conv_op(case, lowering) for lowering in ("direct", "explicit_pad"))
+    (ref_out, ref_grads), (out, grads) = _outs_and_vjps(ops, (x, kernel, bias), cotangent)
+    np.testing.assert_allclose(out, ref_out, **VALUE_TOL)
+    for got, ref, name in zip(grads, ref_grads, ("x", "kernel", "bias")):
+        np.testing.assert_allclose(got, ref, err_msg=f"d/d{name}", **GRAD_TOL)
+
+
+@pytest.mark.parametrize("case", STRIDE_ONE, ids=[f"{i:02d}" for i in range(len(STRIDE_ONE))])
+def test_explicit_pad_conv_transpose_equals_dilated(case):
+    x, kernel, bias = _arrays(case, zlib.crc32(repr(case).encode()) + 1)
+    cotangent = np.random.default_rng(3).standard_normal(
+        (case["batch"], *_output_sizes(case), case["filters"])).astype(np.float32)
+    ops = tuple(_op(case, lowering) for lowering in ("dilated", "explicit_pad"))
+    (ref_out, ref_grads), (out, grads) = _outs_and_vjps(ops, (x, kernel, bias), cotangent)
+    np.testing.assert_allclose(out, ref_out, **VALUE_TOL)
+    for got, ref in zip(grads, ref_grads):
+        np.testing.assert_allclose(got, ref, **GRAD_TOL)
+
+
+def _conv_paddings(fn, *args):
+    jaxpr = jax.make_jaxpr(fn)(*args)
+    return [tuple(map(tuple, e.params["padding"])) for e in jaxpr.eqns if e.primitive.name == "conv_general_dilated"]
+
+
+def test_explicit_pad_dispatch_rule():
+    x, kernel = jnp.zeros((2, 12, 12, 8)), jnp.zeros((3, 3, 16, 8))
+    with _lowering.forced(shift_sum="never", explicit_pad="auto"):
+        # a "valid" stride-1 transposed conv grows 12 -> 14: padded outside, conv unpadded
+        assert _conv_paddings(functools.partial(F.conv_transpose, padding="valid"), x, kernel) == [((0, 0), (0, 0))]
+        # "same" keeps the size: the conv pads itself
+        assert _conv_paddings(functools.partial(F.conv_transpose, padding="same"), x, kernel) == [((1, 1), (1, 1))]
+        conv_kernel = jnp.zeros((3, 3, 8, 16))
+        assert _conv_paddings(functools.partial(F.conv, padding=((2, 2), (2, 2))), x, conv_kernel) == [((0, 0), (0, 0))]
+        assert _conv_paddings(functools.partial(F.conv, padding="same"), x, conv_kernel) == [((1, 1), (1, 1))]
+    with _lowering.forced(shift_sum="never", explicit_pad="never"):
+        assert _conv_paddings(functools.partial(F.conv_transpose, padding="valid"), x, kernel) == [((2, 2), (2, 2))]
+    assert _lowering.mode("explicit_pad", "cpu") == "auto"
+    assert _lowering.mode("explicit_pad", "tpu") == "never"

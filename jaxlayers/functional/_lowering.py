@@ -12,6 +12,10 @@ made per `jax.default_backend()` from measurements (benchmarks/RESULTS.md).
   else `lax.reduce_window` (for max pooling: its derivatives, with the values from
   strided slices, `_windows.window_max`).
 - "broadcast_upsample": nearest upsampling by broadcast + reshape; else `jnp.repeat`.
+- "explicit_pad": a conv whose output grid is larger than its input (e.g. a "valid"
+  stride-1 transposed conv) pads its input with `lax.pad` and convolves unpadded;
+  else the padding is the conv's own. The numbers are the same; XLA:CPU lowers the
+  kernel gradient of such a padded conv to a generic loop (5-10x slower).
 
 A mode is "auto" (use where its own rule says it pays), "never", or, only through
 `forced` (tests and benchmarks), "always" (use wherever it applies).
@@ -24,18 +28,21 @@ from collections.abc import Iterator, Mapping
 
 import jax
 
-CHOICES = ("shift_sum", "subpixel", "block_pool", "broadcast_upsample")
+CHOICES = ("shift_sum", "subpixel", "block_pool", "broadcast_upsample", "explicit_pad")
 MODES = ("auto", "never", "always")
 
 # Measured backends (benchmarks/RESULTS.md). Elsewhere (TPU, for now) the plain
 # `lax` convolutions, and the reshape/broadcast paths, which are only data movement.
 UNMEASURED: Mapping[str, str] = {
     "shift_sum": "never", "subpixel": "never", "block_pool": "auto", "broadcast_upsample": "auto",
+    "explicit_pad": "never",
 }
-_ALL_AUTO = {"shift_sum": "auto", "subpixel": "auto", "block_pool": "auto", "broadcast_upsample": "auto"}
+_ALL_AUTO = {choice: "auto" for choice in CHOICES}
 BY_BACKEND: Mapping[str, Mapping[str, str]] = {
-    "cpu": _ALL_AUTO,  # 2-core AMD EPYC
-    "gpu": _ALL_AUTO,  # NVIDIA H200: shift-sum 2.8x, sub-pixel 1.3x, block max pool 1.15x faster (fwd+bwd)
+    "cpu": _ALL_AUTO,  # 2-core AMD EPYC and Intel Xeon
+    # NVIDIA H200: shift-sum 2.8x, sub-pixel 1.3x, block max pool 1.15x faster (fwd+bwd);
+    # explicit_pad not measured there.
+    "gpu": {**_ALL_AUTO, "explicit_pad": "never"},
 }
 
 _FORCED: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("jaxlayers_lowering", default={})
@@ -74,4 +81,4 @@ def forced(**modes: str) -> Iterator[None]:
 
 def direct() -> contextlib.AbstractContextManager[None]:
     """Every op on its plain `lax` path (the reference the lowerings are tested against)."""
-    return forced(shift_sum="never", subpixel="never", block_pool="never", broadcast_upsample="never")
+    return forced(**{choice: "never" for choice in CHOICES})

@@ -140,6 +140,7 @@ def conv(
     if _lowering.use("shift_sum", _shift_sum.worthwhile(shape, groups), applicable=groups == 1):
         y = _shift_sum.conv_shift_sum(x, kernel, strides, dilation, pairs, precision)
     else:
+        x, pairs = _padded_outside(x, windows, strides, pairs)
         y = lax.conv_general_dilated(
             x, kernel, strides, pairs,
             rhs_dilation=dilation,
@@ -228,6 +229,8 @@ def _conv_transpose_dilated(
     dimension numbers XLA:GPU picks the same (faster) cuDNN layouts for both.
     """
     rank = kernel.ndim - 2
+    if all(s == 1 for s in strides):
+        x, pairs = _padded_outside(x, pad.effective_window(kernel.shape[:rank], dilation), strides, pairs)
     return lax.conv_general_dilated(
         x, _flipped(kernel), (1,) * rank, pairs,
         lhs_dilation=strides,
@@ -235,6 +238,24 @@ def _conv_transpose_dilated(
         dimension_numbers=_dimension_numbers(rank),
         precision=precision,
     )
+
+
+def _padded_outside(
+    x: jax.Array, windows: Sequence[int], strides: Sequence[int], pairs: pad.Pairs
+) -> tuple[jax.Array, pad.Pairs]:
+    """`(x, pairs)`, or x zero-padded by `pairs` and no padding left, for a conv over x.
+
+    The "explicit_pad" lowering (`_lowering`): taken when the conv's output, dilated by
+    its strides, spans more cells than x on some axis (the kernel gradient's window
+    would be larger than its input). `pairs` are non-negative (as `jaxlayers.padding`
+    gives them).
+    """
+    sizes = pad.output_sizes(x.shape[1:-1], windows, strides, pairs)
+    wider = any((out - 1) * s + 1 > n for out, s, n in zip(sizes, strides, x.shape[1:-1]))
+    if not _lowering.use("explicit_pad", wider):
+        return x, pairs
+    config = [(0, 0, 0), *((lo, hi, 0) for lo, hi in pairs), (0, 0, 0)]
+    return lax.pad(x, jnp.zeros((), x.dtype), config), tuple((0, 0) for _ in pairs)
 
 
 def _flipped(kernel: jax.Array) -> jax.Array:
