@@ -26,6 +26,7 @@ NaN in a window makes it NaN on every backend.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 import functools
 import math
 from typing import Any
@@ -191,7 +192,12 @@ def gradient_position(blocks: jax.Array, y: jax.Array, axes: tuple[int, ...]) ->
     if not can_be_nan(blocks.dtype):
         return first_max(blocks, y)
     nan_rule = functools.partial(_after_last_nan, position=position, axes=axes)
-    return jax.lax.cond(jnp.isnan(y).any(), nan_rule, first_max, blocks, y)
+    # The branches return the positions without the size-1 window axes: a conditional's
+    # result with them is copied into another layout (measured: max pool fwd+bwd 8% slower).
+    def squeezed(rule: Callable[[jax.Array, jax.Array], jax.Array]) -> Callable[[jax.Array, jax.Array], jax.Array]:
+        return lambda b, top: jnp.squeeze(rule(b, top), axes)
+
+    return jnp.expand_dims(jax.lax.cond(jnp.isnan(y).any(), squeezed(nan_rule), squeezed(first_max), blocks, y), axes)
 
 
 def _first_max(blocks: jax.Array, y: jax.Array, position: np.ndarray, axes: tuple[int, ...]) -> jax.Array:
