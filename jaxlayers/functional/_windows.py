@@ -26,9 +26,9 @@ NaN in a window makes it NaN on every backend.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import jax
