@@ -83,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks import contenders, machine, report
     from benchmarks.timing import Deadline
+    from experiments.loop import set_cpu_devices
+
+    # As the experiments' CLI: one JAX CPU device per core, which experiments.train shards
+    # each batch over (the other JAX contenders use the first device, as they would alone).
+    cpu_devices = set_cpu_devices("auto", 256)
 
     deadline = Deadline(args.budget)
     platform = jax.default_backend()
@@ -95,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         "versions": machine.versions(),
         "settings": {"size": size, "parts": parts, "budget_seconds": args.budget, **cfg, "env": {
             k: os.environ.get(k) for k in ("KERAS_BACKEND", "OMP_WAIT_POLICY", "XLA_FLAGS", "JAX_PLATFORMS",
-                                           "XLA_PYTHON_CLIENT_MEM_FRACTION")}},
+                                           "XLA_PYTHON_CLIENT_MEM_FRACTION")}, "cpu_devices": cpu_devices},
         "notes": contenders.missing_notes(),
     }
     variants = {"variants": cfg["variants"]} if "variants" in cfg else {}

@@ -5,9 +5,10 @@ clipped binary cross-entropy on sigmoid outputs, batch 256, a fresh shuffle per
 epoch, the last partial batch kept; timed epochs exclude evaluation):
 
 - jaxlayers (experiments.train): the experiments' own loop (`loop="auto"`), one
-  `train()` call of one epoch per sample, timed by `train` itself (`epoch_seconds`);
-  also with the loop `auto` did not choose, and on CPU with `cpu_fusions="default"`
-  (XLA's own choice of YNNPACK fusions instead of the dots-only option).
+  `train()` call of one epoch per sample, timed by `train` itself (`epoch_seconds`),
+  on every device (on CPU one per core, as the CLI sets them: the batch is sharded);
+  also with the loop `auto` did not choose, and on CPU on one device and with
+  `cpu_fusions="default"` (XLA's own choice of YNNPACK fusions instead of dots only).
 - jaxlayers (plain loop), the same with every op on its `lax` path, and flax
   built-ins (plain loop): one tiny loop, a jitted donated step that gathers its
   batch from the images on the device, on the jaxlayers model and on an equivalent
@@ -54,8 +55,10 @@ def random_images(n: int, seed: int = 0) -> np.ndarray:
 # ------------------------------------------------------------ jaxlayers: theirs
 
 
-def experiments_contender(variant: str, n: int, cpu_fusions: str = "dots", loop: str = "auto") -> Callable[[], Prepared]:
-    """The experiments' own loop (`experiments.train.train`), one epoch per call."""
+def experiments_contender(variant: str, n: int, cpu_fusions: str = "dots", loop: str = "auto",
+                          devices: int | None = None) -> Callable[[], Prepared]:
+    """The experiments' own loop (`experiments.train.train`), one epoch per call, on the
+    first `devices` devices (None: all, as the CLI)."""
 
     def build() -> Prepared:
         from experiments.data import Dataset
@@ -71,7 +74,7 @@ def experiments_contender(variant: str, n: int, cpu_fusions: str = "dots", loop:
 
         def config(epochs: int) -> Any:
             return TrainConfig(variant=variant, epochs=epochs, batch_size=BATCH, seed=epoch[0], out=out.name,
-                               cpu_fusions=cpu_fusions, loop=loop)
+                               cpu_fusions=cpu_fusions, loop=loop, devices=devices)
 
         first = train(config(0), dataset, progress=False, write_outputs=False)  # compiles, caches the plan
 
@@ -80,7 +83,9 @@ def experiments_contender(variant: str, n: int, cpu_fusions: str = "dots", loop:
             result = train(config(1), dataset, progress=False, write_outputs=False)
             return Elapsed(result.metrics["epochs"][-1]["epoch_seconds"])
 
-        return Prepared(run, compile_s=first.metrics.get("compile_seconds"), close=out.cleanup)
+        count = first.metrics["devices"]["count"]
+        return Prepared(run, compile_s=first.metrics.get("compile_seconds"), close=out.cleanup,
+                        note=f"{count} {first.metrics['devices']['platform']} device(s), batch sharded" if count > 1 else "")
 
     return build
 
@@ -475,8 +480,12 @@ def contenders_for(variant: str, n: int, keras_torch: bool = True, torch_compile
     ]
     if platform == "cpu" and variations:
         # How much of the margin is the XLA:CPU option experiments.train sets for its own
-        # programs (CPU_FUSIONS): jaxlayers without it, and Keras with it (process-wide).
+        # programs (CPU_FUSIONS): jaxlayers without it, and Keras with it (process-wide);
+        # and how much is the batch sharded over one CPU device per core.
         cs.insert(1, Contender("jaxlayers (XLA default fusions)", experiments_contender(variant, n, "default")))
+        if jax.device_count() > 1:
+            cs.insert(1, Contender("jaxlayers (experiments.train, 1 device)",
+                                   experiments_contender(variant, n, devices=1)))
         flags = " ".join(f"--{k}={v}" for k, v in CPU_FUSIONS["dots"].items())
         cs.append(Contender("keras fit (jax, spe=1, dots-only fusions)", worker_contender(
             ["keras", "--variant", variant, "--images", str(n)],

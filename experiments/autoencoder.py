@@ -25,9 +25,10 @@ from pathlib import Path
 
 import jax
 
-from experiments.config import CPU_FUSIONS, DATA_CHOICES, DEFAULT_LOOP, LOOPS, TrainConfig
+from experiments.config import CPU_FUSIONS, DATA_CHOICES, DEFAULT_LOOP, LOOPS, MAX_CPU_DEVICES, TrainConfig
 from experiments.data import FallbackWarning
 from experiments.keras_compat import OPTIMIZERS
+from experiments.loop import set_cpu_devices
 from experiments.models import APIS, DTYPES, UPSAMPLING, VARIANTS
 from experiments.train import train
 
@@ -51,6 +52,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
     p.add_argument("--learning-rate", type=float, default=None, help="default 1e-3 (Keras's default for both)")
     p.add_argument("--devices", type=int, default=None, help="use the first N local devices (default: all)")
+    p.add_argument("--cpu-devices", default="auto", type=_cpu_devices_arg,
+                   help="JAX devices on the CPU (the batch is sharded over them): 'auto' is one per usable core "
+                        f"(at most {MAX_CPU_DEVICES}, a divisor of the batch size); ignored when XLA_FLAGS sets "
+                        "--xla_force_host_platform_device_count")
     p.add_argument("--loop", choices=LOOPS, default=DEFAULT_LOOP,
                    help="python: a loop over a jitted step; scan: one jitted lax.scan per epoch; "
                         "auto: python on CPU, scan elsewhere (measured)")
@@ -80,6 +85,18 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     except ValueError as err:
         p.error(str(err))
     return config, a
+
+
+def _cpu_devices_arg(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive int, got {value!r}")
+    return count
 
 
 def set_compilation_cache(directory: str) -> None:
@@ -114,8 +131,12 @@ def print_log() -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     """The CLI: 0 when the run ends, 2 (with one line on stderr) when its settings, data or
-    checkpoint are unusable (`ValueError`/`FileNotFoundError` from `train`)."""
+    checkpoint are unusable (`ValueError`/`FileNotFoundError` from `train`).
+
+    Before anything runs on JAX it sets the CPU devices (`--cpu-devices`), the compilation
+    cache and, with `--distributed`, the cluster."""
     config, options = parse_args(argv)
+    set_cpu_devices(options.cpu_devices, config.batch_size)
     set_compilation_cache(options.compilation_cache)
     if options.distributed:
         jax.distributed.initialize()

@@ -24,6 +24,12 @@ CPU_FUSIONS = {
     "default": {},
 }
 DATA_CHOICES = ("auto", "mnist")
+# The CLI gives JAX one CPU device per usable core (`jax_num_cpu_devices`), so that on a
+# CPU the mesh shards each batch over every core: a step's ops are too small for XLA:CPU
+# to keep two cores busy within one device (2-core Intel Xeon, one device per core:
+# +17% upsample, +29% transpose images/s; benchmarks/RESULTS.md). At most this many, and
+# always a divisor of the batch size.
+MAX_CPU_DEVICES = 8
 
 
 @dataclasses.dataclass
@@ -88,6 +94,13 @@ class TrainConfig:
     def tag(self) -> str:
         """The run's name: the variant, with a non-default upsampling appended."""
         return self.variant if self.upsampling == "nearest" else f"{self.variant}-{self.upsampling}"
+
+
+def auto_cpu_devices(batch_size: int, cores: int) -> int:
+    """CPU devices for `--cpu-devices auto`: the largest divisor of `batch_size` that is at
+    most `cores` and `MAX_CPU_DEVICES` (at least 1)."""
+    limit = max(1, min(cores, MAX_CPU_DEVICES))
+    return max(n for n in range(1, limit + 1) if batch_size % n == 0)
 
 
 def resolve_loop(loop: str, platform: str) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -33,7 +34,7 @@ from jax import lax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from experiments.config import CPU_FUSIONS
+from experiments.config import CPU_FUSIONS, auto_cpu_devices
 from experiments.step import Recipe, TrainState, eval_loss_sum, init_state, train_step
 
 DATA_AXIS = "data"
@@ -107,6 +108,24 @@ def make_mesh(devices: int | None = None) -> Mesh:
             raise ValueError(f"devices={devices} asked for, but only {len(available)} are available: {available}")
         available = available[:devices]
     return Mesh(np.array(available), (DATA_AXIS,))
+
+
+def set_cpu_devices(count: int | str, batch_size: int) -> int | None:
+    """Give JAX `count` CPU devices ('auto': `auto_cpu_devices` for the usable cores).
+
+    Returns the count set, or None when XLA_FLAGS already sets one or JAX has already run
+    something in this process (its devices are fixed then: a warning says so)."""
+    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+        return None
+    if count == "auto":
+        count = auto_cpu_devices(batch_size, len(os.sched_getaffinity(0)))
+    try:
+        jax.config.update("jax_num_cpu_devices", int(count))
+    except RuntimeError:  # JAX's backends already exist in this process
+        warnings.warn(f"--cpu-devices {count}: JAX is already initialised in this process; "
+                      f"keeping its {jax.local_device_count('cpu')} CPU device(s).", stacklevel=2)
+        return None
+    return int(count)
 
 
 def compiler_options(mesh: Mesh, cpu_fusions: str = "dots") -> dict[str, str]:

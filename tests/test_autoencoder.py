@@ -14,6 +14,8 @@ import pytest
 
 import jaxlayers
 from experiments import autoencoder
+from experiments.config import auto_cpu_devices
+from experiments.loop import set_cpu_devices
 from experiments.models import PARAMS, build_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -136,6 +138,23 @@ def test_cli_defaults():
         autoencoder.parse_args(["--variant", "unpool", "--upsampling", "bed_of_nails"])
 
 
+def test_auto_cpu_devices_divide_the_batch():
+    assert [auto_cpu_devices(256, cores) for cores in (1, 2, 3, 4, 16)] == [1, 2, 2, 4, 8]
+    assert auto_cpu_devices(100, 8) == 5 and auto_cpu_devices(7, 2) == 1 and auto_cpu_devices(256, 0) == 1
+
+
+def test_cli_cpu_devices_flag():
+    assert autoencoder.parse_args([])[1].cpu_devices == "auto"
+    assert autoencoder.parse_args(["--cpu-devices", "3"])[1].cpu_devices == 3
+    for bad in ("0", "-1", "two"):
+        with pytest.raises(SystemExit):
+            autoencoder.parse_args(["--cpu-devices", bad])
+    # In this process JAX already runs: the count cannot change any more, and it says so.
+    jax.devices()
+    with pytest.warns(UserWarning, match="already initialised"):
+        assert set_cpu_devices(2, 256) is None
+
+
 METRICS_KEYS = {"config", "dataset", "devices", "versions", "model", "epochs", "final", "compile_seconds",
                 "compiler_options", "loop", "compilation_cache"}
 
@@ -164,6 +183,9 @@ def test_cli_run_writes_outputs_and_the_next_run_compiles_nothing(tmp_path):
     assert metrics["config"]["variant"] == "upsample" and metrics["model"]["params"] == 3369
     assert set(metrics["dataset"]) >= {"name", "source"} and metrics["dataset"]["train_examples"] == 1024
     assert set(metrics["devices"]) >= {"kind", "count", "platform"}
+    if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+        # --cpu-devices auto: the batch sharded over one CPU device per usable core
+        assert metrics["devices"]["count"] == auto_cpu_devices(256, len(os.sched_getaffinity(0)))
     assert set(metrics["versions"]) >= {"jax", "jaxlib", "flax", "optax", "jaxlayers"}
     (epoch,) = metrics["epochs"]
     assert set(epoch) >= {"epoch", "train_loss", "val_loss", "epoch_seconds", "images_per_second"}
