@@ -191,8 +191,19 @@ def _train_one(carry: Carry, x_train: jax.Array, perm: jax.Array, layout: Layout
     x, weights = _batch(x_train, perm, carry.index, layout.n_train, layout)
     if layout.sharding_hook is not None:
         jax.debug.inspect_array_sharding(x, callback=layout.sharding_hook)
-    state, metrics = train_step(layout.recipe.model(), layout.recipe.transformation(), carry.state, x, weights)
-    return Carry(state, carry.loss_sum + metrics["loss_sum"], carry.index + 1)
+    # The real rows of the whole batch, known from its index (no communication).
+    count = jnp.clip(layout.n_train - carry.index * layout.batch_size, 0, layout.batch_size).astype(jnp.float32)
+
+    def step(state: TrainState, x: jax.Array, weights: jax.Array) -> tuple[TrainState, jax.Array]:
+        state, metrics = train_step(layout.recipe.model(), layout.recipe.transformation(), state, x, weights,
+                                    count=count, axis_name=DATA_AXIS)
+        return state, metrics["loss_sum"]
+
+    # Each device runs the step on its part of the batch: the model's own reductions (max
+    # pooling's NaN check, say) stay on the device, and one psum joins the gradients.
+    state, loss_sum = jax.shard_map(step, mesh=layout.mesh, in_specs=(P(), P(DATA_AXIS), P(DATA_AXIS)),
+                                    out_specs=(P(), P()))(carry.state, x, weights)
+    return Carry(state, carry.loss_sum + loss_sum, carry.index + 1)
 
 
 @functools.partial(jax.jit, static_argnames="layout", donate_argnums=0)

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from jax import lax
 
 from experiments.keras_compat import make_optimizer, per_example_loss
 from experiments.models import INPUT_SHAPE, build_model
@@ -65,21 +66,30 @@ def init_state(model: Any, optimizer: optax.GradientTransformation, key: jax.Arr
 
 
 def train_step(model: Any, optimizer: optax.GradientTransformation, state: TrainState, x: jax.Array,
-               weights: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
+               weights: jax.Array, *, count: jax.Array | None = None,
+               axis_name: str | None = None) -> tuple[TrainState, dict[str, jax.Array]]:
     """One update on images x (batch, 28, 28, 1), which are also the targets.
 
     weights: (batch,) 1 for real rows, 0 for padding. The loss is the mean binary
     cross-entropy over the real rows (Keras `fit` on a partial last batch). Returns the
     new state and {"loss", "loss_sum", "count"} (scalars; loss_sum over real rows).
+
+    Data parallel (inside `shard_map` over `axis_name`, the state replicated): x and
+    weights are this device's part of the batch and `count` the real rows of the whole
+    batch. The gradients with respect to the replicated parameters come out summed over
+    the devices (autodiff transposes the parameters' broadcast into a `psum`) and the
+    losses are summed here, so every device makes the same update.
     """
     w = weights.astype(jnp.float32)
-    count = jnp.sum(w)
+    count = jnp.sum(w) if count is None else count
 
     def loss_fn(params: Any) -> tuple[jax.Array, jax.Array]:
         loss_sum = jnp.sum(per_example_loss(x, predict(model, params, x)) * w)
         return loss_sum / count, loss_sum
 
     (loss, loss_sum), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    if axis_name is not None:
+        loss, loss_sum = lax.psum((loss, loss_sum), axis_name)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     return TrainState(state.step + 1, params, opt_state), {"loss": loss, "loss_sum": loss_sum, "count": count}
