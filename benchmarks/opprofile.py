@@ -5,11 +5,17 @@ the experiments' own step (`experiments.step.make_train_step`, Keras Adam and lo
 and the PyTorch contender's step (eager, channels_last). Device time is summed by op
 name (XLA: the HLO op or thunk without its numeric suffix; torch: the operator's self
 time on the device, or on the CPU for a CPU run), largest first, with its share.
+jaxlayers' step runs on one device here (on CPU its thunks' times are summed over
+XLA's threads); on CPU the torch side runs in a subprocess with OpenMP's defaults.
 """
 from __future__ import annotations
 
 import glob
+import json
+import os
 import re
+import subprocess
+import sys
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable
@@ -125,11 +131,24 @@ def _platform() -> str:
     return jax.default_backend()
 
 
+def torch_profile_subprocess(variant: str, steps: int) -> dict:
+    """`torch_profile` in a process of its own with OpenMP's default settings (as the CPU
+    training contenders run: this process sets OMP_WAIT_POLICY=PASSIVE for torch beside JAX)."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.opprofile", "--torch", variant, str(steps)],
+                          capture_output=True, text=True, env=env, timeout=600,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def run(steps: int = 20, variants: tuple[str, ...] = ("upsample", "transpose"), log: Callable[[str], None] = print,
         deadline: Deadline | None = None) -> list[dict]:
     records = {variant: {"variant": variant, "steps": steps, "batch": BATCH} for variant in variants}
     # Every JAX trace before any torch one: torch's profiler keeps CUPTI, which JAX's then cannot use.
-    profilers = [("jaxlayers", jax_profile)] + ([("torch", torch_profile)] if optional.torch() is not None else [])
+    torch = torch_profile if _platform() == "gpu" else torch_profile_subprocess
+    profilers = [("jaxlayers", jax_profile)] + ([("torch", torch)] if optional.torch() is not None else [])
     for name, profile in profilers:
         for variant, record in records.items():
             if deadline is not None and deadline.passed():
@@ -142,3 +161,10 @@ def run(steps: int = 20, variants: tuple[str, ...] = ("upsample", "transpose"), 
             top = record[name].get("ops", [])[:3]
             log(f"  {variant} {name}: " + ", ".join(f"{o['op'][:60]} {o['ms_per_step']:.3f} ms" for o in top))
     return list(records.values())
+
+
+if __name__ == "__main__":  # the torch side in a subprocess: --torch VARIANT STEPS, prints JSON
+    if len(sys.argv) != 4 or sys.argv[1] != "--torch":
+        print("internal: use `python -m benchmarks.run --only profile`", file=sys.stderr)
+        sys.exit(2)
+    print(json.dumps(torch_profile(sys.argv[2], int(sys.argv[3]))))

@@ -164,7 +164,6 @@ class KernelLayer(Layer):
 
         Returns:
             `(kernel, bias)` in `param_dtype`; bias is None without `use_bias`.
-
         """
         kernel = self.param(
             "kernel", initializers.get(self.kernel_initializer, "kernel_initializer"), kernel_shape, self.param_dtype
