@@ -158,9 +158,9 @@ def receptive_field(layers: Iterable[Any]) -> ReceptiveField:
     Layers that keep the grid pass through: Dense on the channel axis, activations,
     Dropout, padding, cropping, BatchNormalization (elementwise at inference, on any
     axis) and LayerNormalization over the channel axis alone (one over spatial axes
-    makes every output depend on all the cells along them, and is refused). Nested Sequentials are followed, and so is a
-    `Graph` that is a chain (one input, each layer on the previous one's output, the
-    last one's returned).
+    makes every output depend on all the cells along them, and is refused). Nested
+    Sequentials are followed, and so is a `Graph` that is a chain (one input, each
+    layer on the previous one's output, the last one's returned).
 
     Args:
         layers: a sequence, `flax.linen.Sequential` or `flax.nnx.Sequential` (nested
@@ -198,8 +198,8 @@ def receptive_field(layers: Iterable[Any]) -> ReceptiveField:
 _ACCEPTS = (
     "it takes a sequence, flax.linen.Sequential or flax.nnx.Sequential of jaxlayers conv and "
     "pooling layers (linen or NNX), grid-keeping layers (Dense, activations, Dropout, padding, "
-    "cropping, BatchNormalization, channel-axis LayerNormalization), plain activation functions and (kernel_size, "
-    "strides[, dilation_rate]) tuples, or a jaxlayers Graph that is a chain"
+    "cropping, BatchNormalization, channel-axis LayerNormalization), plain activation functions and "
+    "(kernel_size, strides[, dilation_rate]) tuples, or a jaxlayers Graph that is a chain"
 )
 
 
