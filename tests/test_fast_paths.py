@@ -10,7 +10,9 @@ a subset is checked against Keras `ConvNDTranspose` and with the automatic
 dispatch under jit. The same for `conv`'s (and stride-1 `conv_transpose`'s) shift-sum
 lowering (`_shift_sum`: channels contracted first, then shifted slices added; chosen
 when taps * filters <= channels), including strides, dilation, causal and explicit
-padding, against the direct conv, NumPy and Keras; and the "explicit_pad" lowering (the
+padding, against the direct conv, NumPy and Keras; the same for the tap-sum lowering
+(`_tap_sum`: few input channels, the taps' shifted input slices times their kernel rows
+added; its custom JVP checked in forward mode); and the "explicit_pad" lowering (the
 input padded by `lax.pad`, then an unpadded conv) against the conv's own padding. No
 timing here.
 """
@@ -26,16 +28,17 @@ import pytest
 
 import jaxlayers.functional as F
 from jaxlayers import padding as P
-from jaxlayers.functional import _lowering, _shift_sum, _subpixel
+from jaxlayers.functional import _lowering, _shift_sum, _subpixel, _tap_sum
 
 # The lowerings the tests compare, as `_lowering.forced` modes (traced under them).
 LOWERINGS = {
     "auto": {},
-    "direct": dict(shift_sum="never", explicit_pad="never"),
+    "direct": dict(shift_sum="never", tap_sum="never", explicit_pad="never"),
     "dilated": dict(shift_sum="never", subpixel="never", explicit_pad="never"),
     "subpixel": dict(shift_sum="never", subpixel="always"),
     "shift_sum": dict(shift_sum="always"),
-    "explicit_pad": dict(shift_sum="never", subpixel="never", explicit_pad="always"),
+    "tap_sum": dict(shift_sum="never", tap_sum="always"),
+    "explicit_pad": dict(shift_sum="never", tap_sum="never", subpixel="never", explicit_pad="always"),
 }
 
 
@@ -228,8 +231,9 @@ def _conv_op(case, lowering):
                                       dilation=case["dilation"]), lowering)
 
 
+@pytest.mark.parametrize("lowering", ["shift_sum", "tap_sum"])
 @pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
-def test_shift_sum_equals_direct_and_numpy(case):
+def test_conv_lowerings_equal_direct_and_numpy(case, lowering):
     r = np.random.default_rng(zlib.crc32(repr(case).encode()))
     x = r.uniform(-1, 1, size=(case["batch"], *case["sizes"], case["cin"])).astype(np.float32)
     kernel = r.uniform(-1, 1, size=(*case["kernel"], case["cin"], case["filters"])).astype(np.float32)
@@ -239,7 +243,7 @@ def test_shift_sum_equals_direct_and_numpy(case):
     want = K.np_conv(x, kernel, bias, case["strides"], pairs, case["dilation"])
     cotangent = r.standard_normal(want.shape).astype(np.float32)
 
-    ops = tuple(_conv_op(case, lowering) for lowering in ("direct", "shift_sum"))
+    ops = tuple(_conv_op(case, name) for name in ("direct", lowering))
     (ref_out, ref_grads), (out, grads) = _outs_and_vjps(ops, (x, kernel, bias), cotangent)
     np.testing.assert_allclose(out, want, **VALUE_TOL)
     np.testing.assert_allclose(ref_out, want, **VALUE_TOL)
@@ -316,6 +320,33 @@ def test_shift_sum_dispatch_rule():
         assert len(_convs(F.conv, x, jnp.zeros((3, 3, 16, 1)))) == 1
     with pytest.raises(ValueError, match="shift_sum"), _lowering.forced(shift_sum="fast"):
         pass
+
+
+def test_tap_sum_dispatch_rule():
+    x = jnp.zeros((2, 6, 6, 1))
+    assert _tap_sum.worthwhile((3, 3, 1, 16)) and _tap_sum.worthwhile((3, 3, 2, 16))
+    assert not _tap_sum.worthwhile((3, 3, 3, 16)) and not _tap_sum.worthwhile((5, 5, 1, 16))
+    assert not _tap_sum.worthwhile((3, 3, 2, 4), groups=2)
+    with _lowering.forced(tap_sum="auto"):
+        assert not _convs(F.conv, x, jnp.zeros((3, 3, 1, 16)))  # 9 <= 18: the tap sum
+        assert len(_convs(F.conv, jnp.zeros((2, 6, 6, 3)), jnp.zeros((3, 3, 3, 16)))) == 1  # 27: direct
+        # few filters too: the shift sum comes first
+        assert "dot_general" in str(jax.make_jaxpr(F.conv)(jnp.zeros((2, 6, 6, 2)), jnp.zeros((1, 1, 2, 1))))
+    assert _lowering.mode("tap_sum", "cpu") == "auto" and _lowering.mode("tap_sum", "gpu") == "never"
+
+
+def test_tap_sum_jvp_and_hessian_equal_direct():
+    """Forward mode through the tap sum's custom JVP, for the input and the kernel."""
+    r = np.random.default_rng(9)
+    x = r.standard_normal((2, 7, 7, 2)).astype(np.float32)
+    kernel = r.standard_normal((3, 3, 2, 5)).astype(np.float32)
+    dx, dk = (r.standard_normal(a.shape).astype(np.float32) for a in (x, kernel))
+    conv = {name: _lowered(functools.partial(F.conv, strides=2, padding="same"), name) for name in ("tap_sum", "direct")}
+    (out, tangent), (ref_out, ref_tangent) = (jax.jvp(conv[name], (x, kernel), (dx, dk)) for name in conv)
+    np.testing.assert_allclose(out, ref_out, **VALUE_TOL)
+    np.testing.assert_allclose(tangent, ref_tangent, **GRAD_TOL)
+    hessians = [jax.hessian(lambda k, f=conv[name]: jnp.sum(jnp.tanh(f(x, k))))(kernel) for name in conv]
+    np.testing.assert_allclose(*hessians, **GRAD_TOL)
 
 
 def test_forward_mode_autodiff_through_fast_paths():

@@ -346,10 +346,30 @@ def test_shift_sum_low_precision_error_is_the_direct_paths(dtype):
         assert g.dtype == jnp.dtype(dtype)
 
 
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_tap_sum_low_precision_error_is_the_direct_paths(dtype):
+    """The automatic tap-sum lowering (one input channel) is as accurate as the direct conv."""
+    kernel_shape = (3, 3, 1, 16)
+    for seed in range(3):
+        r = np.random.default_rng(seed)
+        x = jnp.asarray(r.standard_normal((4, 16, 16, 1)), dtype)
+        k = jnp.asarray(r.standard_normal(kernel_shape) / 3, dtype)
+        reference = K.np_conv(np.asarray(x, np.float64), np.asarray(k, np.float64), pads=((1, 1), (1, 1)),
+                              strides=(1, 1), dilation=(1, 1))
+        errors = {}
+        for lowering, modes in (("tap_sum", {"tap_sum": "always"}), ("direct", {"tap_sum": "never"})):
+            with _lowering.forced(**modes):
+                y = (lambda x, k: F.conv(x, k, padding="same"))(x, k)
+            assert y.dtype == jnp.dtype(dtype)
+            errors[lowering] = _mean_error(y, reference)
+        assert errors["tap_sum"] <= 1.2 * errors["direct"], (seed, errors)
+
+
 # (op, lowering modes, kernel shape, keyword arguments)
 LOWERED_OPS = [
     ("conv", {"shift_sum": "never"}, (3, 3, 8, 1), {}),
     ("conv", {"shift_sum": "always"}, (3, 3, 8, 1), {}),
+    ("conv", {"shift_sum": "never", "tap_sum": "always"}, (3, 3, 8, 4), {}),
     ("conv", {}, (3, 3, 8, 4), {"strides": 2, "padding": "same"}),
     ("conv_transpose", {"shift_sum": "never", "subpixel": "never"}, (3, 3, 2, 8), {"strides": 2}),
     ("conv_transpose", {"shift_sum": "never", "subpixel": "always"}, (3, 3, 2, 8), {"strides": 2}),

@@ -6,6 +6,9 @@ made per `jax.default_backend()` from measurements (benchmarks/RESULTS.md).
 
 - "shift_sum": a conv with few filters (taps x filters <= channels) as one channel
   contraction plus shifted slices added (`_shift_sum`); else `lax.conv_general_dilated`.
+- "tap_sum": a conv with few input channels (taps x channels <= 18) as its taps' shifted
+  input slices times their kernel rows, added (`_tap_sum`; the kernel gradient one matrix
+  product); else `lax.conv_general_dilated`.
 - "subpixel": a strided transposed conv as one stride-1 conv + depth-to-space
   (`_subpixel`), where it does fewer multiply-adds; else the stride-dilated input.
 - "block_pool": non-overlapping pooling as pad + reshape + reduce (`_windows`);
@@ -28,21 +31,21 @@ from collections.abc import Iterator, Mapping
 
 import jax
 
-CHOICES = ("shift_sum", "subpixel", "block_pool", "broadcast_upsample", "explicit_pad")
+CHOICES = ("shift_sum", "tap_sum", "subpixel", "block_pool", "broadcast_upsample", "explicit_pad")
 MODES = ("auto", "never", "always")
 
 # Measured backends (benchmarks/RESULTS.md). Elsewhere (TPU, for now) the plain
 # `lax` convolutions, and the reshape/broadcast paths, which are only data movement.
 UNMEASURED: Mapping[str, str] = {
     "shift_sum": "never", "subpixel": "never", "block_pool": "auto", "broadcast_upsample": "auto",
-    "explicit_pad": "never",
+    "tap_sum": "never", "explicit_pad": "never",
 }
 _ALL_AUTO = {choice: "auto" for choice in CHOICES}
 BY_BACKEND: Mapping[str, Mapping[str, str]] = {
     "cpu": _ALL_AUTO,  # 2-core AMD EPYC and Intel Xeon
     # NVIDIA H200: shift-sum 2.8x, sub-pixel 1.3x, block max pool 1.15x faster (fwd+bwd);
-    # explicit_pad not measured there.
-    "gpu": {**_ALL_AUTO, "explicit_pad": "never"},
+    # tap_sum and explicit_pad not measured there.
+    "gpu": {**_ALL_AUTO, "tap_sum": "never", "explicit_pad": "never"},
 }
 
 # The shift-sum's channel contraction as this many batched matrix products (over equal

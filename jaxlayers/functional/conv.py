@@ -10,7 +10,7 @@ from jax import lax
 from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq, as_tuple, check_groups, positive_int
 from jaxlayers._args import dilation_rate as resolve_dilation
-from jaxlayers.functional import _lowering, _shift_sum, _subpixel
+from jaxlayers.functional import _lowering, _shift_sum, _subpixel, _tap_sum
 from jaxlayers.functional._checks import (
     check_bias, check_channels, check_input, check_kernel, check_precision, promote,
 )
@@ -99,7 +99,9 @@ def conv(
     Strides and dilation rates may both exceed 1 (Keras refuses that combination).
     With few filters (taps * filters <= in, e.g. 3x3 from 16 channels to 1) this may be
     computed by the equivalent `_shift_sum` lowering (a matrix product over channels,
-    then shifted slices added), on the backends where it measured faster (`_lowering`).
+    then shifted slices added), with few input channels (taps * in <= 18, e.g. 3x3 from
+    1 or 2 channels) by `_tap_sum` (the taps' shifted input slices times their kernel
+    rows, added), on the backends where they measured faster (`_lowering`).
 
     Args:
         x: (batch, *spatial, in).
@@ -139,6 +141,8 @@ def conv(
     x, kernel, bias = promote(x, kernel, bias)
     if _lowering.use("shift_sum", _shift_sum.worthwhile(shape, groups), applicable=groups == 1):
         y = _shift_sum.conv_shift_sum(x, kernel, strides, dilation, pairs, precision)
+    elif _lowering.use("tap_sum", _tap_sum.worthwhile(shape, groups), applicable=groups == 1):
+        y = _tap_sum.conv_tap_sum(x, kernel, strides, dilation, pairs)
     else:
         x, pairs = _padded_outside(x, windows, strides, pairs)
         y = lax.conv_general_dilated(
