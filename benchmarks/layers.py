@@ -28,7 +28,7 @@ from benchmarks.timing import Contender, Deadline, Prepared, fastest_of, jax_pre
 JAXLAYERS = "jaxlayers"
 # The lowering choices each op's jaxlayers path depends on (see jaxlayers.functional._lowering).
 CHOICES_OF = {
-    "conv_few": ("shift_sum",), "conv_t2": ("subpixel",), "max_pool": ("block_pool",),
+    "conv_few": ("shift_sum",), "conv_in1": ("tap_sum",), "conv_t2": ("subpixel",), "max_pool": ("block_pool",),
     "avg_pool": ("block_pool",), "unpool": ("block_pool",), "nearest": ("broadcast_upsample",),
 }
 
@@ -41,11 +41,13 @@ class Op:
     stride: int = 1
     output_padding: int | None = None
     filters: int | None = None  # conv family: fixed filters in every case (None: as many as channels)
+    channels: int | None = None  # fixed input channels in every case (None: the case's)
 
 
 OPS = (
     Op("conv", "conv2d 3x3 same", out_channels=True),
     Op("conv_few", "conv2d 3x3 same, 1 filter", out_channels=True, filters=1),
+    Op("conv_in1", "conv2d 3x3 same, 1 input channel", out_channels=True, channels=1),
     Op("conv_t1", "conv transpose 3x3 s1 same", out_channels=True),
     Op("conv_t2", "conv transpose 3x3 s2 same op=1", out_channels=True, stride=2, output_padding=1),
     Op("max_pool", "max pool 2x2"),
@@ -60,6 +62,7 @@ OPS = (
 AUTOENCODER_SHAPES = {
     "conv": (256, 14, 14, 16, 8),        # encoder conv 2 (upsampling model)
     "conv_few": (256, 28, 28, 16, 1),    # the reconstruction conv of both models (shift-sum lowering)
+    "conv_in1": (256, 28, 28, 1, 16),    # the first conv of both models (tap-sum lowering)
     "conv_t1": (256, 12, 12, 8, 16),     # decoder transpose 2 (transpose model), same padding
     "conv_t2": (256, 14, 14, 16, 16),    # an upsampling x2 + conv pair as one strided transpose
     "max_pool": (256, 28, 28, 16),       # encoder pool 1
@@ -72,7 +75,7 @@ SIZES = {
     "full": {"autoencoder": AUTOENCODER_SHAPES, "large": (64, 224, 224, 32)},
     "quick": {"autoencoder": AUTOENCODER_SHAPES, "large": (16, 64, 64, 32)},
     "smoke": {"autoencoder": {**{k: (4, 8, 8, 4, 4)[: len(v)] for k, v in AUTOENCODER_SHAPES.items()},
-                              "conv_few": (4, 8, 8, 12, 1)}, "large": None},
+                              "conv_few": (4, 8, 8, 12, 1), "conv_in1": (4, 8, 8, 1, 4)}, "large": None},
 }
 
 
@@ -81,8 +84,9 @@ def case_shapes(size: str) -> list[tuple[str, Op, tuple[int, ...]]]:
     spec = SIZES[size]
     cases = [("autoencoder", op, spec["autoencoder"][op.key]) for op in OPS]
     if spec["large"] is not None:
-        large = spec["large"]
-        cases += [("large", op, (*large, op.filters or large[-1]) if op.out_channels else large) for op in OPS]
+        *image, channels = spec["large"]
+        cases += [("large", op, (*image, op.channels or channels, op.filters or channels) if op.out_channels
+                   else (*image, channels)) for op in OPS]
     return cases
 
 
@@ -107,7 +111,7 @@ def jax_contenders(op: Op, shape: tuple[int, ...], dtype: Any) -> dict[str, tupl
     def param(*dims: int) -> jax.Array:
         return jnp.asarray(rng.normal(0, 0.1, dims), dtype)
 
-    if op.key in ("conv", "conv_few"):
+    if op.key in ("conv", "conv_few", "conv_in1"):
         f = shape[4]
         p = {"k": param(3, 3, c, f), "b": param(f)}
         out[JAXLAYERS] = (lambda p, x: F.conv(x, p["k"], p["b"], padding="same"), p)
@@ -205,7 +209,7 @@ def torch_contender(op: Op, shape: tuple[int, ...], dtype: str, backward: bool,
     rng = np.random.default_rng(1)
     tdtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
     s = op.stride
-    if op.key in ("conv", "conv_few"):
+    if op.key in ("conv", "conv_few", "conv_in1"):
         name, weights = "torch F.conv2d", [(shape[4], c, 3, 3), (shape[4],)]
         f = lambda x, wt, b: TF.conv2d(x, wt, b, padding=1)  # noqa: E731
     elif op.key.startswith("conv_t"):

@@ -23,6 +23,7 @@ HAS_TORCH = importlib.util.find_spec("torch") is not None
 LAYER_CONTENDERS = {
     "conv": {"jaxlayers", "flax nn.Conv", "keras.ops.conv", "torch F.conv2d"},
     "conv_few": {"jaxlayers", "jaxlayers (lax path)", "flax nn.Conv", "keras.ops.conv", "torch F.conv2d"},
+    "conv_in1": {"jaxlayers", "jaxlayers (lax path)", "flax nn.Conv", "keras.ops.conv", "torch F.conv2d"},
     "conv_t1": {"jaxlayers", "flax nn.ConvTranspose", "keras.ops.conv_transpose", "torch F.conv_transpose2d"},
     "conv_t2": {"jaxlayers", "jaxlayers (lax path)", "flax nn.ConvTranspose", "keras.ops.conv_transpose",
                 "torch F.conv_transpose2d"},

@@ -319,50 +319,33 @@ def _mean_error(y, reference):
     return float(np.mean(np.abs(np.asarray(y, np.float64) - reference)))
 
 
+@pytest.mark.parametrize("choice, x_shape, kernel_shape, scale", [
+    ("shift_sum", (4, 16, 16, 32), (3, 3, 32, 2), 8),  # 18 <= 32: the automatic choice is the shift sum
+    ("tap_sum", (4, 16, 16, 1), (3, 3, 1, 16), 3),  # 9 * 1 <= 18: the automatic choice is the tap sum
+])
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
-def test_shift_sum_low_precision_error_is_the_direct_paths(dtype):
-    """Item 5: the automatic shift-sum lowering is as accurate as the direct conv (several seeds)."""
-    kernel_shape = (3, 3, 32, 2)  # 18 <= 32: the automatic choice is the shift sum
-    x = jnp.zeros((4, 16, 16, 32), dtype)
+def test_lowering_low_precision_error_is_the_direct_paths(choice, x_shape, kernel_shape, scale, dtype):
+    """Item 5: the automatic lowerings are as accurate as the direct conv (several seeds)."""
+    x = jnp.zeros(x_shape, dtype)
     assert "conv_general_dilated" not in str(jax.make_jaxpr(lambda x, k: F.conv(x, k, padding="same"))(
         x, jnp.zeros(kernel_shape, dtype)))
-    for seed in range(4):
+    for seed in range(3):
         r = np.random.default_rng(seed)
-        x = jnp.asarray(r.standard_normal((4, 16, 16, 32)), dtype)
-        k = jnp.asarray(r.standard_normal(kernel_shape) / 8, dtype)
+        x = jnp.asarray(r.standard_normal(x_shape), dtype)
+        k = jnp.asarray(r.standard_normal(kernel_shape) / scale, dtype)
         reference = K.np_conv(np.asarray(x, np.float64), np.asarray(k, np.float64), pads=((1, 1), (1, 1)),
                               strides=(1, 1), dilation=(1, 1))
         errors = {}
-        for lowering in ("auto", "shift_sum", "direct"):
-            with _lowering.forced(**({"shift_sum": "never"} if lowering == "direct" else
-                                     {"shift_sum": "always"} if lowering == "shift_sum" else {})):
-                y = (lambda x, k: F.conv(x, k, padding="same"))(x, k)
+        for lowering, modes in (("auto", {}), (choice, {choice: "always"}), ("direct", {choice: "never"})):
+            with _lowering.forced(**modes):
+                y = F.conv(x, k, padding="same")
             assert y.dtype == jnp.dtype(dtype)
             errors[lowering] = _mean_error(y, reference)
         assert errors["auto"] <= 1.2 * errors["direct"], (seed, errors)
-        assert errors["shift_sum"] <= 1.2 * errors["direct"], (seed, errors)
+        assert errors[choice] <= 1.2 * errors["direct"], (seed, errors)
         # and its gradient (through the float32 accumulation) runs in the input dtype
         g = jax.grad(lambda x: jnp.sum(F.conv(x, k, padding="same").astype(jnp.float32)))(x)
         assert g.dtype == jnp.dtype(dtype)
-
-
-@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
-def test_tap_sum_low_precision_error_is_the_direct_paths(dtype):
-    """The automatic tap-sum lowering (one input channel) is as accurate as the direct conv."""
-    kernel_shape = (3, 3, 1, 16)
-    for seed in range(3):
-        r = np.random.default_rng(seed)
-        x = jnp.asarray(r.standard_normal((4, 16, 16, 1)), dtype)
-        k = jnp.asarray(r.standard_normal(kernel_shape) / 3, dtype)
-        reference = K.np_conv(np.asarray(x, np.float64), np.asarray(k, np.float64), pads=((1, 1), (1, 1)),
-                              strides=(1, 1), dilation=(1, 1))
-        errors = {}
-        for lowering, modes in (("tap_sum", {"tap_sum": "always"}), ("direct", {"tap_sum": "never"})):
-            with _lowering.forced(**modes):
-                y = (lambda x, k: F.conv(x, k, padding="same"))(x, k)
-            assert y.dtype == jnp.dtype(dtype)
-            errors[lowering] = _mean_error(y, reference)
-        assert errors["tap_sum"] <= 1.2 * errors["direct"], (seed, errors)
 
 
 # (op, lowering modes, kernel shape, keyword arguments)

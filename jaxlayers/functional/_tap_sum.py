@@ -6,18 +6,20 @@ first conv of a grey-image model: 3x3 from 1 channel) that is `taps * C`
 multiply-adds of whole strided slices of `xpad`, one elementwise fusion, where XLA:CPU's
 direct convolution is slowest (256x28x28, 1 -> 16 channels: forward 0.5 vs 4.8 ms).
 
-Added up that way, the kernel gradient would be one reduction over the whole output
-per tap (slow), so a custom JVP gives the kernel's tangent as one matrix product,
-`patches @ dw` (`patches`: the taps' slices side by side, `(batch, *out, taps * C)`),
-whose transpose, the kernel gradient, is `patches^T @ g`: one matrix product, split over
-the batch on CPU (`_lowering.contraction_parts`). Forward and reverse mode both work.
+Added up that way, the gradients would be slow (the kernel's: one reduction over the
+whole output per tap; the input's: one padded copy per tap, 3x the direct conv's), so a
+custom JVP gives the kernel's tangent as one matrix product, `patches @ dw` (`patches`:
+the taps' slices side by side, `(batch, *out, taps * C)`), whose transpose, the kernel
+gradient, is `patches^T @ g`: one matrix product, split over the batch on CPU
+(`_lowering.contraction_parts`); and the input's tangent as the caller's direct
+convolution of `dx`, so the input gradient is XLA's. Forward and reverse mode both work.
 `(lo, hi)` come from `jaxlayers.padding`; the per-tap geometry is `_shift_sum`'s.
 """
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -42,8 +44,12 @@ def conv_tap_sum(
     strides: Sequence[int],
     dilation: Sequence[int],
     pairs: pad.Pairs,
+    direct: Callable[[jax.Array, jax.Array], jax.Array],
 ) -> jax.Array:
     """`conv` without bias: x: (batch, *spatial, C) * kernel: (*kernel_size, C, F), one dtype.
+
+    `direct(x, kernel)` is the same convolution on its direct path (`lax`), used for the
+    input's tangent.
 
     Floats narrower than 32 bits are accumulated in float32 and rounded once at the end,
     as a direct convolution does.
@@ -52,7 +58,7 @@ def conv_tap_sum(
     kernel_size = tuple(kernel.shape[:rank])
     sizes = pad.output_sizes(x.shape[1:-1], pad.effective_window(kernel_size, dilation), strides, pairs)
     geometry = Geometry(tuple(x.shape[1:-1]), kernel_size, tuple(strides), tuple(dilation), tuple(pairs), sizes)
-    return _tap_conv(x, kernel, geometry)
+    return _tap_conv(x, kernel, geometry, direct)
 
 
 def _accumulation(dtype: jnp.dtype) -> jnp.dtype:
@@ -83,18 +89,18 @@ def _summed(x: jax.Array, kernel: jax.Array, geo: Geometry) -> jax.Array:
     return y.astype(x.dtype)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
-def _tap_conv(x: jax.Array, kernel: jax.Array, geo: Geometry) -> jax.Array:
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+def _tap_conv(x: jax.Array, kernel: jax.Array, geo: Geometry, direct: Callable) -> jax.Array:
     return _summed(x, kernel, geo)
 
 
 @functools.partial(_tap_conv.defjvp, symbolic_zeros=True)
-def _tap_conv_jvp(geo: Geometry, primals: tuple[jax.Array, jax.Array], tangents: tuple):
+def _tap_conv_jvp(geo: Geometry, direct: Callable, primals: tuple[jax.Array, jax.Array], tangents: tuple):
     (x, kernel), (dx, dkernel) = primals, tangents
     y = _summed(x, kernel, geo)
     dy = jnp.zeros_like(y)
     if not isinstance(dx, jax.custom_derivatives.SymbolicZero):
-        dy = dy + _tap_conv(dx, kernel, geo)
+        dy = dy + direct(dx, kernel)
     if not isinstance(dkernel, jax.custom_derivatives.SymbolicZero):
         acc = _accumulation(x.dtype)
         patches = jnp.concatenate(_slices(x, geo), axis=-1)  # (batch, *sizes, taps * C)

@@ -1,6 +1,7 @@
 """N-D convolution and transposed convolution, channels-last, Keras kernel layouts."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import jax
@@ -139,20 +140,30 @@ def conv(
     pairs = pad.forward_pairs(padding, x.shape[1:-1], windows, strides, allowed=PADDINGS)
     pad.check_window_fits(x.shape[1:-1], windows, pairs, x.shape, f"`kernel` (dilated to {windows})")
     x, kernel, bias = promote(x, kernel, bias)
+    direct = functools.partial(_direct, windows=windows, strides=strides, dilation=dilation, pairs=pairs,
+                               groups=groups, precision=precision)
     if _lowering.use("shift_sum", _shift_sum.worthwhile(shape, groups), applicable=groups == 1):
         y = _shift_sum.conv_shift_sum(x, kernel, strides, dilation, pairs, precision)
     elif _lowering.use("tap_sum", _tap_sum.worthwhile(shape, groups), applicable=groups == 1):
-        y = _tap_sum.conv_tap_sum(x, kernel, strides, dilation, pairs)
+        y = _tap_sum.conv_tap_sum(x, kernel, strides, dilation, pairs, direct)
     else:
-        x, pairs = _padded_outside(x, windows, strides, pairs)
-        y = lax.conv_general_dilated(
-            x, kernel, strides, pairs,
-            rhs_dilation=dilation,
-            dimension_numbers=_dimension_numbers(rank),
-            feature_group_count=groups,
-            precision=precision,
-        )
+        y = direct(x, kernel)
     return y if bias is None else y + bias
+
+
+def _direct(
+    x: jax.Array, kernel: jax.Array, *, windows: Sequence[int], strides: Sequence[int], dilation: Sequence[int],
+    pairs: pad.Pairs, groups: int, precision: lax.PrecisionLike,
+) -> jax.Array:
+    """`conv` without bias on its direct path: one `lax.conv_general_dilated`."""
+    x, pairs = _padded_outside(x, windows, strides, pairs)
+    return lax.conv_general_dilated(
+        x, kernel, strides, pairs,
+        rhs_dilation=dilation,
+        dimension_numbers=_dimension_numbers(x.ndim - 2),
+        feature_group_count=groups,
+        precision=precision,
+    )
 
 
 def conv_transpose(
