@@ -47,7 +47,7 @@ class Op:
 OPS = (
     Op("conv", "conv2d 3x3 same", out_channels=True),
     Op("conv_few", "conv2d 3x3 same, 1 filter", out_channels=True, filters=1),
-    Op("conv_in1", "conv2d 3x3 same, 1 input channel", out_channels=True, channels=1),
+    Op("conv_in1", "conv2d 3x3 same, 1 input channel", out_channels=True, filters=16, channels=1),
     Op("conv_t1", "conv transpose 3x3 s1 same", out_channels=True),
     Op("conv_t2", "conv transpose 3x3 s2 same op=1", out_channels=True, stride=2, output_padding=1),
     Op("max_pool", "max pool 2x2"),

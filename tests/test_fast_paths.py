@@ -326,6 +326,7 @@ def test_tap_sum_dispatch_rule():
     x = jnp.zeros((2, 6, 6, 1))
     assert _tap_sum.worthwhile((3, 3, 1, 16)) and _tap_sum.worthwhile((3, 3, 2, 16))
     assert not _tap_sum.worthwhile((3, 3, 3, 16)) and not _tap_sum.worthwhile((5, 5, 1, 16))
+    assert not _tap_sum.worthwhile((3, 3, 1, 32))
     assert not _tap_sum.worthwhile((3, 3, 2, 4), groups=2)
     with _lowering.forced(tap_sum="auto"):
         assert not _convs(F.conv, x, jnp.zeros((3, 3, 1, 16)))  # 9 <= 18: the tap sum

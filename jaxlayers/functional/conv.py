@@ -100,9 +100,10 @@ def conv(
     Strides and dilation rates may both exceed 1 (Keras refuses that combination).
     With few filters (taps * filters <= in, e.g. 3x3 from 16 channels to 1) this may be
     computed by the equivalent `_shift_sum` lowering (a matrix product over channels,
-    then shifted slices added), with few input channels (taps * in <= 18, e.g. 3x3 from
-    1 or 2 channels) by `_tap_sum` (the taps' shifted input slices times their kernel
-    rows, added), on the backends where they measured faster (`_lowering`).
+    then shifted slices added), with few input channels (taps * in <= 18 and filters
+    <= 16, e.g. 3x3 from 1 channel to 16) by `_tap_sum` (the taps' shifted input slices
+    times their kernel rows, added), on the backends where they measured faster
+    (`_lowering`).
 
     Args:
         x: (batch, *spatial, in).
