@@ -28,7 +28,8 @@ class Checkpoints:
             preservation_policy=ocp.checkpoint_managers.LatestN(keep), create=not read_only, read_only=read_only,
             cleanup_tmp_directories=not read_only)  # a save cut short by a kill
         self.directory = Path(directory).absolute()
-        self._manager = ocp.CheckpointManager(self.directory, options=options)
+        self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers={
+            "state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()})
 
     def __enter__(self) -> Checkpoints:
         return self
@@ -63,8 +64,14 @@ class Checkpoints:
 
     def restore(self, epoch: int, target: Any = None) -> Any:
         """The state of `epoch`, with the tree structure, dtypes and shardings of `target`
-        (None: as saved, NamedTuples as dicts)."""
-        abstract = None if target is None else jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        (None: shapes and dtypes as saved, NamedTuples as dicts, on this process's first
+        device, whatever devices wrote it: e.g. a run on 2 CPU devices, read in a notebook)."""
+        if target is None:
+            device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+            saved = self._manager.item_metadata(epoch)["state"]
+            abstract = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device), saved)
+        else:
+            abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
         return self._manager.restore(epoch, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))).state
 
 
