@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from benchmarks import ROOT
 from benchmarks import contenders as optional
 from benchmarks.timing import SKIPPED, Deadline
 
@@ -137,7 +138,7 @@ def torch_profile_subprocess(variant: str, steps: int) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     proc = subprocess.run([sys.executable, "-m", "benchmarks.opprofile", "--torch", variant, str(steps)],
                           capture_output=True, text=True, env=env, timeout=600,
-                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                          cwd=ROOT)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}")
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import ROOT
 from benchmarks import contenders as optional
 from benchmarks.timing import SKIPPED, Contender, Deadline, Elapsed, Prepared, measure
 
@@ -295,7 +296,7 @@ def worker_contender(args: list[str], env: dict[str, str | None]) -> Callable[[]
         merged = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
         proc = subprocess.Popen([sys.executable, "-m", "benchmarks.training", "--worker", *args],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                text=True, env=merged, cwd=_root())
+                                text=True, env=merged, cwd=ROOT)
 
         def ask(command: str) -> dict:
             proc.stdin.write(command + "\n")
@@ -324,10 +325,6 @@ def worker_contender(args: list[str], env: dict[str, str | None]) -> Callable[[]
         return Prepared(lambda: Elapsed(ask("epoch")["seconds"]), note=ready.get("note", ""), close=close)
 
     return build
-
-
-def _root() -> str:
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # --------------------------------------------------------------------- torch

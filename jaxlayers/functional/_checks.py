@@ -50,6 +50,13 @@ def promote(x: jax.Array, kernel: jax.Array, bias: jax.Array | None) -> tuple[ja
     return x.astype(dtype), kernel.astype(dtype), None if bias is None else bias.astype(dtype)
 
 
+def accumulation(dtype: Any) -> jnp.dtype:
+    """The dtype a lowering accumulates `dtype` in: float32 for floats narrower than 32 bits
+    (rounded once at the end, as a direct convolution does), else `dtype` itself."""
+    narrow = jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32
+    return jnp.dtype(jnp.float32) if narrow else jnp.dtype(dtype)
+
+
 def _is_precision(value: Any) -> bool:
     """A `lax.Precision` or one of the names `lax.Precision` takes ("highest", "float32", ...)."""
     if isinstance(value, str):

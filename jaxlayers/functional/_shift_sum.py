@@ -34,6 +34,7 @@ from jax import lax
 
 from jaxlayers import padding as pad
 from jaxlayers.functional import _lowering
+from jaxlayers.functional._checks import accumulation
 
 
 def worthwhile(kernel_shape: Sequence[int], groups: int = 1) -> bool:
@@ -52,6 +53,13 @@ class Geometry:
     dilation: tuple[int, ...]
     pairs: pad.Pairs  # (lo, hi)
     sizes: tuple[int, ...]  # output sizes L
+
+    @classmethod
+    def of(cls, spatial: Sequence[int], kernel_size: Sequence[int], strides: Sequence[int],
+           dilation: Sequence[int], pairs: pad.Pairs) -> Geometry:
+        """The geometry of a conv over `spatial` (its output sizes from `jaxlayers.padding`)."""
+        sizes = pad.output_sizes(spatial, pad.effective_window(kernel_size, dilation), strides, pairs)
+        return cls(tuple(spatial), tuple(kernel_size), tuple(strides), tuple(dilation), tuple(pairs), sizes)
 
     def tap_offsets(self) -> list[tuple[int, ...]]:
         """`d*t` per axis for every tap, in the kernel's row-major order."""
@@ -76,13 +84,10 @@ def conv_shift_sum(
     kernel_size, (channels, filters) = tuple(kernel.shape[:rank]), kernel.shape[rank:]
     taps = math.prod(kernel_size)
     w = jnp.moveaxis(kernel.reshape(taps, channels, filters), 0, 1).reshape(channels, taps * filters)
-    narrow = jnp.issubdtype(x.dtype, jnp.floating) and jnp.finfo(x.dtype).bits < 32
-    accumulate = jnp.float32 if narrow else x.dtype
     parts = _lowering.contraction_parts(x.shape[0])
     z = lax.dot_general(x.reshape(parts, -1, channels), jnp.broadcast_to(w, (parts, *w.shape)),
-                        (((2,), (1,)), ((0,), (0,))), precision=precision, preferred_element_type=accumulate)
-    sizes = pad.output_sizes(x.shape[1:-1], pad.effective_window(kernel_size, dilation), strides, pairs)
-    geometry = Geometry(tuple(x.shape[1:-1]), kernel_size, tuple(strides), tuple(dilation), tuple(pairs), sizes)
+                        (((2,), (1,)), ((0,), (0,))), precision=precision, preferred_element_type=accumulation(x.dtype))
+    geometry = Geometry.of(x.shape[1:-1], kernel_size, strides, dilation, pairs)
     return _shifted_sum(z.reshape(*x.shape[:-1], taps, filters), geometry).astype(x.dtype)
 
 

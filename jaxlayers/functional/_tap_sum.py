@@ -27,6 +27,7 @@ from jax import lax
 
 from jaxlayers import padding as pad
 from jaxlayers.functional import _lowering
+from jaxlayers.functional._checks import accumulation
 from jaxlayers.functional._shift_sum import Geometry
 
 MAX_TAPS_X_CHANNELS = 18  # a 3x3 kernel over 1 or 2 channels (3 channels or 5x5 kernels measured slower)
@@ -56,16 +57,8 @@ def conv_tap_sum(
     Floats narrower than 32 bits are accumulated in float32 and rounded once at the end,
     as a direct convolution does.
     """
-    rank = kernel.ndim - 2
-    kernel_size = tuple(kernel.shape[:rank])
-    sizes = pad.output_sizes(x.shape[1:-1], pad.effective_window(kernel_size, dilation), strides, pairs)
-    geometry = Geometry(tuple(x.shape[1:-1]), kernel_size, tuple(strides), tuple(dilation), tuple(pairs), sizes)
+    geometry = Geometry.of(x.shape[1:-1], kernel.shape[:-2], strides, dilation, pairs)
     return _tap_conv(x, kernel, geometry, direct)
-
-
-def _accumulation(dtype: jnp.dtype) -> jnp.dtype:
-    narrow = jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32
-    return jnp.dtype(jnp.float32) if narrow else jnp.dtype(dtype)
 
 
 def _slices(x: jax.Array, geo: Geometry) -> list[jax.Array]:
@@ -80,8 +73,8 @@ def _slices(x: jax.Array, geo: Geometry) -> list[jax.Array]:
 
 
 def _summed(x: jax.Array, kernel: jax.Array, geo: Geometry) -> jax.Array:
-    """sum_t sum_c xpad[s*h + d*t, c] * w[t, c, :], accumulated in `_accumulation(x.dtype)`."""
-    acc = _accumulation(x.dtype)
+    """sum_t sum_c xpad[s*h + d*t, c] * w[t, c, :], accumulated in `accumulation(x.dtype)`."""
+    acc = accumulation(x.dtype)
     rows = kernel.reshape(-1, *kernel.shape[-2:]).astype(acc)  # (taps, C, F)
     y = None
     for part, row in zip(_slices(x.astype(acc), geo), rows):
@@ -104,13 +97,12 @@ def _tap_conv_jvp(geo: Geometry, direct: Callable, primals: tuple[jax.Array, jax
     if not isinstance(dx, jax.custom_derivatives.SymbolicZero):
         dy = dy + direct(dx, kernel)
     if not isinstance(dkernel, jax.custom_derivatives.SymbolicZero):
-        acc = _accumulation(x.dtype)
         patches = jnp.concatenate(_slices(x, geo), axis=-1)  # (batch, *sizes, taps * C)
         taps_c, filters = patches.shape[-1], kernel.shape[-1]
         parts = _lowering.contraction_parts(x.shape[0])
         product = lax.dot_general(
             patches.reshape(parts, -1, taps_c), jnp.broadcast_to(dkernel.reshape(taps_c, filters), (parts, taps_c, filters)),
-            (((2,), (1,)), ((0,), (0,))), preferred_element_type=acc,
+            (((2,), (1,)), ((0,), (0,))), preferred_element_type=accumulation(x.dtype),
         )
         dy = dy + product.reshape(y.shape).astype(y.dtype)
     return y, dy
