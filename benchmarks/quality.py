@@ -6,7 +6,9 @@
 Each autoencoder is trained by the experiments' loop (`experiments.train.train`, seed 0)
 and by Keras 3 `fit` on the JAX backend (same model, adam 1e-3, binary cross-entropy,
 batch 256, epochs) with several seeds. It passes if its validation loss is at most
-the Keras mean plus the larger of the Keras spread (max - min) and 1% of the mean.
+the Keras mean plus the larger of the Keras spread (max - min) and 1% of the mean,
+and if the same run computed in bfloat16 (`--dtype bfloat16`: float32 parameters,
+optimizer and loss) ends within 3% of the float32 run's validation loss.
 Data: $MNIST_DIR (default: shared/data/mnist beside the checkout), falling back as experiments.data does.
 """
 from __future__ import annotations
@@ -28,6 +30,7 @@ SIZES = {  # limit (train and test images), epochs, keras seeds
     "smoke": dict(limit=512, epochs=1, seeds=1),
 }
 VARIANTS = ("upsample", "transpose")
+BFLOAT16_TOLERANCE = 0.03  # |bfloat16 / float32 - 1| of the validation loss
 DEFAULT_MNIST = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist")  # shared/ beside the repo
 
 
@@ -41,12 +44,12 @@ def keras_val_loss(keras, variant: str, dataset, epochs: int, seed: int) -> floa
     return float(model.evaluate(dataset.x_test, dataset.x_test, batch_size=BATCH, verbose=0))
 
 
-def jaxlayers_val_loss(variant: str, dataset, epochs: int, seed: int = 0) -> float:
+def jaxlayers_val_loss(variant: str, dataset, epochs: int, seed: int = 0, dtype: str = "float32") -> float:
     from experiments.config import TrainConfig
     from experiments.train import train
 
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as out:
-        result = train(TrainConfig(variant=variant, epochs=epochs, batch_size=256, seed=seed, out=out),
+        result = train(TrainConfig(variant=variant, epochs=epochs, batch_size=256, seed=seed, dtype=dtype, out=out),
                        dataset, progress=False, write_outputs=False)
     return float(result.metrics["epochs"][-1]["val_loss"])
 
@@ -63,15 +66,19 @@ def run(size: str = "full", log: Callable[[str], None] = print) -> dict:
     out = {"dataset": f"{dataset.name} ({dataset.source}), {len(dataset.x_train):,} train / "
                       f"{len(dataset.x_test):,} test", **cfg, "variants": []}
     for variant in VARIANTS:
-        log(f"  {variant}: jaxlayers, then keras over {cfg['seeds']} seed(s)")
+        log(f"  {variant}: jaxlayers float32 and bfloat16, then keras over {cfg['seeds']} seed(s)")
         ours = jaxlayers_val_loss(variant, dataset, cfg["epochs"])
+        bfloat16 = jaxlayers_val_loss(variant, dataset, cfg["epochs"], dtype="bfloat16")
+        gap = bfloat16 / ours - 1
         theirs = [keras_val_loss(keras, variant, dataset, cfg["epochs"], seed) for seed in range(cfg["seeds"])]
         mean = statistics.fmean(theirs)
         threshold = mean + max(max(theirs) - min(theirs), 0.01 * mean)
-        out["variants"].append({"variant": variant, "jaxlayers": ours, "keras": theirs, "keras_mean": mean,
-                                "threshold": threshold, "passed": ours <= threshold})
+        out["variants"].append({"variant": variant, "jaxlayers": ours, "bfloat16": bfloat16,
+                                "bfloat16_gap": gap, "keras": theirs, "keras_mean": mean, "threshold": threshold,
+                                "passed": ours <= threshold and abs(gap) <= BFLOAT16_TOLERANCE})
     out["description"] = (f"{cfg['epochs']} epoch(s) of adam 1e-3, batch 256, on {out['dataset']}; pass: jaxlayers "
-                          "<= keras mean + max(keras spread, 1% of mean)")
+                          "<= keras mean + max(keras spread, 1% of mean), and bfloat16 within "
+                          f"{BFLOAT16_TOLERANCE:.0%} of float32")
     return out
 
 

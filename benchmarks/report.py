@@ -113,9 +113,11 @@ def training_table(records: list[dict]) -> str:
 def quality_table(q: dict) -> str:
     rows = []
     for r in q.get("variants", []):
-        rows.append([r["variant"], f"{r['jaxlayers']:.4f}", ", ".join(f"{x:.4f}" for x in r["keras"]),
-                     f"{r['threshold']:.4f}", "PASS" if r["passed"] else "FAIL"])
-    table = _table(["model", "jaxlayers val loss", "keras fit val losses (seeds)", "pass if <=", "result"], rows)
+        rows.append([r["variant"], f"{r['jaxlayers']:.4f}", f"{r['bfloat16']:.4f} ({r['bfloat16_gap']:+.1%})",
+                     ", ".join(f"{x:.4f}" for x in r["keras"]), f"{r['threshold']:.4f}",
+                     "PASS" if r["passed"] else "FAIL"])
+    table = _table(["model", "jaxlayers val loss", "bfloat16 (vs float32)", "keras fit val losses (seeds)",
+                    "pass if <=", "result"], rows)
     return table + f"\n{q.get('description', '')}"
 
 

@@ -115,3 +115,41 @@ def test_precision_reaches_every_lowering(api, family, rank, kwargs, in_shape, l
         assert found, "no convolution or dot traced"
         highest = (jax.lax.Precision.HIGHEST, jax.lax.Precision.HIGHEST)
         assert all(p == highest for p in found), (forced, found)
+
+
+# The CASES again, large enough that a bias gradient sums thousands of terms.
+GRADIENT_SHAPES = {"dense": (8192, 7), "direct conv": (32, 16, 16, 6), "shift-sum conv": (32, 16, 16, 16),
+                   "sub-pixel": (32, 8, 8, 4), "dilated": (32, 14, 14, 4)}
+
+
+@pytest.mark.parametrize("api", ["linen", "nnx"])
+@pytest.mark.parametrize("family,rank,kwargs,in_shape,lowering", CASES, ids=IDS)
+def test_bfloat16_parameter_gradients_are_summed_in_float32(api, family, rank, kwargs, in_shape, lowering):
+    """Mixed precision's gradients: sum(y * g) differentiated with respect to the float32
+    bias is g summed over every other axis, to bfloat16's rounding of that sum (NumPy,
+    float64), and the kernel's gradient is float32's to bfloat16 precision. Summed in
+    bfloat16, the bias gradient stalls near 2**(8 + log2 |g|): here 94% short."""
+    in_shape = GRADIENT_SHAPES[lowering]
+    weights = _keras_mixed(family, rank, kwargs, in_shape, seed=6)[1]
+    rng = np.random.default_rng(7)
+    x = jnp.asarray(rng.uniform(-1, 1, size=in_shape), jnp.float32)
+    build = _linen if api == "linen" else _nnx
+    grads = {}
+    for dtype in (jnp.float32, jnp.bfloat16):
+        call, module, variables = build(family, rank, kwargs, in_shape, weights, dtype=dtype)
+        out_shape = jax.eval_shape(call, x).shape
+        g = jnp.asarray(np.random.default_rng(8).uniform(0.5, 1.5, size=out_shape), jnp.float32)
+        if api == "linen":
+            loss = lambda params: jnp.sum(module.apply({"params": params}, x).astype(jnp.float32) * g)
+            grad = jax.grad(loss)(variables["params"])
+        else:
+            grad = nnx.grad(lambda m: jnp.sum(m(x).astype(jnp.float32) * g))(module)
+            grad = {"kernel": grad["kernel"].value, "bias": grad["bias"].value}
+        assert {v.dtype for v in grad.values()} == {jnp.dtype(jnp.float32)}
+        grads[dtype] = grad
+    g_bf16 = np.asarray(g.astype(jnp.bfloat16), np.float64)  # the cotangent the bfloat16 layer sees
+    expected_bias = g_bf16.reshape(-1, g_bf16.shape[-1]).sum(axis=0)
+    np.testing.assert_allclose(grads[jnp.bfloat16]["bias"], expected_bias, rtol=2 ** -7)
+    np.testing.assert_allclose(grads[jnp.float32]["bias"], g.reshape(-1, g.shape[-1]).sum(axis=0), rtol=1e-5)
+    want, got = np.asarray(grads[jnp.float32]["kernel"]), np.asarray(grads[jnp.bfloat16]["kernel"])
+    assert np.linalg.norm(got - want) <= 2 ** -6 * np.linalg.norm(want)

@@ -1,4 +1,4 @@
-"""Shape checks shared by the functional ops (static, before tracing reaches XLA)."""
+"""What the functional ops share: shape checks (static, before tracing reaches XLA) and dtype rules."""
 from __future__ import annotations
 
 from typing import Any
@@ -55,6 +55,19 @@ def accumulation(dtype: Any) -> jnp.dtype:
     (rounded once at the end, as a direct convolution does), else `dtype` itself."""
     narrow = jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32
     return jnp.dtype(jnp.float32) if narrow else jnp.dtype(dtype)
+
+
+def add_bias(y: jax.Array, bias: jax.Array | None) -> jax.Array:
+    """`y + bias` (bias: (channels,), y's dtype), added in `accumulation(y.dtype)` and rounded back.
+
+    The same numbers as adding in y's dtype (one rounding either way), but the bias
+    gradient, a sum over every other axis of y, is then summed in float32: summed in
+    bfloat16, 256 x 28 x 28 ones add up to 2048, not 200,704.
+    """
+    if bias is None:
+        return y
+    acc = accumulation(y.dtype)
+    return (y.astype(acc) + bias.astype(acc)).astype(y.dtype)
 
 
 def _is_precision(value: Any) -> bool:

@@ -13,7 +13,7 @@ from jaxlayers._args import IntOrSeq, as_tuple, check_groups, positive_int
 from jaxlayers._args import dilation_rate as resolve_dilation
 from jaxlayers.functional import _lowering, _shift_sum, _subpixel, _tap_sum
 from jaxlayers.functional._checks import (
-    check_bias, check_channels, check_input, check_kernel, check_precision, promote,
+    add_bias, check_bias, check_channels, check_input, check_kernel, check_precision, promote,
 )
 
 
@@ -149,7 +149,7 @@ def conv(
         y = _tap_sum.conv_tap_sum(x, kernel, strides, dilation, pairs, direct)
     else:
         y = direct(x, kernel)
-    return y if bias is None else y + bias
+    return add_bias(y, bias)
 
 
 def _direct(
@@ -232,7 +232,7 @@ def conv_transpose(
         y = _subpixel.conv_transpose_subpixel(x, kernel, strides, dilation, pairs, precision)
     else:
         y = _conv_transpose_dilated(x, kernel, strides, dilation, pairs, precision)
-    return y if bias is None else y + bias
+    return add_bias(y, bias)
 
 
 def _conv_transpose_dilated(

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxlayers.functional._checks import check_bias, check_kernel, check_precision, promote
+from jaxlayers.functional._checks import add_bias, check_bias, check_kernel, check_precision, promote
 
 
 def dense(
@@ -45,4 +45,4 @@ def dense(
     check_bias(bias, kernel.shape[1], tuple(kernel.shape))
     x, kernel, bias = promote(x, kernel, bias)
     y = jnp.matmul(x, kernel, precision=precision)
-    return y if bias is None else y + bias
+    return add_bias(y, bias)
