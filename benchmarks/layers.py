@@ -28,7 +28,8 @@ from benchmarks.timing import Contender, Deadline, Prepared, fastest_of, jax_pre
 JAXLAYERS = "jaxlayers"
 # The lowering choices each op's jaxlayers path depends on (see jaxlayers.functional._lowering).
 CHOICES_OF = {
-    "conv_few": ("shift_sum",), "conv_in1": ("tap_sum",), "conv_t2": ("subpixel",), "max_pool": ("block_pool",),
+    "conv_few": ("shift_sum",), "conv_in1": ("tap_sum",), "conv_t1v": ("explicit_pad",), "conv_t2": ("subpixel",),
+    "max_pool": ("block_pool",),
     "avg_pool": ("block_pool",), "unpool": ("block_pool",), "nearest": ("broadcast_upsample",),
 }
 
@@ -40,6 +41,7 @@ class Op:
     out_channels: bool = False  # whether the op takes a kernel (conv family)
     stride: int = 1
     output_padding: int | None = None
+    padding: str = "same"  # conv family: Keras padding
     filters: int | None = None  # conv family: fixed filters in every case (None: as many as channels)
     channels: int | None = None  # fixed input channels in every case (None: the case's)
 
@@ -49,6 +51,7 @@ OPS = (
     Op("conv_few", "conv2d 3x3 same, 1 filter", out_channels=True, filters=1),
     Op("conv_in1", "conv2d 3x3 same, 1 input channel", out_channels=True, filters=16, channels=1),
     Op("conv_t1", "conv transpose 3x3 s1 same", out_channels=True),
+    Op("conv_t1v", "conv transpose 3x3 s1 valid", out_channels=True, padding="valid"),
     Op("conv_t2", "conv transpose 3x3 s2 same op=1", out_channels=True, stride=2, output_padding=1),
     Op("max_pool", "max pool 2x2"),
     Op("avg_pool", "avg pool 3x3 s2 same"),
@@ -64,6 +67,7 @@ AUTOENCODER_SHAPES = {
     "conv_few": (256, 28, 28, 16, 1),    # the reconstruction conv of both models (shift-sum lowering)
     "conv_in1": (256, 28, 28, 1, 16),    # the first conv of both models (tap-sum lowering)
     "conv_t1": (256, 12, 12, 8, 16),     # decoder transpose 2 (transpose model), same padding
+    "conv_t1v": (256, 12, 12, 8, 16),    # decoder transpose 3 (transpose model), valid: 12 -> 14 (explicit pad)
     "conv_t2": (256, 14, 14, 16, 16),    # an upsampling x2 + conv pair as one strided transpose
     "max_pool": (256, 28, 28, 16),       # encoder pool 1
     "avg_pool": (256, 28, 28, 16),
@@ -120,16 +124,17 @@ def jax_contenders(op: Op, shape: tuple[int, ...], dtype: Any) -> dict[str, tupl
         if kops:
             out["keras.ops.conv"] = (lambda p, x: kops.conv(x, p["k"], padding="same") + p["b"], p)
     elif op.key.startswith("conv_t"):
-        f, s, extra = shape[4], op.stride, op.output_padding
+        f, s, extra, padding = shape[4], op.stride, op.output_padding, op.padding
         p = {"k": param(3, 3, f, c), "b": param(f)}
         out[JAXLAYERS] = (
-            lambda p, x: F.conv_transpose(x, p["k"], p["b"], strides=s, padding="same", output_padding=extra), p)
-        m = nn.ConvTranspose(f, (3, 3), strides=(s, s), padding="SAME", transpose_kernel=True,
+            lambda p, x: F.conv_transpose(x, p["k"], p["b"], strides=s, padding=padding, output_padding=extra), p)
+        m = nn.ConvTranspose(f, (3, 3), strides=(s, s), padding=padding.upper(), transpose_kernel=True,
                              dtype=dtype, param_dtype=dtype)
         out["flax nn.ConvTranspose"] = (lambda p, x: m.apply({"params": p}, x), m.init(jax.random.key(0), x)["params"])
         if kops:
             out["keras.ops.conv_transpose"] = (
-                lambda p, x: kops.conv_transpose(x, p["k"], strides=s, padding="same", output_padding=extra) + p["b"], p)
+                lambda p, x: kops.conv_transpose(x, p["k"], strides=s, padding=padding, output_padding=extra) + p["b"],
+                p)
     elif op.key == "max_pool":
         out[JAXLAYERS] = (lambda p, x: F.max_pool(x, 2), {})
         out["flax nn.max_pool"] = (lambda p, x: nn.max_pool(x, (2, 2), (2, 2)), {})
@@ -214,8 +219,8 @@ def torch_contender(op: Op, shape: tuple[int, ...], dtype: str, backward: bool,
         f = lambda x, wt, b: TF.conv2d(x, wt, b, padding=1)  # noqa: E731
     elif op.key.startswith("conv_t"):
         name, weights = "torch F.conv_transpose2d", [(c, shape[4], 3, 3), (shape[4],)]
-        extra = op.output_padding or 0
-        f = lambda x, wt, b: TF.conv_transpose2d(x, wt, b, stride=s, padding=1, output_padding=extra)  # noqa: E731
+        extra, padding = op.output_padding or 0, {"same": 1, "valid": 0}[op.padding]
+        f = lambda x, wt, b: TF.conv_transpose2d(x, wt, b, stride=s, padding=padding, output_padding=extra)  # noqa: E731
     elif op.key == "max_pool":
         name, weights, f = "torch F.max_pool2d", [], lambda x: TF.max_pool2d(x, 2)
     elif op.key == "avg_pool":

@@ -25,6 +25,8 @@ LAYER_CONTENDERS = {
     "conv_few": {"jaxlayers", "jaxlayers (lax path)", "flax nn.Conv", "keras.ops.conv", "torch F.conv2d"},
     "conv_in1": {"jaxlayers", "jaxlayers (lax path)", "flax nn.Conv", "keras.ops.conv", "torch F.conv2d"},
     "conv_t1": {"jaxlayers", "flax nn.ConvTranspose", "keras.ops.conv_transpose", "torch F.conv_transpose2d"},
+    "conv_t1v": {"jaxlayers", "jaxlayers (lax path)", "flax nn.ConvTranspose", "keras.ops.conv_transpose",
+                 "torch F.conv_transpose2d"},
     "conv_t2": {"jaxlayers", "jaxlayers (lax path)", "flax nn.ConvTranspose", "keras.ops.conv_transpose",
                 "torch F.conv_transpose2d"},
     "max_pool": {"jaxlayers", "jaxlayers (lax path)", "flax nn.max_pool", "keras.ops.max_pool", "torch F.max_pool2d"},
