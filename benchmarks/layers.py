@@ -29,8 +29,8 @@ JAXLAYERS = "jaxlayers"
 # The lowering choices each op's jaxlayers path depends on (see jaxlayers.functional._lowering).
 CHOICES_OF = {
     "conv_few": ("shift_sum",), "conv_in1": ("tap_sum",), "conv_t1v": ("explicit_pad",), "conv_t2": ("subpixel",),
-    "max_pool": ("block_pool",),
-    "avg_pool": ("block_pool",), "unpool": ("block_pool",), "nearest": ("broadcast_upsample",),
+    "max_pool": ("block_pool",), "avg_pool": ("block_pool",), "unpool": ("block_pool",),
+    "nearest": ("broadcast_upsample",),
 }
 
 

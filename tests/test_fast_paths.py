@@ -348,6 +348,33 @@ def test_tap_sum_gradients_are_one_dot_and_one_direct_conv():
     assert "conv_general_dilated" not in wrt_k and wrt_k.count("dot_general") == 1
 
 
+def _all_eqns(jaxpr) -> list:
+    """Every equation of a jaxpr, those of its sub-jaxprs included."""
+    found = []
+    for eqn in jaxpr.eqns:
+        found.append(eqn)
+        for value in eqn.params.values():
+            inner = getattr(value, "jaxpr", value)
+            if hasattr(inner, "eqns"):
+                found += _all_eqns(inner)
+    return found
+
+
+@pytest.mark.parametrize("precision", ["default", (jax.lax.Precision.HIGH, jax.lax.Precision.HIGHEST),
+                                       jax.lax.DotAlgorithmPreset.F32_F32_F32])
+def test_tap_sum_precision_reaches_its_gradients(precision):
+    """`precision` reaches the kernel gradient's matrix product and the input gradient's conv (none is
+    the suite's default, "highest", so a product left without one shows)."""
+    x, kernel = jnp.ones((2, 6, 6, 1)), jnp.ones((3, 3, 1, 16))
+    with _lowering.forced(tap_sum="always"):
+        jaxpr = jax.make_jaxpr(jax.grad(lambda x, k: jnp.sum(F.conv(x, k, padding="same", precision=precision)),
+                                        argnums=(0, 1)))(x, kernel)
+    eqns = [e for e in _all_eqns(jaxpr.jaxpr) if e.primitive.name in ("dot_general", "conv_general_dilated")]
+    assert {e.primitive.name for e in eqns} == {"dot_general", "conv_general_dilated"}
+    expected = jax.make_jaxpr(lambda a, b: jax.lax.dot(a, b, precision=precision))(jnp.ones((2, 2)), jnp.ones((2, 2)))
+    assert all(e.params["precision"] == expected.eqns[0].params["precision"] for e in eqns), eqns
+
+
 def test_tap_sum_jvp_and_hessian_equal_direct():
     """Forward mode through the tap sum's custom JVP, for the input and the kernel."""
     r = np.random.default_rng(9)

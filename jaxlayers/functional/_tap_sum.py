@@ -48,17 +48,18 @@ def conv_tap_sum(
     dilation: Sequence[int],
     pairs: pad.Pairs,
     direct: Callable[[jax.Array, jax.Array], jax.Array],
+    precision: lax.PrecisionLike = None,
 ) -> jax.Array:
     """`conv` without bias: x: (batch, *spatial, C) * kernel: (*kernel_size, C, F), one dtype.
 
     `direct(x, kernel)` is the same convolution on its direct path (`lax`), used for the
-    input's tangent.
+    input's tangent; `precision` is the kernel tangent's matrix product's.
 
     Floats narrower than 32 bits are accumulated in float32 and rounded once at the end,
     as a direct convolution does.
     """
     geometry = Geometry.of(x.shape[1:-1], kernel.shape[:-2], strides, dilation, pairs)
-    return _tap_conv(x, kernel, geometry, direct)
+    return _tap_conv(x, kernel, geometry, direct, precision)
 
 
 def _slices(x: jax.Array, geo: Geometry) -> list[jax.Array]:
@@ -84,13 +85,15 @@ def _summed(x: jax.Array, kernel: jax.Array, geo: Geometry) -> jax.Array:
     return y.astype(x.dtype)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
-def _tap_conv(x: jax.Array, kernel: jax.Array, geo: Geometry, direct: Callable) -> jax.Array:
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
+def _tap_conv(x: jax.Array, kernel: jax.Array, geo: Geometry, direct: Callable,
+              precision: lax.PrecisionLike) -> jax.Array:
     return _summed(x, kernel, geo)
 
 
 @functools.partial(_tap_conv.defjvp, symbolic_zeros=True)
-def _tap_conv_jvp(geo: Geometry, direct: Callable, primals: tuple[jax.Array, jax.Array], tangents: tuple):
+def _tap_conv_jvp(geo: Geometry, direct: Callable, precision: lax.PrecisionLike,
+                  primals: tuple[jax.Array, jax.Array], tangents: tuple):
     (x, kernel), (dx, dkernel) = primals, tangents
     y = _summed(x, kernel, geo)
     dy = jnp.zeros_like(y)
@@ -102,7 +105,7 @@ def _tap_conv_jvp(geo: Geometry, direct: Callable, primals: tuple[jax.Array, jax
         parts = _lowering.contraction_parts(x.shape[0])
         product = lax.dot_general(
             patches.reshape(parts, -1, taps_c), jnp.broadcast_to(dkernel.reshape(taps_c, filters), (parts, taps_c, filters)),
-            (((2,), (1,)), ((0,), (0,))), preferred_element_type=accumulation(x.dtype),
+            (((2,), (1,)), ((0,), (0,))), precision=precision, preferred_element_type=accumulation(x.dtype),
         )
         dy = dy + product.reshape(y.shape).astype(y.dtype)
     return y, dy

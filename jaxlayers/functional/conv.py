@@ -146,7 +146,7 @@ def conv(
     if _lowering.use("shift_sum", _shift_sum.worthwhile(shape, groups), applicable=groups == 1):
         y = _shift_sum.conv_shift_sum(x, kernel, strides, dilation, pairs, precision)
     elif _lowering.use("tap_sum", _tap_sum.worthwhile(shape, groups), applicable=groups == 1):
-        y = _tap_sum.conv_tap_sum(x, kernel, strides, dilation, pairs, direct)
+        y = _tap_sum.conv_tap_sum(x, kernel, strides, dilation, pairs, direct, precision)
     else:
         y = direct(x, kernel)
     return add_bias(y, bias)
