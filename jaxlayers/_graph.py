@@ -6,10 +6,10 @@ tuple of ints, as merge layers take) and may only take inputs or earlier layers'
 """
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from jaxlayers import _training
 from jaxlayers._args import _is_int
 
 Wire = int | tuple[int, ...]
@@ -39,23 +39,32 @@ def check_graph(num_layers: int, edges: Sequence[Any], outputs: Any, num_inputs:
     return edges, wire(outputs, num_inputs + num_layers, "`outputs`")
 
 
-def mode_kwargs(layer: Callable, training: bool | None) -> dict[str, bool]:
-    """What `training` means to `layer`: `deterministic` (Dropout), `use_running_average` (BatchNormalization)."""
-    if training is None:
-        return {}
-    try:
-        params = inspect.signature(layer).parameters
-    except (TypeError, ValueError):
-        return {}
-    flags = {"deterministic": not training, "use_running_average": not training}
-    return {name: value for name, value in flags.items() if name in params}
+def check_names(names: Any, num_layers: int) -> tuple[str, ...] | None:
+    """A Graph's `names`: None, or one distinct non-empty str per layer (Keras's layer names)."""
+    if names is None:
+        return None
+    if isinstance(names, str) or not isinstance(names, Sequence) or len(names) != num_layers:
+        raise ValueError(f"`names` must be None or give one name per layer ({num_layers}), got {names!r}.")
+    if not all(isinstance(n, str) and n and "/" not in n for n in names) or len(set(names)) != len(names):
+        raise ValueError(f"`names` must be distinct non-empty strs without '/', got {names!r}.")
+    return tuple(names)
+
+
+def graph_inputs(inputs: tuple[Any, ...], num_inputs: int) -> tuple[Any, ...]:
+    """A Graph's call arguments as its inputs: `graph(a, b)`, or one list `graph([a, b])` as Keras calls a model."""
+    if len(inputs) == 1 and num_inputs > 1 and isinstance(inputs[0], (list, tuple)):
+        inputs = tuple(inputs[0])
+    if len(inputs) != num_inputs:
+        raise ValueError(f"Graph takes {num_inputs} input(s) (`num_inputs`), got {len(inputs)}.")
+    return inputs
 
 
 def run_graph(layers: Sequence[Callable], edges: tuple[Wire, ...], outputs: Wire, inputs: Sequence[Any],
               training: bool | None) -> Any:
-    """Call the layers in order on their inputs; the output tensor, or a tuple for several."""
+    """Call the layers in order on their inputs, in `training` mode (None: each layer's own, or an
+    enclosing Graph's); the output tensor, or a tuple for several."""
     tensors = list(inputs)
-    for layer, edge in zip(layers, edges):
-        arg = tensors[edge] if isinstance(edge, int) else [tensors[j] for j in edge]
-        tensors.append(layer(arg, **mode_kwargs(layer, training)))
+    with _training.mode(training):
+        for layer, edge in zip(layers, edges):
+            tensors.append(layer(tensors[edge] if isinstance(edge, int) else [tensors[j] for j in edge]))
     return tensors[outputs] if isinstance(outputs, int) else tuple(tensors[j] for j in outputs)

@@ -153,75 +153,118 @@ class ReceptiveField:
 
 
 def receptive_field(layers: Iterable[Any]) -> ReceptiveField:
-    """Receptive field of a stack of conv and pooling layers.
+    """Receptive field of a stack or graph of conv and pooling layers.
 
     Layers that keep the grid pass through: Dense on the channel axis, activations,
     Dropout, padding, cropping, BatchNormalization (elementwise at inference, on any
-    axis) and LayerNormalization over the channel axis alone (one over spatial axes
-    makes every output depend on all the cells along them, and is refused). Nested
-    Sequentials are followed, and so is a `Graph` that is a chain (one input, each
-    layer on the previous one's output, the last one's returned).
+    axis), elementwise merges, and LayerNormalization and Concatenate on the channel
+    axis alone (one over spatial axes makes every output depend on all the cells along
+    them, and is refused). Nested Sequentials and Graphs are followed; through a
+    `Graph`'s branches and merges the field is the largest over the paths (size and
+    jump, per axis), and over its outputs when it has several.
 
     Args:
         layers: a sequence, `flax.linen.Sequential` or `flax.nnx.Sequential` (nested
             ones too) of `jaxlayers.linen` / `jaxlayers.nnx` modules, plain activation
             functions (skipped), or `(kernel_size, strides[, dilation_rate])` tuples;
-            or a chain `jaxlayers.linen.Graph` / `jaxlayers.nnx.Graph`.
+            or a `jaxlayers.linen.Graph` / `jaxlayers.nnx.Graph`.
 
     Returns:
         The field's `size` and `jump` per spatial axis.
 
     Raises:
         TypeError: layers with no finite field here (flatten, global pooling,
-            upsampling, transposed conv, LayerNormalization over spatial axes), a `Graph`
-            with branches or merges, and modules whose layers are not known before
-            they run (`@nn.compact`).
+            upsampling, transposed conv, LayerNormalization over spatial axes), and
+            modules whose layers are not known before they run (`@nn.compact`).
         ValueError: no conv or pooling layer, or a malformed tuple.
     """
-    stack = _layers_of(layers)
-    geometries = [g for g in map(_window_geometry, stack) if g is not None]
+    leaves = _leaves(layers)
+    geometries = [g for g in map(_window_geometry, leaves) if g is not None]
     if not geometries:
         raise ValueError("`layers` contains no convolution or pooling layer.")
     rank = next((len(v) for v in geometries[0] if not isinstance(v, int)), 1)
-    for layer in stack:
+    for layer in leaves:
         _check_keeps_grid(layer, rank)
-    size, jump = [1] * rank, [1] * rank
-    for geometry in geometries:
-        kernel, strides, dilation = (as_tuple(v, rank, n) for v, n in
-                                     zip(geometry, ("kernel_size", "strides", "dilation_rate")))
-        for i in range(rank):
-            size[i] += (kernel[i] - 1) * dilation[i] * jump[i]
-            jump[i] *= strides[i]
-    return ReceptiveField(tuple(size), tuple(jump))
+    size, jump = _field(layers, ((1,) * rank, (1,) * rank), rank)
+    return ReceptiveField(size, jump)
 
 
 _ACCEPTS = (
     "it takes a sequence, flax.linen.Sequential or flax.nnx.Sequential of jaxlayers conv and "
     "pooling layers (linen or NNX), grid-keeping layers (Dense, activations, Dropout, padding, "
-    "cropping, BatchNormalization, channel-axis LayerNormalization), plain activation functions and "
-    "(kernel_size, strides[, dilation_rate]) tuples, or a jaxlayers Graph that is a chain"
+    "cropping, BatchNormalization, merges, channel-axis LayerNormalization), plain activation "
+    "functions and (kernel_size, strides[, dilation_rate]) tuples, or a jaxlayers Graph"
 )
 
+Field = tuple[tuple[int, ...], tuple[int, ...]]
 
-def _layers_of(layers: Any) -> list[Any]:
-    """The layers in order, nested Sequentials (linen or NNX) and chain Graphs flattened."""
+
+def _children(layers: Any) -> list[Any] | None:
+    """The layers inside a Graph, Sequential or sequence; None for one layer."""
     if _is_graph(layers):
-        inner = _chain(layers)
-    elif _is_sequential(layers):
-        inner = list(layers.layers)
-    elif _is_module(layers):
-        if getattr(layers, "window_geometry", None) is not None or getattr(layers, "keeps_grid", False):
-            return [layers]  # one jaxlayers layer
+        return list(layers.layers)
+    if _is_sequential(layers):
+        return list(layers.layers)
+    if isinstance(layers, _loaded("jaxlayers.layers.layer", "Layer")):
+        return None  # one jaxlayers layer
+    if _is_module(layers):
         raise TypeError(
             f"receptive_field cannot see the layers of {type(layers).__name__} (a module whose layers "
             f"are not known before it runs, e.g. @nn.compact): {_ACCEPTS}."
         )
-    elif isinstance(layers, Iterable) and not isinstance(layers, str):
-        inner = list(layers)
-    else:
-        raise TypeError(f"receptive_field got {layers!r}: {_ACCEPTS}.")
-    return [leaf for layer in inner
-            for leaf in (_layers_of(layer) if _is_graph(layer) or _is_sequential(layer) else [layer])]
+    if _is_geometry(layers) or (callable(layers) and not isinstance(layers, Iterable)):
+        return None
+    if isinstance(layers, Iterable) and not isinstance(layers, str):
+        return list(layers)
+    raise TypeError(f"receptive_field got {layers!r}: {_ACCEPTS}.")
+
+
+def _is_geometry(layer: Any) -> bool:
+    """A `(kernel_size, strides[, dilation_rate])` tuple: ints or tuples of ints."""
+    return isinstance(layer, tuple) and all(
+        isinstance(v, int) or (isinstance(v, tuple) and all(isinstance(i, int) for i in v)) for v in layer)
+
+
+def _leaves(layers: Any) -> list[Any]:
+    """Every layer, nested Sequentials and Graphs (all their layers, whatever the wiring) flattened."""
+    children = _children(layers)
+    return [layers] if children is None else [leaf for child in children for leaf in _leaves(child)]
+
+
+def _field(layers: Any, field: Field, rank: int) -> Field:
+    """The field after `layers`, of their input's `field`."""
+    if _is_graph(layers):
+        return _graph_field(layers, field, rank)
+    children = _children(layers)
+    if children is not None:
+        for child in children:
+            field = _field(child, field, rank)
+        return field
+    geometry = _window_geometry(layers)
+    if geometry is None:
+        return field
+    kernel, strides, dilation = (as_tuple(v, rank, n) for v, n in
+                                 zip(geometry, ("kernel_size", "strides", "dilation_rate")))
+    size, jump = field
+    return (tuple(s + (k - 1) * d * j for s, k, d, j in zip(size, kernel, dilation, jump)),
+            tuple(j * t for j, t in zip(jump, strides)))
+
+
+def _widest(fields: Sequence[Field]) -> Field:
+    """The largest size and jump per axis over the paths that meet (the growth rule is monotone in both)."""
+    return (tuple(map(max, *(f[0] for f in fields))) if len(fields) > 1 else fields[0][0],
+            tuple(map(max, *(f[1] for f in fields))) if len(fields) > 1 else fields[0][1])
+
+
+def _graph_field(graph: Any, field: Field, rank: int) -> Field:
+    """A Graph's field: each tensor's is the widest over the paths that reach it."""
+    layers = list(graph.layers)
+    edges, outputs = check_graph(len(layers), graph.edges, graph.outputs, graph.num_inputs)
+    fields = [field] * graph.num_inputs
+    for layer, edge in zip(layers, edges):
+        fields.append(_field(layer, _widest([fields[i] for i in (edge if isinstance(edge, tuple) else (edge,))]),
+                             rank))
+    return _widest([fields[i] for i in (outputs if isinstance(outputs, tuple) else (outputs,))])
 
 
 def _loaded(module: str, name: str) -> tuple[type, ...]:
@@ -243,20 +286,6 @@ def _is_graph(layer: Any) -> bool:
     return isinstance(layer, (*_loaded("jaxlayers.linen.graph", "Graph"), *_loaded("jaxlayers.nnx.graph", "Graph")))
 
 
-def _chain(graph: Any) -> list[Any]:
-    """The layers of a Graph that is a chain; any other wiring is refused."""
-    layers = list(graph.layers)
-    edges, outputs = check_graph(len(layers), graph.edges, graph.outputs, graph.num_inputs)
-    if graph.num_inputs != 1 or edges != tuple(range(len(layers))) or outputs != len(layers):
-        raise TypeError(
-            f"receptive_field follows a Graph only when it is a chain (one input, each layer on the previous "
-            f"layer's output, the last layer's output returned); this one has num_inputs={graph.num_inputs}, "
-            f"edges={edges}, outputs={outputs}. Where paths branch and merge, the union of their fields depends on "
-            f"how their padding aligns them, which is not computed here: pass the layers of one path as a list."
-        )
-    return layers
-
-
 def _window_geometry(layer: Any) -> tuple[Any, Any, Any] | None:
     """(kernel, strides, dilation) of a window layer; None for grid-keeping layers."""
     if isinstance(layer, tuple):
@@ -276,15 +305,15 @@ def _window_geometry(layer: Any) -> tuple[Any, Any, Any] | None:
 
 
 def _check_keeps_grid(layer: Any, rank: int) -> None:
-    """Refuse a LayerNormalization whose axes are not just the channel axis of a `rank`-D grid."""
-    normalized_axes = getattr(layer, "normalized_axes", None)
-    if normalized_axes is None:
+    """Refuse a layer that mixes cells along a spatial axis (LayerNormalization, Concatenate on one)."""
+    mixed_axes = getattr(layer, "mixed_axes", None)
+    if mixed_axes is None:
         return
     ndim = rank + 2
-    axes = normalized_axes(ndim)
-    if axes != (ndim - 1,):
+    axes = mixed_axes(ndim)
+    if not set(axes) <= {ndim - 1}:
         raise TypeError(
             f"receptive_field cannot follow {type(layer).__name__} with axis={layer.axis!r}: on a "
-            f"{layout(rank)} input it normalises over axes {axes}, so every output depends on every input "
-            f"cell along them; only a LayerNormalization over the channel axis alone (axis=-1) keeps the grid."
+            f"{layout(rank)} input it mixes cells along axes {axes}, so every output depends on every input "
+            f"cell along them; only a {type(layer).__name__} over the channel axis alone (axis=-1) keeps the grid."
         )

@@ -166,7 +166,10 @@ def check_function(fn: Any, where: str, *, method: bool = False) -> list[str]:
 
 
 def constructor_args(cls: type) -> list[str]:
-    """What the constructor takes: dataclass fields (not linen's parent/name), else `__init__`'s parameters."""
+    """What the constructor takes: a generated `__signature__` (NNX faces), dataclass fields (not linen's
+    parent/name), else `__init__`'s parameters."""
+    if isinstance(cls.__dict__.get("__signature__"), inspect.Signature):
+        return list(cls.__dict__["__signature__"].parameters)
     if dataclasses.is_dataclass(cls):
         skip = ("parent", "name") if issubclass(cls, nn.Module) else ()
         return [f.name for f in dataclasses.fields(cls) if f.init and f.name not in skip]
@@ -216,13 +219,25 @@ def public_objects(module: Any) -> list[tuple[str, Any]]:
     return [(n, obj) for n, obj in objects if inspect.isclass(obj) or inspect.isfunction(obj)]
 
 
+def _documented(attr: Any) -> bool:
+    fn = attr.__func__ if isinstance(attr, (staticmethod, classmethod)) else attr
+    return bool((getattr(fn, "__doc__", None) or "").strip())
+
+
 def public_methods(cls: type) -> list[tuple[str, Any]]:
-    """Public functions and properties that jaxlayers defines on `cls` or its bases (what pdoc renders)."""
+    """Public functions and properties that jaxlayers defines on `cls` or its bases (what pdoc renders).
+
+    An override without a docstring of a documented base method (a layer definition's `check`,
+    `sizes`, `build`, `call`) is rendered with the base's docstring, so only the base's is checked."""
     seen: dict[str, Any] = {}
     for klass in cls.__mro__:
         for name, attr in vars(klass).items():
-            if not name.startswith("_") and name not in seen:
-                seen[name] = attr if klass.__module__.startswith("jaxlayers.") else None
+            if name.startswith("_"):
+                continue
+            ours = attr if klass.__module__.startswith("jaxlayers.") else None
+            if name not in seen or (seen[name] is not None and not _documented(seen[name]) and ours is not None
+                                    and _documented(ours)):
+                seen[name] = ours
     return [(n, a) for n, a in seen.items()
             if isinstance(a, (property, staticmethod, classmethod)) or inspect.isfunction(a)]
 

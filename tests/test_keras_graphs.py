@@ -117,7 +117,7 @@ def test_unet_training_mode_matches_keras(rng):
         if isinstance(layer, L.BatchNormalization):
             keras_layer = model.get_layer(index=i + 1)  # index 0 is the InputLayer
             for name in ("moving_mean", "moving_variance"):
-                np.testing.assert_allclose(np.asarray(variables["batch_stats"][f"layers_{i}"][name]),
+                np.testing.assert_allclose(np.asarray(variables["batch_stats"][module.keys()[i]][name]),
                                            np.asarray(getattr(keras_layer, name)), **TOL)
     np.testing.assert_allclose(np.asarray(jax.jit(module.apply)(variables, x)), model.predict(x, verbose=0), **TOL)
 
@@ -131,7 +131,7 @@ def test_graph_training_flag_reaches_dropout(unet_model):
     def dropout_in_out(**kwargs):
         _, state = jax.jit(lambda v, x: module.apply(v, x, capture_intermediates=True,
                                                      mutable=["intermediates", "batch_stats"], **kwargs))(variables, x)
-        return [np.asarray(state["intermediates"][f"layers_{i}"]["__call__"][0]) for i in (feeder, index)]
+        return [np.asarray(state["intermediates"][module.keys()[i]]["__call__"][0]) for i in (feeder, index)]
 
     inputs, outputs = dropout_in_out(training=False)  # (no flag: inference too, as the other tests check)
     np.testing.assert_array_equal(outputs, inputs)
@@ -184,16 +184,17 @@ def _nnx_unet(rngs: nnx.Rngs) -> list[nnx.Module]:
             J.Conv2D(16, 16, 3, padding="same", activation="relu", rngs=rngs), J.Dropout(0.3),
             J.Conv2DTranspose(16, 16, 3, strides=2, padding="same", rngs=rngs), J.Add(),
             J.Conv2D(16, 8, 3, padding="same", activation="relu", rngs=rngs), J.UpSampling2D(), J.Concatenate(),
-            J.Conv2D(24, 8, 3, padding="same", activation="relu", rngs=rngs), J.LayerNormalization(8, rngs=rngs),
+            J.Conv2D(16, 8, 3, padding="same", activation="relu", rngs=rngs), J.LayerNormalization(8, rngs=rngs),
             J.Conv2D(8, 1, 3, padding="same", activation="sigmoid", rngs=rngs)]
 
 
 def test_nnx_graph_equals_linen_graph_and_summarises_alike(unet_model):
     module, variables = from_keras(unet_model)
-    graph = J.Graph(nnx.eval_shape(lambda: _nnx_unet(nnx.Rngs(0))), module.edges, module.outputs)  # no init compiles
+    graph = J.Graph(nnx.eval_shape(lambda: _nnx_unet(nnx.Rngs(0))), module.edges, module.outputs,  # no init compiles
+                    names=module.names)
     assert [type(m).__name__ for m in graph.layers] == [type(m).__name__ for m in module.layers]
-    state = {"layers": {i: {**variables["params"].get(f"layers_{i}", {}),
-                            **variables["batch_stats"].get(f"layers_{i}", {})} for i in range(len(module.layers))}}
+    state = {"layers": {i: {**variables["params"].get(key, {}), **variables["batch_stats"].get(key, {})}
+                        for i, key in enumerate(module.keys())}}
     nnx.update(graph, jax.tree.map(jnp.asarray, state))
     x = np.random.default_rng(4).random((3, 16, 16, 1), dtype=np.float32)
     run = nnx.jit(lambda graph, x, training: graph(x, training=training), static_argnums=2)
@@ -210,7 +211,7 @@ def test_nnx_graph_equals_linen_graph_and_summarises_alike(unet_model):
     np.testing.assert_allclose(np.asarray(run(graph, x, True)), np.asarray(y), **TOL)
     for i in (1, 4):
         np.testing.assert_allclose(np.asarray(graph.layers[i].moving_variance[...]),
-                                   np.asarray(updates["batch_stats"][f"layers_{i}"]["moving_variance"]), **TOL)
+                                   np.asarray(updates["batch_stats"][module.keys()[i]]["moving_variance"]), **TOL)
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
@@ -244,20 +245,20 @@ def test_hand_built_residual_graph_goes_to_keras(rng):
         "kernel": jnp.ones((4, 3)), "bias": jnp.zeros(3)}}}, (None, 4)), keras.Sequential)
 
 
-def test_layers_are_named_in_the_order_of_model_layers_without_input_layers(unet_model):
-    """As the README says: `layers_<i>` is `model.layers[i]` of a Sequential, `model.layers[i + 1]` here."""
+def test_layers_are_named_as_in_keras(unet_model):
+    """As the README says: each layer's variables are under its Keras name, the layers in the order of the calls."""
     a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
     first, second = KL.Dense(2, name="first"), KL.Dense(2, name="second")
-    two_inputs = keras.Model([a, b], KL.Add()([second(b), first(a)]))  # called in another order than built
-    sequential = keras.Sequential([keras.Input((4,)), KL.Dense(3), KL.Dense(2)])
+    two_inputs = keras.Model([a, b], KL.Add(name="sum")([second(b), first(a)]))  # called in another order than built
+    sequential = keras.Sequential([keras.Input((4,)), KL.Dense(3, name="d1"), KL.Dense(2, name="d2")])
     for model in (two_inputs, sequential):
         randomize(model, np.random.default_rng(0))
+    assert from_keras(two_inputs)[0].keys() == ["second", "first", "sum"]
     for model in (unet_model, two_inputs, sequential):  # (the fixture is random already)
-        _, variables = from_keras(model)
-        kept = [layer for layer in model.layers if not isinstance(layer, KL.InputLayer)]
-        assert model is not unet_model or kept == model.layers[1:]
-        assert model is not sequential or kept == model.layers
-        for i, layer in enumerate(kept):
+        module, variables = from_keras(model)
+        assert sorted(module.keys()) == sorted(layer.name for layer in model.layers
+                                               if not isinstance(layer, KL.InputLayer))
+        for layer in model.layers:
             for weight in layer.weights:
                 collection = "batch_stats" if weight.name.startswith("moving_") else "params"
-                np.testing.assert_array_equal(variables[collection][f"layers_{i}"][weight.name], np.asarray(weight))
+                np.testing.assert_array_equal(variables[collection][layer.name][weight.name], np.asarray(weight))

@@ -467,14 +467,45 @@ def _graphs(api):
 
 
 @pytest.mark.parametrize("api", ["linen", "nnx"])
-def test_receptive_field_follows_a_chain_graph_and_refuses_branches(api):
+def test_receptive_field_follows_a_chain_graph(api):
     chain, forked, merged = _graphs(api)
     field = shapes.receptive_field(chain)
     assert (field.size, field.jump) == _oracle_field(GRID_KEEPING_STACK, 2)
     assert shapes.receptive_field([chain]) == field
-    for graph in (forked, merged):  # (the forked one used to read as a chain: (9, 9))
-        with pytest.raises(TypeError, match=r"follows a Graph only when it is a chain.*pass the layers of one path"):
-            shapes.receptive_field(graph)
+    for graph in (forked, merged):  # two conv5 paths: 5 (the forked one once read as a chain: (9, 9))
+        assert shapes.receptive_field(graph) == shapes.ReceptiveField((5, 5), (1, 1))
+
+
+def _dag(api):
+    """Paths of different fields meeting in an Add and a Concatenate, a nested Graph on one branch.
+
+    31 -> conv7 (25) | crop3 (25) -> add -> [conv3/2 | Graph(pool2/2)] (12) -> concat -> conv3 (10).
+    """
+    if api == "linen":
+        return L.Graph([L.Conv2D(2, 7), L.Cropping2D(3), L.Add(), L.Conv2D(2, 3, strides=2),
+                        L.Graph([L.MaxPooling2D(2)], [0]), L.Concatenate(), L.Conv2D(1, 3)],
+                       edges=[0, 0, (1, 2), 3, 3, (4, 5), 6])
+    r = nnx.Rngs(0)
+    return J.Graph([J.Conv2D(2, 2, 7, rngs=r), J.Cropping2D(3), J.Add(), J.Conv2D(2, 2, 3, strides=2, rngs=r),
+                    J.Graph([J.MaxPooling2D(2)], [0]), J.Concatenate(), J.Conv2D(4, 1, 3, rngs=r)],
+                   edges=[0, 0, (1, 2), 3, 3, (4, 5), 6])
+
+
+def test_receptive_field_of_a_graph_is_the_widest_over_its_paths():
+    model = _dag("linen")
+    x_shape = (1, 31, 31, 2)
+    variables = model.init(jax.random.key(0), jnp.ones(x_shape))
+    oracle = _module_field(lambda x: model.apply(variables, x), x_shape, 2)
+    field = shapes.receptive_field(model)
+    assert (field.size, field.jump) == oracle == ((13, 13), (2, 2))
+    assert shapes.receptive_field(_dag("nnx")) == field
+    assert shapes.receptive_field([model, (3, 1)]).size == (17, 17)
+
+
+def test_receptive_field_refuses_a_concatenate_along_a_spatial_axis():
+    model = L.Graph([L.Conv2D(2, 3), L.Concatenate(axis=1)], edges=[0, (0, 1)])
+    with pytest.raises(TypeError, match=r"Concatenate with axis=1.*along axes \(1,\)"):
+        shapes.receptive_field(model)
 
 
 @pytest.mark.parametrize("layer", [J.Flatten(), J.UpSampling2D(2), J.GlobalMaxPooling2D(),

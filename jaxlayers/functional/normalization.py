@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import jax
@@ -101,6 +101,25 @@ def feature_axis(axis: int, ndim: int) -> int:
     return normalize_axes(axis, ndim)[0]
 
 
+def check_axis_name(axis_name: Any) -> Any:
+    """`batch_norm`'s `axis_name`: None, or a mapped axis's name (a str or other hashable) or a tuple of them.
+
+    Args:
+        axis_name: the value given.
+
+    Returns:
+        `axis_name`, unchanged.
+
+    Raises:
+        TypeError: an unhashable value (a list, a dict, ...).
+    """
+    names = axis_name if isinstance(axis_name, tuple) else (axis_name,)
+    if axis_name is not None and not all(isinstance(n, Hashable) and n is not None for n in names):
+        raise TypeError(f"`axis_name` must be None, a mapped axis name (e.g. 'batch') or a tuple of them, got "
+                        f"{axis_name!r}.")
+    return axis_name
+
+
 def _check_vectors(shape: tuple[int, ...], x: jax.Array, what: str, **vectors: jax.Array | None) -> None:
     for name, v in vectors.items():
         if v is not None and tuple(v.shape) != shape:
@@ -123,7 +142,7 @@ def _scale_and_shift(x: jax.Array, mean: jax.Array, variance: jax.Array, gamma: 
 def batch_norm(
     x: jax.Array, moving_mean: jax.Array, moving_variance: jax.Array, gamma: jax.Array | None = None,
     beta: jax.Array | None = None, *, training: bool = False, axis: int = -1, momentum: float = 0.99,
-    epsilon: float = 1e-3,
+    epsilon: float = 1e-3, axis_name: Hashable | None = None,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Keras `BatchNormalization`: `(y, moving_mean, moving_variance)`.
 
@@ -142,6 +161,9 @@ def batch_norm(
         axis: the features axis (an int, negatives from the end).
         momentum: the moving statistics' decay in training, in [0, 1].
         epsilon: added to the variance, > 0.
+        axis_name: in training, the mapped axis (`shard_map`, `pmap`, `vmap`; a name or a
+            tuple of names) over which the batch's mean and variance are averaged, so they
+            are the whole batch's (shards of equal size); None: this batch's alone.
 
     Returns:
         `(y, moving_mean, moving_variance)`: y of x's shape and dtype, the statistics
@@ -153,6 +175,7 @@ def batch_norm(
             outside [0, 1], or `epsilon` not finite and > 0.
     """
     momentum, epsilon = check_momentum(momentum), check_epsilon(epsilon)
+    check_axis_name(axis_name)
     axis = feature_axis(axis, x.ndim)
     features = (x.shape[axis],)
     _check_vectors(features, x, f"axis {axis}", moving_mean=moving_mean, moving_variance=moving_variance,
@@ -168,7 +191,11 @@ def batch_norm(
     old_mean, old_variance = cast(moving_mean), cast(moving_variance)
     if training:
         reduce = tuple(a for a in range(x.ndim) if a != axis)
-        mean, variance = jnp.mean(xc, reduce, keepdims=True), jnp.var(xc, reduce, keepdims=True)
+        if axis_name is None:
+            mean, variance = jnp.mean(xc, reduce, keepdims=True), jnp.var(xc, reduce, keepdims=True)
+        else:  # two passes, as jnp.var: the global mean first, then the mean squared deviation from it
+            mean = jax.lax.pmean(jnp.mean(xc, reduce, keepdims=True), axis_name)
+            variance = jax.lax.pmean(jnp.mean(jnp.square(xc - mean), reduce, keepdims=True), axis_name)
         new_mean = old_mean * momentum + mean * (1.0 - momentum)
         new_variance = old_variance * momentum + variance * (1.0 - momentum)
         moving_mean = new_mean.reshape(features).astype(moving_mean.dtype)
@@ -180,10 +207,12 @@ def batch_norm(
 
 
 def layer_norm(x: jax.Array, gamma: jax.Array | None = None, beta: jax.Array | None = None, *,
-               axis: int | Sequence[int] = -1, epsilon: float = 1e-3) -> jax.Array:
+               axis: int | Sequence[int] = -1, epsilon: float = 1e-3, rms_scaling: bool = False) -> jax.Array:
     """Keras `LayerNormalization`: each example normalised over `axis` (one or several axes).
 
-    Computed in at least float32, with the mean and (biased) variance over `axis`.
+    Computed in at least float32, with the mean and (biased) variance over `axis`. With
+    `rms_scaling` (Keras's deprecated option, its formula kept): `x / sqrt(variance +
+    epsilon) * gamma`, not centred, no `beta`.
 
     Args:
         x: any shape.
@@ -193,6 +222,7 @@ def layer_norm(x: jax.Array, gamma: jax.Array | None = None, beta: jax.Array | N
         beta: offset of the same shape as `gamma`, or None (no offset).
         axis: the axis or axes normalised over (negatives from the end).
         epsilon: added to the variance, > 0.
+        rms_scaling: scale by the inverse standard deviation only (then `beta` must be None).
 
     Returns:
         y of x's shape and dtype.
@@ -212,5 +242,10 @@ def layer_norm(x: jax.Array, gamma: jax.Array | None = None, beta: jax.Array | N
         return None if v is None else v.astype(compute).reshape(shape)
 
     xc = x.astype(compute)
+    if rms_scaling:
+        if beta is not None:
+            raise ValueError("`beta` must be None with `rms_scaling` (Keras's has no offset).")
+        y = xc * jax.lax.rsqrt(jnp.var(xc, axes, keepdims=True) + epsilon)
+        return (y if gamma is None else y * cast(gamma)).astype(x.dtype)
     mean, variance = jnp.mean(xc, axes, keepdims=True), jnp.var(xc, axes, keepdims=True)
     return _scale_and_shift(xc, mean, variance, cast(gamma), cast(beta), epsilon).astype(x.dtype)

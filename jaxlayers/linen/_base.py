@@ -1,196 +1,129 @@
-"""What every jaxlayers module shares: rank checks, `dtype`, kernel/bias parameters.
+"""The linen face of a layer definition (`jaxlayers.layers`): a Flax module made from it.
 
-The `dtype` check and the input cast here serve the NNX modules too
-(`jaxlayers.nnx._base`), so each rule has one implementation.
+`face(definition)` gives a `flax.linen.Module` whose dataclass fields are the
+definition's arguments and whose `__call__` checks them, creates the variables
+`build` declares (`params` by `self.param`, other collections by `self.variable`),
+resolves training mode and the rng, and runs the definition's `call`. Errors name
+the argument at the call (a module is a dataclass: nothing runs when it is made),
+except a stochastic layer's, checked when made too: in inference it may never run
+its draws, and a bad `rate` should not wait for the first training step.
 """
 from __future__ import annotations
 
-import dataclasses
-import functools
-from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
-import numpy as np
-from jax import lax
 
-from jaxlayers import activations, initializers
-from jaxlayers._args import call_rank
+from jaxlayers import _builder, _training
+from jaxlayers import layers as definitions
+from jaxlayers.layers.layer import cast_floats, check_dtype  # noqa: F401  (check_dtype: re-exported)
 
 
-def check_dtype(value: Any, name: str, *, optional: bool = False) -> Any:
-    """Raise unless `value` names a floating dtype (`"bfloat16"`, `jnp.float16`, ...).
+def check_single_input(layer: Any, x: Any) -> None:
+    """A single-input layer's input must be one array, not a list (merge layers take lists).
 
     Args:
-        value: the dtype given.
-        name: the argument's name, for errors (`dtype`, `param_dtype`).
-        optional: whether None (no dtype) is allowed.
-
-    Returns:
-        `value`, unchanged.
+        layer: the layer.
+        x: its first positional input.
 
     Raises:
-        TypeError: not a dtype, or not a floating one.
+        TypeError: a list, tuple or other non-array, with the layer's class.
     """
-    if value is None and optional:
-        return value
-    try:
-        dtype = None if value is None else jnp.dtype(value)
-    except TypeError:
-        dtype = None
-    if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
-        allowed = "None or " if optional else ""
-        raise TypeError(f"`{name}` must be {allowed}a floating dtype such as 'float32' or 'bfloat16', got {value!r}.")
-    return value
+    if isinstance(x, (list, tuple)):
+        raise TypeError(f"{type(layer).__name__} takes one array `x`, got a {type(x).__name__} of {len(x)} "
+                        "items; merge layers (Add, Concatenate, ...) take lists.")
+    if not (hasattr(x, "shape") and hasattr(x, "dtype")):
+        raise TypeError(f"{type(layer).__name__} takes one array `x`, got {type(x).__name__}.")
 
 
-def cast_floats(value: Any, dtype: Any) -> Any:
-    """Keras's input cast: floating arrays in `value` (an array, or a list or tuple of them) as `dtype`.
+class Layer(definitions.Layer, nn.Module):
+    """The base of every `jaxlayers.linen` layer: a Flax module made from a `jaxlayers.layers` definition.
 
-    Integer, bool and other values are left as they are, as Keras leaves them.
+    `layer(*inputs, **kwargs)` runs the definition (on symbolic `Input` tensors it is
+    recorded instead, to write a `Graph` with `Model`); layers with a training flag take it
+    as a keyword (`deterministic=`, `use_running_average=`; it wins over the attribute
+    and an enclosing `Graph(training=...)`), stochastic ones `rng=` (else the
+    `rng_collection` stream of `apply(..., rngs=...)`).
+    """
+
+    __face__ = True
+
+    def __post_init__(self) -> None:
+        if self.stochastic:
+            self.check()
+        super().__post_init__()
+
+    def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
+        if _builder.is_symbolic(inputs):  # writing a Graph: `Conv2D(...)(Input(shape))`
+            self.check()
+            return _builder.record(self, inputs, kwargs)
+        return self._run(*inputs, **kwargs)
+
+    @nn.compact
+    def _run(self, *inputs: Any, **kwargs: Any) -> Any:
+        self.check()
+        if self.single_input and inputs:
+            check_single_input(self, inputs[0])
+        called = kwargs.pop(self.mode, None) if self.mode else None
+        rng = kwargs.pop("rng", None) if self.stochastic else None
+        inputs, kwargs = cast_floats(inputs, self.dtype), {k: cast_floats(v, self.dtype) for k, v in kwargs.items()}
+        param_dtype = getattr(self, "param_dtype", None)
+        weights, state = {}, {}
+        for name, weight in self.build(**self.sizes(*inputs)).items():
+            if weight is None:
+                weights[name] = None
+            elif weight.collection == "params":
+                weights[name] = self.param(name, lambda key, w=weight, n=name: w.init(n, key, param_dtype))
+            else:
+                variable = self.variable(weight.collection, name,
+                                         lambda w=weight, n=name: w.init(n, self.make_rng("params"), param_dtype))
+                weights[name], state[name] = variable.value, variable
+        if self.mode:
+            weights["training"] = training = _training.is_training(self.mode, called, getattr(self, self.mode))
+            if self.stochastic:
+                weights["rng"] = lambda: self._key(rng)
+        out = self.call(*inputs, **weights, **kwargs)
+        if not self.stateful:
+            return out
+        out, updates = out
+        if updates and not self.is_initializing():
+            for name, value in updates.items():
+                collection = state[name].collection
+                if not self.is_mutable_collection(collection):
+                    raise ValueError(f"{type(self).__name__} in training mode ({self.mode}=False) updates its "
+                                     f"{', '.join(updates)}: apply with mutable=[{collection!r}].")
+                state[name].value = value
+        return out
+
+    def _key(self, rng: jax.Array | None) -> jax.Array:
+        """The key of a stochastic layer's draw: the call's `rng`, else its stream's, with `seed` folded in."""
+        if rng is None:
+            if not (self.has_rng(self.rng_collection) or self.has_rng("params")):
+                name = "" if self.name is None else f" {self.name!r}"
+                raise ValueError(f"{type(self).__name__}{name} in training mode ({self.mode}=False) needs a PRNG "
+                                 f"key: apply(..., rngs={{{self.rng_collection!r}: key}}) or call it with `rng=`.")
+            rng = self.make_rng(self.rng_collection)
+        return rng if self.seed is None else jax.random.fold_in(rng, self.seed)
+
+
+_FACES: dict[type, type] = {definitions.Layer: Layer}
+
+
+def face(definition: type[definitions.Layer]) -> type[Layer]:
+    """The linen module of a layer definition (made once, then the same class).
+
+    Its base is the face of the definition's own base, so `isinstance(L.Conv2D(...), L.Conv)`.
 
     Args:
-        value: a layer's positional argument.
-        dtype: the layer's `dtype`; None leaves everything as it is.
+        definition: a `jaxlayers.layers.Layer` subclass.
 
     Returns:
-        `value` with its floating arrays in `dtype`.
+        A `jaxlayers.linen.Layer` subclass of the same name, in `jaxlayers.linen`.
     """
-    if dtype is None:
-        return value
-    if isinstance(value, (list, tuple)):
-        return type(value)(cast_floats(v, dtype) for v in value)
-    if isinstance(value, (jax.Array, np.ndarray)) and jnp.issubdtype(value.dtype, jnp.floating):
-        return jnp.asarray(value, dtype)
-    return value
-
-
-def casting_call(call: Callable[..., Any], check: bool) -> Callable[..., Any]:
-    """`call` (a layer's `__call__`) with its arguments cast by `cast_floats` to `self.dtype` first.
-
-    Args:
-        call: the undecorated method.
-        check: validate `self.dtype` (and `self.param_dtype`, where the layer has one)
-            on each call, for modules that cannot check at construction (linen).
-
-    Returns:
-        The wrapped method (`functools.wraps`: its signature and Flax's `compact` mark kept).
-    """
-    @functools.wraps(call)
-    def wrapped(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if check:
-            check_dtype(self.dtype, "dtype", optional=True)
-            if hasattr(self, "param_dtype"):
-                check_dtype(self.param_dtype, "param_dtype")
-        return call(self, *(cast_floats(a, self.dtype) for a in args),
-                    **{k: cast_floats(v, self.dtype) for k, v in kwargs.items()})
-
-    return wrapped
-
-
-class Layer(nn.Module):
-    """The base of every `jaxlayers.linen` layer: a module over `(batch, *spatial, channels)`.
-
-    N-D aliases fix `rank`. Every layer takes Keras's `dtype` (keyword-only): floating
-    inputs are cast to it before the op (integer and bool inputs are left as they are,
-    as Keras leaves them). Layers with parameters also take `param_dtype` (theirs).
-    Both are checked at the first call.
-
-    Args:
-        dtype: the computation's dtype; None (default): the inputs' (promoted with the
-            parameters', for layers that have some).
-    """
-
-    rank: ClassVar[int | None] = None
-    keeps_grid: ClassVar[bool] = False  # True: receptive_field passes through it
-
-    _: dataclasses.KW_ONLY
-    dtype: Any = None
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        if "__call__" in cls.__dict__:  # before Flax wraps the methods
-            cls.__call__ = casting_call(cls.__dict__["__call__"], check=True)
-        super().__init_subclass__(**kwargs)
-
-    def spatial_rank(self, x: jax.Array, kernel_size: Any = None) -> int:
-        """The spatial rank of this call, checked against the input.
-
-        Args:
-            x: the call's input, (batch, *spatial, channels).
-            kernel_size: the layer's kernel size, if any: a sequence gives the rank when
-                the class does not.
-
-        Returns:
-            The number of spatial axes: the class's `rank`, else `len(kernel_size)`, else
-            the input's.
-
-        Raises:
-            ValueError: `x` is not (batch, *spatial, channels) with that many spatial axes.
-        """
-        return call_rank(x, self.rank, kernel_size, type(self).__name__)
-
-
-class KernelLayer(Layer):
-    """The base of layers with a kernel and a bias (`Dense`, `Conv`, `ConvTranspose`).
-
-    Their shared Keras arguments are keyword-only, with Flax's `param_dtype` and
-    `precision` (both checked at the first call).
-
-    Args:
-        activation: a Keras activation name, a callable or None (linear), applied last.
-        use_bias: whether the layer has a `bias`.
-        kernel_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
-        bias_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
-        param_dtype: the parameters' dtype.
-        precision: passed to `lax` (`lax.Precision`).
-    """
-
-    _: dataclasses.KW_ONLY
-    activation: activations.Activation = None
-    use_bias: bool = True
-    kernel_initializer: initializers.Initializer = "glorot_uniform"
-    bias_initializer: initializers.Initializer = "zeros"
-    param_dtype: Any = jnp.float32
-    precision: lax.PrecisionLike = None
-
-    def kernel_and_bias(self, kernel_shape: tuple[int, ...], units: int) -> tuple[jax.Array, jax.Array | None]:
-        """Create (or fetch) `kernel` and, with `use_bias`, `bias` of shape (units,).
-
-        Args:
-            kernel_shape: the kernel's shape, in Keras's layout.
-            units: the bias's size (the output channels).
-
-        Returns:
-            `(kernel, bias)` in `param_dtype`; bias is None without `use_bias`.
-        """
-        kernel = self.param(
-            "kernel", initializers.get(self.kernel_initializer, "kernel_initializer"), kernel_shape, self.param_dtype
-        )
-        bias = None
-        if self.use_bias:
-            bias = self.param("bias", initializers.get(self.bias_initializer, "bias_initializer"), (units,), self.param_dtype)
-        return kernel, bias
-
-    def cast(self, *arrays: jax.Array | None) -> tuple[jax.Array | None, ...]:
-        """Arrays in the computation dtype (`dtype`, else promoted as Flax does).
-
-        Args:
-            *arrays: arrays, or None (kept as None).
-
-        Returns:
-            The arrays in one dtype, in order.
-        """
-        return nn.dtypes.promote_dtype(*arrays, dtype=self.dtype)
-
-    def activate(self, y: jax.Array) -> jax.Array:
-        """The layer's `activation` applied to `y`.
-
-        Args:
-            y: the layer's output before its activation.
-
-        Returns:
-            `activation(y)`, y itself for None or "linear".
-        """
-        return activations.get(self.activation)(y)
+    if definition not in _FACES:
+        parent = face(definition.__bases__[0])
+        namespace = {"__face__": True, "__doc__": definition.__doc__, "__module__": "jaxlayers.linen",
+                     "__qualname__": definition.__name__}
+        _FACES[definition] = type(definition.__name__, (definition, parent), namespace)
+    return _FACES[definition]

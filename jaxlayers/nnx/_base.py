@@ -1,158 +1,220 @@
-"""What every jaxlayers NNX module shares: rank checks, `dtype`, eager kernel/bias parameters.
+"""The NNX face of a layer definition (`jaxlayers.layers`): a Flax NNX module made from it.
 
-The `dtype` check and the input cast are `jaxlayers.linen`'s, the other checks
-`jaxlayers.functional`'s (one implementation each); NNX layers run them at
-construction, as Keras does.
+`face(definition)` gives an `nnx.Module` whose constructor takes the definition's
+`input_sizes` first (e.g. `in_channels`), then its Keras arguments, then `rngs=`
+(layers with variables, and stochastic ones), checks them all, and creates the
+variables `build` declares at once (`nnx.Param`, `nnx.BatchStat`, ...). Its call
+checks the input against those sizes and runs the definition's `call`.
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import dataclasses
+import inspect
+from typing import Any
 
 import jax
 from flax import nnx
-from flax.linen import dtypes
-from jax import lax
 
-from jaxlayers import activations, initializers
-from jaxlayers._args import call_rank
-from jaxlayers.functional._checks import check_precision
-from jaxlayers.linen._base import casting_call, check_dtype
+from jaxlayers import _builder, _training
+from jaxlayers import layers as definitions
+from jaxlayers._args import check_bool
+from jaxlayers.layers.layer import WeightedLayer, cast_floats
+from jaxlayers.linen._base import check_single_input
+
+# The NNX variable type of each collection a definition may declare.
+VARIABLES: dict[str, type[nnx.Variable]] = {"params": nnx.Param, "batch_stats": nnx.BatchStat}
 
 
-class Layer(nnx.Module):
-    """The base of every `jaxlayers.nnx` layer: an NNX module over `(batch, *spatial, channels)`.
-
-    N-D aliases fix `rank`. Every layer takes Keras's `dtype` (keyword-only), kept as an
-    attribute: floating inputs are cast to it before the op (integer and bool inputs are
-    left as they are, as Keras leaves them). Layers with parameters also take
-    `param_dtype` (theirs). Both are checked at construction.
+def variable_type(collection: str) -> type[nnx.Variable]:
+    """The `nnx.Variable` subclass holding a collection's variables (made once for a new name).
 
     Args:
-        dtype: the computation's dtype; None (default): the inputs' (promoted with the
-            parameters', for layers that have some).
+        collection: a linen collection name, e.g. "params" or "batch_stats".
 
-    Raises:
-        TypeError: `dtype` is not None or a floating dtype.
+    Returns:
+        `nnx.Param` for "params", `nnx.BatchStat` for "batch_stats", else a subclass of
+        `nnx.Variable` named after the collection.
+    """
+    if collection not in VARIABLES:
+        name = "".join(part.title() for part in collection.split("_"))
+        VARIABLES[collection] = type(name, (nnx.Variable,), {"__module__": __name__})
+    return VARIABLES[collection]
+
+
+def _tuples(value: Any) -> Any:
+    """Lists (as JSON or users give them) as tuples, at every depth: NNX keeps static attributes."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def _sizes(value: Any) -> Any:
+    """An input size for comparison: an int as its 1-tuple (`LayerNormalization(5)` is built for (5,))."""
+    return (value,) if isinstance(value, int) else value
+
+
+class Layer(definitions.Layer, nnx.Module):
+    """The base of every `jaxlayers.nnx` layer: an NNX module made from a `jaxlayers.layers` definition.
+
+    Layers with variables take their input sizes first and `rngs=`; every argument is
+    checked when the layer is made. Layers with a training flag switch with
+    `model.train()` / `model.eval()`, `nnx.view`, the constructor, an enclosing
+    `Graph(training=...)` or the call's keyword, which wins.
     """
 
-    rank: ClassVar[int | None] = None
-    keeps_grid: ClassVar[bool] = False  # True: shapes.receptive_field passes through it
+    __face__ = True
 
-    def __init__(self, *, dtype: Any = None):
-        self.dtype = check_dtype(dtype, "dtype", optional=True)
+    def __init__(self, *args: Any, **kwargs: Any):
+        bound = type(self).__signature__.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        rngs = values.pop("rngs", None)
+        for name, value in values.items():
+            setattr(self, name, _tuples(value))
+        self.check()
+        declared = self.build(**{name: values[name] for name in self.input_sizes})
+        self._variables = tuple(declared)
+        param_dtype = getattr(self, "param_dtype", None)
+        for name, weight in declared.items():
+            value = None if weight is None else variable_type(weight.collection)(
+                weight.init(name, rngs.params(), param_dtype))
+            setattr(self, name, nnx.data(value) if value is None else value)
+        if self.stochastic:
+            self._stream(rngs)
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "__call__" in cls.__dict__:
-            cls.__call__ = casting_call(cls.__dict__["__call__"], check=False)
-
-    def spatial_rank(self, x: jax.Array, kernel_size: Any = None) -> int:
-        """The spatial rank of this call, checked against the input.
-
-        Args:
-            x: the call's input, (batch, *spatial, channels).
-            kernel_size: the layer's kernel size, if any: a sequence gives the rank when
-                the class does not.
-
-        Returns:
-            The number of spatial axes: the class's `rank`, else `len(kernel_size)`, else
-            the input's.
-
-        Raises:
-            ValueError: `x` is not (batch, *spatial, channels) with that many spatial axes.
-        """
-        return call_rank(x, self.rank, kernel_size, type(self).__name__)
-
-
-class KernelLayer(Layer):
-    """The base of layers with a kernel and a bias (`Dense`, `Conv`, `ConvTranspose`).
-
-    Their constructors take the Keras arguments, `dtype` (`Layer`'s), and Flax's
-    `param_dtype` (parameters) and `precision` (to `lax`), and call
-    `init_kernel_and_bias`, which checks them and keeps them as attributes of the same
-    names.
-
-    Attributes:
-        kernel: the kernel (`nnx.Param`), in Keras's layout.
-        bias: the bias (`nnx.Param`), (units,), or None without `use_bias`.
-    """
-
-    def init_kernel_and_bias(
-        self,
-        kernel_shape: tuple[int, ...],
-        units: int,
-        *,
-        activation: activations.Activation,
-        use_bias: bool,
-        kernel_initializer: initializers.Initializer,
-        bias_initializer: initializers.Initializer,
-        dtype: Any,
-        param_dtype: Any,
-        precision: lax.PrecisionLike,
-        rngs: nnx.Rngs,
-    ) -> None:
-        """Check the arguments, keep them as attributes and create `kernel` and `bias`.
-
-        Args:
-            kernel_shape: the kernel's shape, in Keras's layout.
-            units: the bias's size (the output channels).
-            activation: a Keras activation name, a callable or None (linear), applied last
-                (validated now).
-            use_bias: whether the layer has a `bias`.
-            kernel_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
-            bias_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
-            dtype: the computation's dtype; None: promoted from the input and parameters.
-            param_dtype: the parameters' dtype.
-            precision: passed to `lax` (`lax.Precision`).
-            rngs: the `params` stream draws the initial kernel and bias.
-
-        Raises:
-            ValueError: an unknown activation, initializer or precision name.
-            TypeError: a `dtype`, `param_dtype` or `precision` of the wrong kind.
-        """
-        activations.get(activation)  # validate now, not at the first call
-        Layer.__init__(self, dtype=dtype)
-        self.activation = activation
-        self.use_bias = use_bias
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        self.param_dtype = check_dtype(param_dtype, "param_dtype")
-        self.precision = check_precision(precision)
-        kernel_init = initializers.get(kernel_initializer, "kernel_initializer")
-        self.kernel = nnx.Param(kernel_init(rngs.params(), kernel_shape, param_dtype))
-        if use_bias:
-            bias_init = initializers.get(bias_initializer, "bias_initializer")
-            self.bias = nnx.Param(bias_init(rngs.params(), (units,), param_dtype))
+    def _stream(self, rngs: nnx.Rngs | None) -> None:
+        """A stochastic layer's own stream: from `seed`, else forked from `rngs`'s `rng_collection`."""
+        if self.seed is not None and rngs is not None and not issubclass(type(self), WeightedLayer):
+            raise ValueError(f"{type(self).__name__} takes `seed` (its own stream) or `rngs`, not both.")
+        if self.seed is not None:
+            self.rngs = nnx.Rngs(**{self.rng_collection: self.seed})[self.rng_collection]
+        elif rngs is not None:
+            self.rngs = rngs[self.rng_collection].fork()
         else:
-            self.bias = nnx.data(None)
+            self.rngs = nnx.data(None)
 
-    def kernel_and_bias(self) -> tuple[jax.Array, jax.Array | None]:
-        """The parameters' values.
+    def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
+        if _builder.is_symbolic(inputs):  # writing a Graph: `Conv2D(...)(Input(shape))`
+            return _builder.record(self, inputs, kwargs)
+        if self.single_input and inputs:
+            check_single_input(self, inputs[0])
+        called = kwargs.pop(self.mode, None) if self.mode else None
+        rngs = kwargs.pop("rngs", None) if self.stochastic else None
+        inputs, kwargs = cast_floats(inputs, self.dtype), {k: cast_floats(v, self.dtype) for k, v in kwargs.items()}
+        sizes = self.sizes(*inputs)
+        for name in self.input_sizes:
+            if _sizes(sizes[name]) != _sizes(getattr(self, name)):
+                shapes = [tuple(x.shape) for x in jax.tree.leaves(inputs) if hasattr(x, "shape")]
+                raise ValueError(f"{type(self).__name__} was built for `{name}`={getattr(self, name)!r}, got an "
+                                 f"input with {name}={sizes[name]!r} (shapes {shapes}).")
+        weights = {name: None if getattr(self, name) is None else getattr(self, name)[...] for name in self._variables}
+        if self.mode:
+            weights["training"] = training = _training.is_training(self.mode, called, getattr(self, self.mode))
+            if self.stochastic:
+                weights["rng"] = lambda: self._key(rngs)
+        out = self.call(*inputs, **weights, **kwargs)
+        if not self.stateful:
+            return out
+        out, updates = out
+        for name, value in updates.items():
+            getattr(self, name).set_value(value)
+        return out
 
-        Returns:
-            `(kernel, bias)`; bias is None without `use_bias`.
-        """
-        return self.kernel[...], None if self.bias is None else self.bias[...]
+    def _key(self, rngs: nnx.Rngs | nnx.RngStream | jax.Array | None) -> jax.Array:
+        """The key of a stochastic layer's draw: the call's `rngs` (Rngs, stream or key), else its own stream."""
+        rngs = self.rngs if rngs is None else rngs
+        if rngs is None:
+            raise ValueError(f"{type(self).__name__} in training mode ({self.mode}=False) needs random keys: build "
+                             "it with `rngs=` or `seed=`, or call it with `rngs=`.")
+        if isinstance(rngs, nnx.Rngs):
+            return rngs[self.rng_collection]()
+        return rngs() if isinstance(rngs, nnx.RngStream) else rngs
 
-    def cast(self, *arrays: jax.Array | None) -> tuple[jax.Array | None, ...]:
-        """Arrays in the computation dtype (`dtype`, else promoted as Flax does).
 
-        Args:
-            *arrays: arrays, or None (kept as None).
+def _set_deterministic(self: Layer, deterministic: bool | None = None) -> None:
+    """What `nnx.view(model, deterministic=...)` calls.
 
-        Returns:
-            The arrays in one dtype, in order.
-        """
-        return dtypes.promote_dtype(*arrays, dtype=self.dtype)
+    Args:
+        deterministic: the new mode; None keeps it.
+    """
+    if deterministic is not None:
+        self.deterministic = check_bool(deterministic, "deterministic")
 
-    def activate(self, y: jax.Array) -> jax.Array:
-        """The layer's `activation` applied to `y`.
 
-        Args:
-            y: the layer's output before its activation.
+def _set_use_running_average(self: Layer, use_running_average: bool | None = None) -> None:
+    """What `nnx.view(model, use_running_average=...)` calls.
 
-        Returns:
-            `activation(y)`, y itself for None or "linear".
-        """
-        return activations.get(self.activation)(y)
+    Args:
+        use_running_average: the new mode; None keeps it.
+    """
+    if use_running_average is not None:
+        self.use_running_average = check_bool(use_running_average, "use_running_average")
 
+
+_SET_VIEW = {"deterministic": _set_deterministic, "use_running_average": _set_use_running_average}
+
+
+def signature(definition: type[definitions.Layer]) -> inspect.Signature:
+    """The NNX constructor's signature: `input_sizes`, the positional arguments, the keyword-only ones, `rngs`.
+
+    Args:
+        definition: a layer definition.
+
+    Returns:
+        The signature (without `self`).
+    """
+    P = inspect.Parameter
+    fields = dataclasses.fields(definition)
+    params = [P(name, P.POSITIONAL_OR_KEYWORD) for name in definition.input_sizes]
+    for f in [f for f in fields if not f.kw_only] + [f for f in fields if f.kw_only]:
+        default = P.empty if f.default is dataclasses.MISSING else f.default
+        params.append(P(f.name, P.KEYWORD_ONLY if f.kw_only else P.POSITIONAL_OR_KEYWORD, default=default,
+                        annotation=f.type))
+    if issubclass(definition, WeightedLayer):
+        params.append(P("rngs", P.KEYWORD_ONLY, annotation="nnx.Rngs"))
+    elif definition.stochastic:
+        params.append(P("rngs", P.KEYWORD_ONLY, default=None, annotation="nnx.Rngs | None"))
+    return inspect.Signature(params)
+
+
+def _document(doc: str | None, definition: type[definitions.Layer]) -> str | None:
+    """The definition's docstring with the NNX-only arguments (`input_sizes` first, `rngs` last) in its Args."""
+    lines = (doc or "").splitlines(keepends=True)
+    header = next((i for i, line in enumerate(lines) if line.strip() == "Args:"), None)
+    if header is None:
+        return doc
+    indent = len(lines[header]) - len(lines[header].lstrip())
+    end = next((i for i in range(header + 1, len(lines))
+                if lines[i].strip() and len(lines[i]) - len(lines[i].lstrip()) <= indent), len(lines))
+    last = max(i for i in range(header, end) if lines[i].strip())
+    item = " " * (indent + 4)
+    if issubclass(definition, WeightedLayer):
+        lines.insert(last + 1, f"{item}rngs: the `params` stream draws the initial values.\n")
+    elif definition.stochastic:
+        lines.insert(last + 1, f"{item}rngs: an `nnx.Rngs` whose `rng_collection` stream is forked for the "
+                               "layer's draws, or None (then `seed`, or the call's `rngs`).\n")
+    lines[header + 1:header + 1] = [f"{item}{name}: {text}\n" for name, text in definition.input_sizes.items()]
+    return "".join(lines)
+
+
+_FACES: dict[type, type] = {definitions.Layer: Layer}
+
+
+def face(definition: type[definitions.Layer]) -> type[Layer]:
+    """The NNX module of a layer definition (made once, then the same class).
+
+    Its base is the face of the definition's own base, so `isinstance(J.Conv2D(...), J.Conv)`.
+
+    Args:
+        definition: a `jaxlayers.layers.Layer` subclass.
+
+    Returns:
+        A `jaxlayers.nnx.Layer` subclass of the same name, in `jaxlayers.nnx`.
+    """
+    if definition not in _FACES:
+        parent = face(definition.__bases__[0])
+        namespace: dict[str, Any] = {"__face__": True, "__doc__": _document(definition.__doc__, definition),
+                                     "__module__": "jaxlayers.nnx", "__qualname__": definition.__name__,
+                                     "__signature__": signature(definition)}
+        if definition.mode:
+            namespace["set_view"] = _SET_VIEW[definition.mode]
+        _FACES[definition] = type(definition.__name__, (definition, parent), namespace)
+    return _FACES[definition]

@@ -6,15 +6,19 @@ from typing import Any
 
 from flax import nnx
 
-from jaxlayers._graph import check_graph, run_graph
+from jaxlayers import _builder
+from jaxlayers._builder import Input, Tensor
+from jaxlayers._graph import check_graph, check_names, graph_inputs, run_graph
 
 
 class Graph(nnx.Module):
     """The NNX twin of `jaxlayers.linen.Graph`: layers run in order on the inputs or earlier outputs.
 
-    `graph(*inputs, training=None)`: `training=True`/`False` reaches the layers as
-    `deterministic=not training` and `use_running_average=not training`; None leaves them
-    to their attributes (`model.train()`, `model.eval()`, `nnx.view`). Returns the output
+    `graph(*inputs, training=None)`: `training=True`/`False` puts every jaxlayers layer it
+    runs, at any depth (nested Graphs, `nnx.Sequential`, a user's module), in that mode
+    (as a Keras model's `training=`); a layer's own call flag still wins. None leaves them
+    to an enclosing Graph's mode, else their attributes (`model.train()`, `model.eval()`,
+    `nnx.view`). Returns the output
     tensor, or a tuple for several outputs.
     A Graph has no `dtype` of its own (a Keras functional model does not cast its
     inputs either): its layers carry theirs.
@@ -26,18 +30,46 @@ class Graph(nnx.Module):
             the output of `layers[i]`.
         outputs: the id (or a tuple of ids) returned; None (default): the last layer's.
         num_inputs: how many inputs the graph takes.
+        names: the layers' names (e.g. Keras's layer names, for `summary` and `to_keras`),
+            one distinct str per layer; None: `layers_<i>`.
 
     Raises:
         ValueError, TypeError: wiring that names missing or later tensors.
     """
 
     def __init__(self, layers: Sequence[Callable[..., Any]], edges: Sequence[int | Sequence[int]],
-                 outputs: int | Sequence[int] | None = None, num_inputs: int = 1):
+                 outputs: int | Sequence[int] | None = None, num_inputs: int = 1,
+                 names: Sequence[str] | None = None):
         self.edges, self.outputs = check_graph(len(layers), edges, outputs, num_inputs)
         self.num_inputs = num_inputs
+        self.names = check_names(names, len(layers))
         self.layers = nnx.List(layers)
 
     def __call__(self, *inputs: Any, training: bool | None = None) -> Any:
-        if len(inputs) != self.num_inputs:
-            raise ValueError(f"Graph takes {self.num_inputs} input(s) (`num_inputs`), got {len(inputs)}.")
+        if _builder.is_symbolic(inputs):  # a Graph inside a Graph being written
+            return _builder.record(self, inputs, {} if training is None else {"training": training})
+        inputs = graph_inputs(inputs, self.num_inputs)
         return run_graph(list(self.layers), self.edges, self.outputs, inputs, training)
+
+
+def Model(inputs: Tensor | Sequence[Tensor], outputs: Tensor | Sequence[Tensor]) -> Graph:  # noqa: N802
+    """The NNX `Graph` of the layers called between `inputs` and `outputs`, as `keras.Model(inputs, outputs)`.
+
+    E.g. `x = Input((32, 32, 8)); y = Conv2D(8, 8, 3, padding="same", rngs=rngs)(x);
+    model = Model(x, Add()([x, y]))`. The layers are named as Keras names them (`conv2d`,
+    `conv2d_1`, ...: `model.names`, `summary`'s rows). Each layer is called once (a
+    Graph's layers are not shared); a Graph may be called on tensors as a layer.
+
+    Args:
+        inputs: the `Input` tensor, or a list of them (the Graph's inputs, in order).
+        outputs: a tensor, or a list of them (then the Graph returns a tuple).
+
+    Returns:
+        The `Graph`, called on arrays as `model(*arrays)`.
+
+    Raises:
+        TypeError, ValueError: inputs that are not `Input`s, outputs that need other
+            inputs, a layer called twice.
+    """
+    w = _builder.wire(inputs, outputs)
+    return Graph(w.layers, w.edges, w.outputs, w.num_inputs, w.names)

@@ -1,0 +1,437 @@
+"""Convert Keras 3 models to jaxlayers models (linen or NNX) and back.
+
+- `from_keras(model_or_path, api="linen") -> (module, variables)` (linen) or `module`
+  (NNX, `api="nnx"`): a Keras `Sequential` or functional model (or a `.keras` file) as a
+  `jaxlayers.linen.Graph` (or `jaxlayers.nnx.Graph`) of jaxlayers layers named as in
+  Keras (`layer.name`), holding the Keras weights under Keras's names
+  (`variables["params"]["conv2d"]["kernel"]`, `variables["batch_stats"][...]
+  ["moving_mean"]`; NNX: `module.layers[i].kernel`). `module.apply(variables, x)` (NNX:
+  `module(x)`) equals `model.predict(x)`; training mode is `module.apply(variables, x,
+  training=True, rngs={"dropout": key}, mutable=["batch_stats"])` (NNX:
+  `module(x, training=True)`).
+- `to_keras(module, variables, input_shape) -> keras model`: the reverse, for a `Graph`
+  (a functional `keras.Model`, or a `keras.Sequential` when the graph is a chain), a
+  `nn.Sequential` / `nnx.Sequential` or list of layers, or one layer; NNX modules carry
+  their own variables (`variables` may be None). The result can be saved as `.keras`.
+
+What converts (channels-last only): every layer of `jaxlayers.linen` that Keras has,
+under each of Keras's names for it (`SUPPORTED`), plus `InputLayer` (dropped); nested
+models (`Sequential` or functional, as nested Graphs); and the elementwise `keras.ops`
+arithmetic that appears on symbolic tensors (`x + 3.0`, `inputs * x`, `ops.maximum`, ...:
+`jaxlayers.layers.core.arithmetic.OPS`) as `Arithmetic` layers. Graphs may have several
+inputs and outputs; each layer is called once. Shared layers, other operations,
+subclassed models and any other layer are refused with a `ValueError` naming them. A
+Keras argument jaxlayers lacks must have its default (e.g. `renorm=False`); regularizers
+and constraints only matter to Keras's training and are not carried over. A layer's
+dtype policy becomes the module's `dtype` (compute) and, for layers with weights,
+`param_dtype` (variables), and back; float32 (Keras's default) is left as `dtype=None`,
+which computes in the input's dtype.
+
+Keras is an optional dependency: it is imported only when these functions run (with
+`KERAS_BACKEND` defaulting to "jax"), so `import jaxlayers.keras` does not import it.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxlayers import linen as L
+from jaxlayers._graph import Wire, check_graph
+from jaxlayers.keras import _convert
+from jaxlayers.layers.core.arithmetic import OPS, Arithmetic
+
+__all__ = ["from_keras", "supported", "to_keras"]
+
+_COLLECTIONS = ("params", "batch_stats")
+# keras.ops operation classes -> their function name, for the arithmetic that converts.
+_KERAS_OPS = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Divide": "divide",
+              "TrueDivide": "true_divide", "Power": "power", "Maximum": "maximum", "Minimum": "minimum",
+              "Negative": "negative", "Absolute": "absolute", "Square": "square", "Sqrt": "sqrt"}
+
+
+def supported() -> tuple[str, ...]:
+    """The Keras layer classes `from_keras` converts (with `InputLayer`), by Keras's names.
+
+    Returns:
+        The class names, sorted.
+    """
+    return ("InputLayer", *sorted(_convert.by_keras_name()))
+
+
+# ---------------------------------------------------------------------------- Keras -> jax
+
+
+class _Call:
+    """One call in a Keras graph: a layer, a nested model or an operation, the tensor ids it takes."""
+
+    def __init__(self, operation: Any, kind: str, edge: Wire, inputs: Any, name: str, operands: tuple = ()):
+        self.operation, self.kind, self.edge, self.inputs, self.name = operation, kind, edge, inputs, name
+        self.operands = operands  # for "op": the constants, None where a tensor goes
+
+
+def from_keras(model_or_path: Any, *, api: str = "linen", axis_name: Hashable | None = None) -> Any:
+    """A Keras 3 model (or `.keras` path) as a jaxlayers Graph with its weights.
+
+    Weights and moving statistics are copied; the module's outputs equal Keras's
+    `model.predict` and `jaxlayers.summary` gives the rows of `model.summary()`.
+
+    Args:
+        model_or_path: a built `keras.Sequential` or functional `keras.Model`, or the path
+            of a `.keras` file: a directed acyclic graph of supported layers (`supported()`),
+            nested models and `keras.ops` arithmetic, each layer called once.
+        api: "linen" (a `jaxlayers.linen.Graph` and its variables) or "nnx" (a
+            `jaxlayers.nnx.Graph` holding them).
+        axis_name: the mapped axis (`shard_map`, `pmap`) over which every
+            BatchNormalization averages its batch's statistics in training, as Flax's
+            `BatchNorm(axis_name=)` and Keras's `synchronized=True` (which Keras has only on
+            TensorFlow); None: each device's own batch.
+
+    Returns:
+        linen: `(module, variables)`, `variables` as `{"params": ..., "batch_stats": ...}`
+        (the latter with BatchNormalization) for `module.apply(variables, x)`. NNX: the
+        module.
+
+    Raises:
+        ValueError: an unsupported or shared layer or operation, a subclassed model, an
+            unbuilt model or an unknown `api`, named.
+        TypeError: not a Keras model or a path.
+        ImportError: Keras 3 is not installed.
+    """
+    if api not in ("linen", "nnx"):
+        raise ValueError(f"`api` must be 'linen' or 'nnx', got {api!r}.")
+    keras = _convert.keras_module()
+    model = model_or_path
+    if isinstance(model, (str, os.PathLike)):
+        model = keras.saving.load_model(model, compile=False)
+    calls, outputs, num_inputs = _walk(model, keras)
+    if api == "nnx":
+        return _nnx_graph(model, calls, outputs, num_inputs, keras, axis_name)
+    module, variables = _linen_graph(model, calls, outputs, num_inputs, keras, axis_name)
+    return module, {c: tree for c, tree in variables.items() if tree or c == "params"}
+
+
+def _walk(model: Any, keras: Any) -> tuple[list[_Call], Wire, int]:
+    """The model's calls in order, the output ids, the input count (ids: inputs, then calls' outputs)."""
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"from_keras expects a keras.Model or a .keras path, got {type(model).__name__}.")
+    seen: set[int] = set()
+
+    def kind_of(operation: Any) -> str:
+        if isinstance(operation, keras.Model):
+            return "model"
+        return "layer" if isinstance(operation, keras.layers.Layer) else "op"
+
+    def check_once(operation: Any) -> None:
+        if id(operation) in seen:
+            raise ValueError(f"Keras model {model.name!r} calls {operation.name!r} ({type(operation).__name__}) more "
+                             "than once (shared weights); each layer must be called once.")
+        seen.add(id(operation))
+
+    if isinstance(model, keras.Sequential):
+        calls = []
+        for i, layer in enumerate(model.layers):
+            if not layer.built:
+                raise ValueError(f"Keras model {model.name!r} is not built (layer {layer.name!r} has no weights yet): "
+                                 "give it a `keras.Input` or call it once first.")
+            check_once(layer)
+            calls.append(_Call(layer, kind_of(layer), i, layer.input, layer.name))
+        if not calls:
+            raise ValueError(f"Keras model {model.name!r} has no layers to convert.")
+        return calls, len(calls), 1
+    if not hasattr(model, "_nodes_by_depth") or not model.inputs:
+        raise ValueError(f"Keras model {model.name!r} of class {type(model).__name__} is subclassed; only "
+                         "Sequential and functional models can be converted.")
+    ids = {id(t): k for k, t in enumerate(model.inputs)}
+    position = {id(op): k for k, op in enumerate(model.operations)}
+    nodes = [node for depth in sorted(model._nodes_by_depth, reverse=True)
+             for node in sorted(model._nodes_by_depth[depth], key=lambda n: position.get(id(n.operation), -1))]
+    calls: list[_Call] = []
+    for node in nodes:
+        operation = node.operation
+        if isinstance(operation, keras.layers.InputLayer):
+            continue
+        what = f"Keras model {model.name!r}: {operation.name!r} ({type(operation).__name__})"
+        check_once(operation)
+        kind = kind_of(operation)
+        args = node.arguments.args
+        if len(node.output_tensors) != 1:
+            raise ValueError(f"{what} gives {len(node.output_tensors)} outputs; only one is supported.")
+        if kind == "op":
+            edge, operands = _operation(operation, args, node.arguments.kwargs, ids, what, keras)
+            calls.append(_Call(operation, kind, edge, None, operation.name, operands))
+        else:
+            if len(args) != 1:  # Keyword arguments (`training`, `mask`) are Keras's own: not replayed.
+                raise ValueError(f"{what} is called with {len(args)} positional arguments; only one tensor (or a "
+                                 "list of tensors, as merges take) is supported.")
+            (arg,) = args
+            edge = tuple(ids[id(t)] for t in arg) if isinstance(arg, (list, tuple)) else ids[id(arg)]
+            calls.append(_Call(operation, kind, edge, arg, operation.name))
+        ids[id(node.output_tensors[0])] = len(model.inputs) + len(calls) - 1
+    if not calls:
+        raise ValueError(f"Keras model {model.name!r} has no layers to convert.")
+    outputs = tuple(ids[id(t)] for t in model.outputs)
+    return calls, outputs[0] if len(outputs) == 1 else outputs, len(model.inputs)
+
+
+def _operation(operation: Any, args: Sequence[Any], kwargs: Mapping[str, Any], ids: Mapping[int, int], what: str,
+               keras: Any) -> tuple[Wire, tuple]:
+    """A keras.ops node's tensor ids and constants, for `Arithmetic`."""
+    op = _KERAS_OPS.get(type(operation).__name__)
+    if op is None or kwargs or len(args) != OPS[op]:
+        raise _convert.unsupported(f"{what}, an operation (keras.ops on symbolic tensors),", type(operation).__name__,
+                                   "; only elementwise arithmetic converts (or use the matching layer, e.g. "
+                                   "keras.layers.Add)")
+    tensors, operands = [], []
+    for arg in args:
+        if isinstance(arg, keras.KerasTensor):
+            tensors.append(ids[id(arg)])
+            operands.append(None)
+        elif isinstance(arg, (int, float, np.number)) and not isinstance(arg, bool):
+            operands.append(float(arg) if isinstance(arg, (float, np.floating)) else int(arg))
+        else:
+            raise _convert.unsupported(f"{what}, an operation on {type(arg).__name__} {arg!r},",
+                                       type(operation).__name__, "; only tensors and Python numbers convert")
+    return tuple(tensors), tuple(operands)
+
+
+def _shapes(inputs: Any) -> Any:
+    """Shape structs (batch 1) of a call's Keras input tensors (a list for merges)."""
+    if isinstance(inputs, (list, tuple)):
+        return [_shapes(t) for t in inputs]
+    return jax.ShapeDtypeStruct(tuple(1 if d is None else d for d in inputs.shape), jnp.dtype(inputs.dtype))
+
+
+def _layer(call: _Call, keras: Any, axis_name: Any, model: Any) -> tuple[type, dict[str, Any], dict, dict]:
+    """(definition, kwargs, sizes, weights by collection) of a layer or operation call."""
+    if call.kind == "op":
+        return Arithmetic, {"op": _KERAS_OPS[type(call.operation).__name__], "operands": call.operands}, {}, {}
+    what = f"Keras model {model.name!r}: {call.name!r}"
+    definition, kwargs = _convert.from_layer(call.operation, keras, what, axis_name)
+    sizes = _convert.sizes_of(definition, kwargs, (_shapes(call.inputs),))
+    return definition, kwargs, sizes, _convert.weights_of(call.operation, definition, kwargs, sizes,
+                                                          f"{what} of class {type(call.operation).__name__}")
+
+
+def _linen_graph(model: Any, calls: list[_Call], outputs: Wire, num_inputs: int, keras: Any,
+                 axis_name: Any) -> tuple[L.Graph, dict[str, Any]]:
+    modules, variables = [], {c: {} for c in _COLLECTIONS}
+    for call in calls:
+        if call.kind == "model":
+            module, weights = _linen_graph(call.operation, *_walk(call.operation, keras), keras, axis_name)
+        else:
+            definition, kwargs, _, weights = _layer(call, keras, axis_name, model)
+            module = L.face(definition)(**kwargs)
+        modules.append(module)
+        for collection, tree in weights.items():
+            if tree:
+                variables.setdefault(collection, {})[call.name] = tree
+    if outputs == num_inputs + len(calls) - 1:
+        outputs = None  # the default: the last layer's output
+    return L.Graph(tuple(modules), tuple(c.edge for c in calls), outputs, num_inputs,
+                   names=tuple(c.name for c in calls)), variables
+
+
+def _nnx_graph(model: Any, calls: list[_Call], outputs: Wire, num_inputs: int, keras: Any, axis_name: Any) -> Any:
+    from flax import nnx
+
+    from jaxlayers import nnx as J
+
+    modules = []
+    for call in calls:
+        if call.kind == "model":
+            modules.append(_nnx_graph(call.operation, *_walk(call.operation, keras), keras, axis_name))
+            continue
+        definition, kwargs, sizes, weights = _layer(call, keras, axis_name, model)
+        cls = J.face(definition)
+        args = {**{n: sizes[n] for n in definition.input_sizes}, **kwargs}
+        if issubclass(definition, _convert.definitions.WeightedLayer):
+            module = nnx.eval_shape(lambda cls=cls, args=args: cls(**args, rngs=nnx.Rngs(0)))  # no random inits
+            for tree in weights.values():
+                for name, value in tree.items():
+                    getattr(module, name).set_value(value)
+        else:
+            module = cls(**args, **({"rngs": nnx.Rngs(0)} if definition.stochastic and kwargs.get("seed") is None
+                                    else {}))
+        modules.append(module)
+    if outputs == num_inputs + len(calls) - 1:
+        outputs = None
+    return J.Graph(modules, tuple(c.edge for c in calls), outputs, num_inputs, names=tuple(c.name for c in calls))
+
+
+# ---------------------------------------------------------------------------- jax -> Keras
+
+
+def _is_nnx(module: Any) -> bool:
+    nnx = sys.modules.get("flax.nnx")
+    return nnx is not None and isinstance(module, nnx.Module)
+
+
+def to_keras(module: Any, variables: Any = None, input_shape: Sequence[Any] | None = None, *,
+             name: str | None = None) -> Any:
+    """A Keras model equal to jaxlayers layers, with their weights and moving statistics.
+
+    Args:
+        module: a `jaxlayers.linen.Graph` or `jaxlayers.nnx.Graph` (a functional
+            `keras.Model`; a `keras.Sequential` when it is a chain; nested Graphs become
+            nested models), a `flax.linen.Sequential` or `flax.nnx.Sequential` (nested ones
+            are flattened), a list of layers and activation functions, or one layer.
+        variables: linen: what `module.init` gave (`params`, and `batch_stats` with
+            BatchNormalization; for a list, laid out as for `nn.Sequential`:
+            `{"params": {"layers_<i>": ...}}`). NNX: None (the module's own), or an
+            `nnx.State` of it to use instead.
+        input_shape: (batch, *features) with the batch (None or an int) dropped in
+            Keras's `Input`; one per input for a `Graph` with several.
+        name: the Keras model's name (None: Keras's default).
+
+    Returns:
+        A `keras.Sequential` or functional `keras.Model` with the weights set; it can be
+        saved as `.keras`.
+
+    Raises:
+        ValueError: layers without a Keras equivalent (e.g. `MaxPoolingWithIndices`,
+            bed-of-nails upsampling, explicit integer padding), variables that do not
+            match the layers, or no `input_shape`.
+        TypeError: linen `variables` that are not a mapping, or a layer that is neither a
+            module nor a function.
+        ImportError: Keras 3 is not installed.
+    """
+    keras = _convert.keras_module()
+    if input_shape is None:
+        raise ValueError("`input_shape` must be given: (batch, *features), one per input of a Graph with several.")
+    if _is_nnx(module):
+        from flax import nnx
+
+        if variables is not None:
+            if not isinstance(variables, nnx.State):
+                raise TypeError(f"`variables` of an NNX module must be None or an nnx.State of it, got "
+                                f"{type(variables).__name__}.")
+            module = nnx.merge(nnx.graphdef(module), variables)
+        plan = _nnx_plan(module)
+    else:
+        if not isinstance(variables, Mapping):
+            raise TypeError(f"`variables` must be a mapping like {{'params': ...}}, got {type(variables).__name__}.")
+        extra = [k for k in variables if k not in _COLLECTIONS]
+        if extra:
+            raise ValueError(f"to_keras carries {list(_COLLECTIONS)}; the variables also hold {extra}.")
+        plan = _linen_plan(module, {c: variables.get(c, {}) for c in _COLLECTIONS})
+    num_inputs = plan[3]
+    shapes = [tuple(s) for s in input_shape] if num_inputs > 1 else [tuple(input_shape)]
+    if len(shapes) != num_inputs or not all(shapes):
+        raise ValueError(f"`input_shape` must give one shape per graph input ({num_inputs}), got {input_shape!r}.")
+    return _keras_model(plan, shapes, keras, name)
+
+
+# A plan: (layers, edges, outputs, num_inputs, names), each layer (module, variables or None, sub-plan or None).
+_Plan = tuple[list[tuple[Any, Any, Any]], tuple[Wire, ...], Wire, int, Sequence[str | None]]
+
+
+def _child(trees: Mapping[str, Any], key: str) -> dict[str, Any]:
+    return {c: tree.get(key, {}) for c, tree in trees.items()}
+
+
+def _linen_plan(module: Any, trees: Mapping[str, Any]) -> _Plan:
+    if isinstance(module, L.Graph):
+        keys = module.keys()
+        layers = [(layer, _child(trees, key), _linen_plan(layer, _child(trees, key)) if isinstance(layer, L.Graph)
+                   else None) for layer, key in zip(module.layers, keys)]
+        edges, outputs = check_graph(len(layers), module.edges, module.outputs, module.num_inputs)
+        return layers, edges, outputs, module.num_inputs, keys if module.names else [None] * len(keys)
+
+    def flatten(module: Any, trees: Mapping[str, Any]) -> list[tuple[Any, Any, Any]]:
+        if isinstance(module, (nn.Sequential, list, tuple)):
+            inner = module.layers if isinstance(module, nn.Sequential) else module
+            return [leaf for i, layer in enumerate(inner) for leaf in flatten(layer, _child(trees, f"layers_{i}"))]
+        return [(module, dict(trees), _linen_plan(module, trees) if isinstance(module, L.Graph) else None)]
+
+    layers = flatten(module, trees)
+    return layers, tuple(range(len(layers))), len(layers), 1, [None] * len(layers)
+
+
+def _nnx_plan(module: Any) -> _Plan:
+    from flax import nnx
+
+    from jaxlayers import nnx as J
+
+    if isinstance(module, J.Graph):
+        layers = [(layer, None, _nnx_plan(layer) if isinstance(layer, J.Graph) else None) for layer in module.layers]
+        names = list(module.names) if module.names else [None] * len(layers)
+        return layers, module.edges, module.outputs, module.num_inputs, names
+
+    def flatten(module: Any) -> list[Any]:
+        if isinstance(module, (nnx.Sequential, list, tuple)):
+            return [leaf for layer in (module.layers if isinstance(module, nnx.Sequential) else module)
+                    for leaf in flatten(layer)]
+        return [(module, None, _nnx_plan(module) if isinstance(module, J.Graph) else None)]
+
+    layers = flatten(module)
+    return layers, tuple(range(len(layers))), len(layers), 1, [None] * len(layers)
+
+
+def _output_shape(layer: Any, variables: Any, x: Any) -> Any:
+    """The output shape structs of a layer (linen, NNX or a function) on shape structs `x`."""
+    if isinstance(layer, nn.Module):
+        v = {c: t for c, t in variables.items() if t}
+        return jax.eval_shape(lambda v, x: layer.apply(v, x), v, x)
+    return jax.eval_shape(layer, x)
+
+
+def _keras_model(plan: _Plan, shapes: list[tuple], keras: Any, name: str | None) -> Any:
+    layers, edges, outputs, num_inputs, names = plan
+    tensors = [jax.ShapeDtypeStruct(tuple(1 if d is None else d for d in s), jnp.float32) for s in shapes]
+    built = []
+    for (layer, variables, sub), edge, key in zip(layers, edges, names):
+        x = tensors[edge] if isinstance(edge, int) else [tensors[j] for j in edge]
+        first = x if isinstance(edge, int) else x[0]
+        if sub is not None:
+            sub_shapes = [tuple(t.shape) for t in x] if sub[3] > 1 else [tuple(first.shape)]
+            built.append(_keras_model(sub, [(None, *s[1:]) for s in sub_shapes], keras, key))
+        elif isinstance(layer, Arithmetic):
+            built.append(("op", layer))
+        elif not isinstance(layer, _convert.definitions.Layer) and callable(layer) and not isinstance(
+                layer, nn.Module) and not _is_nnx(layer):
+            built.append(keras.layers.Activation(_convert.activation_for_keras(layer, f"function {layer!r}")))
+        elif isinstance(layer, _convert.definitions.Layer):
+            built.append(_convert.to_layer(layer, first.ndim - 2, keras, key))
+        else:
+            raise TypeError(f"to_keras expects jaxlayers layers or activation functions, got {layer!r}.")
+        tensors.append(_output_shape(layer, variables, x))
+    inputs = [keras.Input(s[1:]) for s in shapes]
+    chain = edges == tuple(range(len(layers))) and outputs == len(layers) and num_inputs == 1
+    if chain and not any(isinstance(b, tuple) for b in built):
+        model = keras.Sequential([inputs[0], *built], name=name)
+    else:
+        symbolic = list(inputs)
+        for b, edge in zip(built, edges):
+            arg = symbolic[edge] if isinstance(edge, int) else [symbolic[j] for j in edge]
+            if isinstance(b, tuple):
+                filled = iter(arg if isinstance(arg, list) else [arg])
+                symbolic.append(getattr(keras.ops, b[1].op)(*(next(filled) if v is None else v
+                                                               for v in b[1].operands)))
+            else:
+                symbolic.append(b(arg))
+        out = symbolic[outputs] if isinstance(outputs, int) else [symbolic[j] for j in outputs]
+        model = keras.Model(inputs[0] if num_inputs == 1 else inputs, out, name=name)
+    for b, (layer, variables, sub) in zip(built, layers):
+        if sub is None and not isinstance(b, tuple) and b.weights:
+            _set_weights(b, layer, variables)
+    return model
+
+
+def _set_weights(keras_layer: Any, layer: Any, variables: Mapping[str, Any] | None) -> None:
+    if variables is None:  # NNX: the layer holds them
+        values = {w.name: getattr(layer, w.name, None) for w in keras_layer.weights}
+        values = {n: None if v is None else v[...] for n, v in values.items()}
+    else:
+        values = {n: value for tree in variables.values() for n, value in tree.items()}
+    missing = [w.name for w in keras_layer.weights if values.get(w.name) is None]
+    if missing:
+        raise ValueError(f"jaxlayers module {getattr(layer, 'name', None) or type(layer).__name__!r} has no "
+                         f"variables {missing} for Keras layer {keras_layer.name!r}.")
+    keras_layer.set_weights([np.asarray(values[w.name]) for w in keras_layer.weights])

@@ -1,0 +1,66 @@
+"""Keras's elementwise merge layers: `Add`, `Subtract`, `Multiply`, `Average`, `Maximum`, `Minimum`.
+
+Each takes a list of arrays, as in Keras (`Add()([a, b])`): (batch, ...) arrays with one
+batch size; lower-rank inputs get size-1 axes after the batch axis, then broadcast.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+
+from jaxlayers import functional as F
+from jaxlayers.layers.layer import Layer
+
+
+class Merge(Layer):
+    """The base of the merge layers: one list of arrays in.
+
+    Args:
+        dtype: the computation's dtype (keyword-only); None: the inputs'.
+    """
+
+    single_input = False
+    keeps_grid = True  # elementwise; Concatenate checks its axis (`mixed_axes`)
+
+
+class Add(Merge):
+    """Keras `Add`: a list of (batch, ...) arrays -> their elementwise sum."""
+
+    def call(self, inputs: Sequence[jax.Array]) -> jax.Array:
+        return F.add(inputs)
+
+
+class Subtract(Merge):
+    """Keras `Subtract`: [a, b] -> a - b."""
+
+    def call(self, inputs: Sequence[jax.Array]) -> jax.Array:
+        return F.subtract(inputs)
+
+
+class Multiply(Merge):
+    """Keras `Multiply`: a list of (batch, ...) arrays -> their elementwise product."""
+
+    def call(self, inputs: Sequence[jax.Array]) -> jax.Array:
+        return F.multiply(inputs)
+
+
+class Average(Merge):
+    """Keras `Average`: a list of (batch, ...) arrays -> their elementwise mean."""
+
+    def call(self, inputs: Sequence[jax.Array]) -> jax.Array:
+        return F.average(inputs)
+
+
+class Maximum(Merge):
+    """Keras `Maximum`: a list of (batch, ...) arrays -> their elementwise maximum."""
+
+    def call(self, inputs: Sequence[jax.Array]) -> jax.Array:
+        return F.maximum(inputs)
+
+
+class Minimum(Merge):
+    """Keras `Minimum`: a list of (batch, ...) arrays -> their elementwise minimum."""
+
+    def call(self, inputs: Sequence[jax.Array]) -> jax.Array:
+        return F.minimum(inputs)
