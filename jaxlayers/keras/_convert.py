@@ -175,7 +175,10 @@ def from_layer(layer: Any, keras: Any, what: str, axis_name: Any = None) -> tupl
                     continue
             kwargs[name] = _tuples(value)
         elif not keras_only(name) and name != "data_format" and name in config and name in defaults:
-            if config[name] != defaults[name] and not (name == "synchronized" and axis_name is not None):
+            if name == "synchronized" and config[name] and axis_name is None:
+                raise ValueError(f"{what} has synchronized=True: give the mapped axis its statistics are "
+                                 "averaged over, from_keras(..., axis_name='batch') (as shard_map or pmap names it).")
+            if config[name] != defaults[name] and name != "synchronized":
                 raise ValueError(f"{what} has {name}={config[name]!r}; only {name}={defaults[name]!r} is "
                                  "supported.")
     kwargs.update(definition.from_keras_config(config) if hasattr(definition, "from_keras_config") else {})
