@@ -37,8 +37,8 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
         jax.distributed.initialize(**given)
     except (ValueError, TypeError, RuntimeError) as err:
         shown = ", ".join(f"{name}={value!r}" for name, value in given.items())
-        raise ValueError(f"--distributed: jax.distributed.initialize({shown}) failed: {' '.join(str(err).split()).rstrip('.')}; "
-                         f"{HOW_TO_LAUNCH}.") from err
+        reason = " ".join(str(err).split()).rstrip(".")
+        raise ValueError(f"--distributed: jax.distributed.initialize({shown}) failed: {reason}; {HOW_TO_LAUNCH}.") from err
 
 
 def allgather_json(value: Any) -> list[Any]:
@@ -126,7 +126,7 @@ def check_shared_directory(directory: Path, flag: str) -> None:
     while not (seen := probe.is_file()) and time.monotonic() < deadline:
         time.sleep(0.5)
     try:
-        check_agreement({f"{flag} {directory} seen": seen},
+        check_agreement({f"{flag} (directory, process 0's file seen)": [str(directory), seen]},
                         hint=f"{flag} must be a directory on a filesystem every process's host shares")
     finally:
         if jax.process_index() == 0:

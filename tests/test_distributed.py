@@ -89,7 +89,8 @@ def child_env(devices: int, home: Path, **extra: str) -> dict[str, str]:
 
 
 def launch(args: list[list[str]], cwd: Path, watch: Path, skew: tuple[float, ...] = ()) -> list[subprocess.Popen]:
-    """One process per entry of `args` (its own arguments), all of one distributed run."""
+    """One process per entry of `args` (its own arguments), all of one distributed run, in
+    `cwd` with $HOME `cwd`/home; process i's clock `skew[i]` seconds ahead."""
     address = f"127.0.0.1:{free_port()}"
     procs = []
     for i, own in enumerate(args):
@@ -162,8 +163,8 @@ def test_two_processes_match_one_process_then_resume_after_sigkill(tmp_path):
     (stdout0, stderr0), (stdout1, stderr1) = ((out, err) for _, out, err in results)
     assert "Resumed from" in stdout0 and "Epoch 3/3" in stdout0 and "Final: loss" in stdout0
     assert not [line for line in stdout1.splitlines() if line.strip() and not line.startswith("[Gloo]")]
-    wrote = [{Path(line.split(" ", 1)[1]).relative_to(run) for line in err.splitlines() if line.startswith("WROTE ")}
-             for err in (stderr0, stderr1)]
+    wrote = [{path.relative_to(run) for line in err.splitlines() if line.startswith("WROTE ")
+              if (path := Path(line.split(" ", 1)[1])).is_relative_to(run)} for err in (stderr0, stderr1)]
     assert {"metrics.json", "summary.txt", "reconstructions.png", "loss.png"} <= {str(p) for p in wrote[0]}
     assert all(p.parts[0] == "checkpoints" for p in wrote[1]), wrote[1]  # at most orbax's own shards
 
