@@ -12,9 +12,10 @@
   its loss is exactly the mean over its real examples.
 - Where the batches come from: in one process the training images stay on every device
   (`put_replicated`) and `gather_epoch` arranges each epoch there; in several processes
-  each one reads only its devices' rows of every batch from its host (`put_batches`,
-  `jax.make_array_from_process_local_data`), so no host nor device holds the dataset.
-  The same batches either way, hence the same losses.
+  each one reads only its devices' rows of every batch on its host (`put_batches`,
+  `jax.make_array_from_process_local_data`): no device holds the dataset, and a host
+  needs only to read those rows (from a memory map, say). The same batches either way,
+  hence the same losses.
 - loop="python" runs a Python loop over one jitted step, loop="scan" one jitted
   `lax.scan` per epoch; the carry is donated in both.
 - The programs are module-level jitted functions; `Layout` (hashable) holds all that is

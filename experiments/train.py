@@ -3,11 +3,12 @@
 The parts: the Keras loss and optimizers (`experiments.keras_compat`), the step
 (`experiments.step`), the epoch loop on a device mesh (`experiments.loop`), orbax
 checkpoints (`experiments.checkpoint`) and the run's files (`experiments.outputs`).
-In a multi-process run (`jax.distributed`) the processes first agree on their settings,
-data, run directory and checkpoints (`experiments.distributed`); process 0 writes the
-run's files and logs its progress. A checkpoint is written after every epoch; `resume=True` continues from the newest
+A checkpoint is written after every epoch; `resume=True` continues from the newest
 one and ends with the same parameters as an uninterrupted run. Messages go to the
 `experiments` logger (the CLI prints them); a tqdm bar shows each epoch on a terminal.
+In a multi-process run (`jax.distributed`) the processes first agree on their settings,
+data, run directory and checkpoints (`experiments.distributed`); process 0 writes the
+run's files and shows the bar.
 """
 from __future__ import annotations
 
