@@ -1,14 +1,21 @@
 """The epoch loop: Keras `fit` batches, sharded over a device mesh, on the device.
 
-- Devices: a `Mesh` with one `data` axis over the devices in use. Training and test
-  images are replicated on every device; each step gathers its batch with sharding
-  P('data') (each device gathers and processes its slice); parameters and optimizer
+- Devices: a `Mesh` with one `data` axis over the devices in use (every process's after
+  `jax.distributed.initialize`). The programs read an epoch as one array of batches,
+  (steps, batch, 28, 28, 1) sharded P(None, 'data'): each device holds its slice of every
+  batch, a step takes batch `index` with no communication; parameters and optimizer
   state stay replicated (XLA all-reduces the gradients).
 - Batches: each epoch is a permutation of the training set drawn on the device from
   `epoch_key(seed, epoch)`, so a resumed run sees the same shuffles. Like Keras `fit`,
   the last partial batch is kept: the permutation is padded to whole batches and
   padded rows get weight 0, so every step has one shape (one compiled program) and
   its loss is exactly the mean over its real examples.
+- Where the batches come from: in one process the training images stay on every device
+  (`put_replicated`) and `gather_epoch` arranges each epoch there; in several processes
+  each one reads only its devices' rows of every batch on its host (`put_batches`,
+  `jax.make_array_from_process_local_data`): no device holds the dataset, and a host
+  needs only to read those rows (from a memory map, say). The same batches either way,
+  hence the same losses.
 - loop="python" runs a Python loop over one jitted step, loop="scan" one jitted
   `lax.scan` per epoch; the carry is donated in both.
 - The programs are module-level jitted functions; `Layout` (hashable) holds all that is
@@ -83,6 +90,22 @@ class Layout:
     def replicated(self) -> NamedSharding:
         return NamedSharding(self.mesh, P())
 
+    @property
+    def epoch_batches(self) -> NamedSharding:
+        """(steps, batch, ...) arrays of batches: every batch sharded over `data`."""
+        return NamedSharding(self.mesh, P(None, DATA_AXIS))
+
+    @property
+    def local_rows(self) -> slice:
+        """The rows of every batch that this process's devices hold (one block: the mesh's
+        devices are in process order)."""
+        indices = self.epoch_batches.addressable_devices_indices_map((1, self.batch_size)).values()
+        blocks = sorted({(index[1].start or 0, index[1].stop or self.batch_size) for index in indices})
+        if any(stop != start for (_, stop), (start, _) in zip(blocks, blocks[1:])):
+            raise ValueError(f"this process's devices hold rows {blocks} of every batch, not one block; "
+                             "order the mesh's devices by process.")
+        return slice(blocks[0][0], blocks[-1][1])
+
 
 class Carry(NamedTuple):
     state: TrainState
@@ -155,6 +178,24 @@ def put_replicated(array: np.ndarray, sharding: NamedSharding) -> jax.Array:
     return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
 
 
+def put_batches(images: np.ndarray, order: np.ndarray, layout: Layout) -> jax.Array:
+    """(len(order) // batch_size, batch_size, ...) float32 batches of `images[order]`,
+    sharded `layout.epoch_batches`: this process reads and sends only its devices' rows
+    (`layout.local_rows` of every batch), so `images` may be a memory map of a large file."""
+    order = np.asarray(order).reshape(-1, layout.batch_size)
+    local = np.asarray(images[order[:, layout.local_rows]], np.float32)
+    return jax.make_array_from_process_local_data(layout.epoch_batches, local,
+                                                  (len(order), layout.batch_size, *images.shape[1:]))
+
+
+def epoch_batches(images: jax.Array | np.ndarray, perm: jax.Array, layout: Layout) -> jax.Array:
+    """The epoch's batches of `images` in `shuffle`'s order `perm`: gathered on the devices
+    from a replicated device array, or read by each process from a host array (its rows)."""
+    if isinstance(images, jax.Array):
+        return gather_epoch(images, perm, layout=layout)
+    return put_batches(images, np.asarray(perm.addressable_data(0)), layout)
+
+
 # ---------------------------------------------------------------- programs
 
 
@@ -173,22 +214,25 @@ def shuffle(key: jax.Array, *, layout: Layout) -> jax.Array:
     return lax.with_sharding_constraint(jnp.concatenate([perm, padding]), layout.replicated)
 
 
-def _batch(images: jax.Array, order: jax.Array | None, index: jax.Array, n: int,
-           layout: Layout) -> tuple[jax.Array, jax.Array]:
-    """Batch `index` of `images` (in `order`, or as stored) and its 0/1 weights, sharded over `data`."""
-    start = index * layout.batch_size
-    rows = jnp.arange(layout.batch_size, dtype=jnp.int32)
-    weights = lax.with_sharding_constraint((start + rows < n).astype(jnp.float32), layout.batches)
-    if order is None:
-        x = lax.dynamic_slice_in_dim(images, start, layout.batch_size)
-    else:
-        idx = lax.with_sharding_constraint(lax.dynamic_slice_in_dim(order, start, layout.batch_size), layout.batches)
-        x = jnp.take(images, idx, axis=0)
+@functools.partial(jax.jit, static_argnames="layout")
+def gather_epoch(images: jax.Array, perm: jax.Array, *, layout: Layout) -> jax.Array:
+    """The epoch's batches (steps, batch, ...) of replicated `images` in `perm`'s order,
+    each device gathering its rows of every batch."""
+    order = lax.with_sharding_constraint(perm.reshape(layout.steps, layout.batch_size), layout.epoch_batches)
+    return lax.with_sharding_constraint(jnp.take(images, order, axis=0), layout.epoch_batches)
+
+
+def _batch(batches: jax.Array, index: jax.Array, n: int, layout: Layout) -> tuple[jax.Array, jax.Array]:
+    """Batch `index` of `batches` (steps, batch, ...) and its 0/1 weights (rows past `n`: 0),
+    sharded over `data`."""
+    rows = index * layout.batch_size + jnp.arange(layout.batch_size, dtype=jnp.int32)
+    weights = lax.with_sharding_constraint((rows < n).astype(jnp.float32), layout.batches)
+    x = lax.dynamic_index_in_dim(batches, index, keepdims=False)
     return lax.with_sharding_constraint(x, layout.batches), weights
 
 
-def _train_one(carry: Carry, x_train: jax.Array, perm: jax.Array, layout: Layout) -> Carry:
-    x, weights = _batch(x_train, perm, carry.index, layout.n_train, layout)
+def _train_one(carry: Carry, x_train: jax.Array, layout: Layout) -> Carry:
+    x, weights = _batch(x_train, carry.index, layout.n_train, layout)
     if layout.sharding_hook is not None:
         jax.debug.inspect_array_sharding(x, callback=layout.sharding_hook)
     # The real rows of the whole batch, known from its index (no communication).
@@ -207,21 +251,21 @@ def _train_one(carry: Carry, x_train: jax.Array, perm: jax.Array, layout: Layout
 
 
 @functools.partial(jax.jit, static_argnames="layout", donate_argnums=0)
-def train_batch(carry: Carry, x_train: jax.Array, perm: jax.Array, *, layout: Layout) -> Carry:
-    """One step on batch `carry.index` of the shuffled training images."""
-    return lax.with_sharding_constraint(_train_one(carry, x_train, perm, layout), layout.replicated)
+def train_batch(carry: Carry, x_train: jax.Array, *, layout: Layout) -> Carry:
+    """One step on batch `carry.index` of the epoch's batches `x_train`."""
+    return lax.with_sharding_constraint(_train_one(carry, x_train, layout), layout.replicated)
 
 
 @functools.partial(jax.jit, static_argnames="layout", donate_argnums=0)
-def train_epoch(carry: Carry, x_train: jax.Array, perm: jax.Array, *, layout: Layout) -> Carry:
+def train_epoch(carry: Carry, x_train: jax.Array, *, layout: Layout) -> Carry:
     """Every step of an epoch, as one `lax.scan`."""
-    carry = lax.scan(lambda c, _: (_train_one(c, x_train, perm, layout), None), carry, None, length=layout.steps)[0]
+    carry = lax.scan(lambda c, _: (_train_one(c, x_train, layout), None), carry, None, length=layout.steps)[0]
     return lax.with_sharding_constraint(carry, layout.replicated)
 
 
 def _eval_one(total: jax.Array, index: jax.Array, params: Any, x_test: jax.Array,
               layout: Layout) -> tuple[jax.Array, jax.Array]:
-    x, weights = _batch(x_test, None, index, layout.n_test, layout)
+    x, weights = _batch(x_test, index, layout.n_test, layout)
     return total + eval_loss_sum(layout.recipe.model(), params, x, weights), index + 1
 
 
@@ -246,19 +290,19 @@ class Programs(NamedTuple):
 
     layout: Layout
     loop: str  # "python" or "scan"
-    train: Callable[[Carry, jax.Array, jax.Array], Carry]  # python: one batch; scan: the epoch
+    train: Callable[[Carry, jax.Array], Carry]  # python: one batch; scan: the epoch
     evaluate: Callable[..., tuple[jax.Array, jax.Array]]  # python: one batch; scan: all
 
 
 def compile_programs(layout: Layout, loop: str, options: dict[str, str], state: TrainState, x_train: jax.Array,
                      x_test: jax.Array) -> Programs:
-    """`train` and `evaluate` for `loop`, compiled ahead of time with XLA `options`."""
+    """`train` and `evaluate` for `loop`, compiled ahead of time with XLA `options`
+    (`x_train`, `x_test`: arrays of batches, or their shapes)."""
     carry = zeros_carry(state, layout)
-    perm = jax.ShapeDtypeStruct((layout.steps * layout.batch_size,), jnp.int32, sharding=layout.replicated)
     train, evaluate = (train_batch, eval_batch) if loop == "python" else (train_epoch, eval_epoch)
     return Programs(
         layout, loop,
-        train.lower(carry, x_train, perm, layout=layout).compile(compiler_options=options),
+        train.lower(carry, x_train, layout=layout).compile(compiler_options=options),
         evaluate.lower(carry.loss_sum, carry.index, state.params, x_test, layout=layout).compile(
             compiler_options=options),
     )
@@ -287,19 +331,19 @@ def sync_interval(layout: Layout, progress: bool) -> int:
     return min(intervals, default=0)
 
 
-def run_epoch(programs: Programs, state: TrainState, x_train: jax.Array, perm: jax.Array, *, sync_every: int = 0,
+def run_epoch(programs: Programs, state: TrainState, x_train: jax.Array, *, sync_every: int = 0,
               on_sync: Callable[[int, Carry], None] | None = None) -> Carry:
-    """One epoch; returns the final carry (the host does not wait for it).
+    """One epoch over the batches `x_train`; returns the final carry (the host does not wait for it).
 
     Python loop: every `sync_every` steps (and after the last) the host waits for the
     devices and calls `on_sync(steps_done, carry)`.
     """
     carry = zeros_carry(state, programs.layout)
     if programs.loop == "scan":
-        return programs.train(carry, x_train, perm)
+        return programs.train(carry, x_train)
     steps = programs.layout.steps
     for done in range(1, steps + 1):
-        carry = programs.train(carry, x_train, perm)
+        carry = programs.train(carry, x_train)
         if sync_every and (done % sync_every == 0 or done == steps):
             carry.loss_sum.block_until_ready()
             if on_sync is not None:
@@ -308,7 +352,7 @@ def run_epoch(programs: Programs, state: TrainState, x_train: jax.Array, perm: j
 
 
 def run_eval(programs: Programs, params: Any, x_test: jax.Array) -> jax.Array:
-    """Mean loss over the real rows of the padded `x_test` (a device scalar)."""
+    """Mean loss over the real rows of the test batches `x_test` (a device scalar)."""
     layout = programs.layout
     total, index = _zeros(layout)
     if programs.loop == "scan":

@@ -6,12 +6,16 @@ checkpoints (`experiments.checkpoint`) and the run's files (`experiments.outputs
 A checkpoint is written after every epoch; `resume=True` continues from the newest
 one and ends with the same parameters as an uninterrupted run. Messages go to the
 `experiments` logger (the CLI prints them); a tqdm bar shows each epoch on a terminal.
+In a multi-process run (`jax.distributed`) the processes first agree on their settings,
+data, run directory and checkpoints (`experiments.distributed`); process 0 writes the
+run's files and shows the bar.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import datetime
+import hashlib
 import logging
 import os
 import sys
@@ -31,9 +35,10 @@ from experiments import outputs
 from experiments.checkpoint import Checkpoints
 from experiments.config import TrainConfig, resolve_loop
 from experiments.data import Dataset, load_dataset
+from experiments.distributed import check_agreement, check_shared_directory, from_process_0, on_every_process
 from experiments.loop import (
-    Carry, Layout, Programs, compile_programs, compiler_options, init_train_state, make_mesh, put_replicated,
-    run_epoch, run_eval, shuffle, sync_interval,
+    Carry, Layout, Programs, compile_programs, compiler_options, epoch_batches, init_train_state, make_mesh,
+    put_batches, put_replicated, run_epoch, run_eval, shuffle, sync_interval,
 )
 from experiments.models import INPUT_SHAPE, build_model
 from experiments.step import Recipe, TrainState, epoch_key, init_key
@@ -66,19 +71,23 @@ def train(config: TrainConfig, dataset: Dataset | None = None, *, progress: bool
     Writes a checkpoint after every epoch and metrics.json, and at the end summary.txt,
     reconstructions.png and loss.png under the run directory (`write_outputs=False`:
     checkpoints and metrics.json only). `progress`: a tqdm bar per epoch on an
-    interactive terminal. `sharding_hook(sharding)` receives the sharding XLA gives
-    each training batch inside the step, when it compiles (debugging).
+    interactive terminal (process 0's). `sharding_hook(sharding)` receives the sharding
+    XLA gives each training batch inside the step, when it compiles (debugging).
     """
     is_main = jax.process_index() == 0
     model = build_model(config.variant, config.upsampling, config.api, config.dtype)
     model_summary = jaxlayers.summary(getattr(model, "module", model), INPUT_SHAPE)  # NNX: the module
-    out_dir = resolve_out_dir(config)
+    out_dir = Path(from_process_0(lambda: str(resolve_out_dir(config))))
     log.info("%s", model_summary)
 
     if dataset is None:
-        dataset = load_dataset(config.data_dir, require_mnist=config.data == "mnist", limit=config.limit)
+        dataset = on_every_process(
+            lambda: load_dataset(config.data_dir, require_mnist=config.data == "mnist", limit=config.limit))
     else:
         dataset = dataset.head(config.limit)
+    if jax.process_count() > 1:
+        check_same_run(config, dataset)
+    check_shared_directory(out_dir, "--out")
     n_train, n_test = len(dataset.x_train), len(dataset.x_test)
     log.info("Data: %s from %s: %s train / %s test images", dataset.name, dataset.source, f"{n_train:,}",
              f"{n_test:,}")
@@ -88,10 +97,12 @@ def train(config: TrainConfig, dataset: Dataset | None = None, *, progress: bool
     recipe = Recipe(config.variant, config.upsampling, config.api, config.optimizer, config.lr, config.dtype)
     layout = Layout(recipe, mesh, config.batch_size, n_train, n_test, sharding_hook)
     options = compiler_options(mesh, config.cpu_fusions)
-    x_train = put_replicated(np.asarray(dataset.x_train, np.float32), layout.replicated)
-    x_test = np.zeros((layout.eval_steps * config.batch_size, *dataset.x_test.shape[1:]), np.float32)
-    x_test[:n_test] = dataset.x_test
-    x_test = put_replicated(x_test, layout.replicated)
+    # One process: the images on every device; several: each process sends its rows per epoch.
+    x_train = (put_replicated(np.asarray(dataset.x_train, np.float32), layout.replicated)
+               if jax.process_count() == 1 else dataset.x_train)
+    test_order = np.zeros(layout.eval_steps * config.batch_size, np.int32)  # padded with row 0
+    test_order[:n_test] = np.arange(n_test)
+    x_test = put_batches(dataset.x_test, test_order, layout)
     log.info("Devices: %d x %s (%d process(es)); loop=%s; %d steps/epoch of %d (%d per device)", mesh.size,
              mesh.devices.flat[0].device_kind, jax.process_count(), loop, layout.steps, config.batch_size,
              config.batch_size // mesh.size)
@@ -101,7 +112,9 @@ def train(config: TrainConfig, dataset: Dataset | None = None, *, progress: bool
             fresh = init_train_state(init_key(config.seed), layout=layout)
             state, history, start_epoch = _start(checkpoints, config, fresh)
             t0 = time.perf_counter()  # ahead of time, so that epoch times are pure training
-            programs = compile_programs(layout, loop, options, state, x_train, x_test)
+            train_shape = jax.ShapeDtypeStruct((layout.steps, config.batch_size, *INPUT_SHAPE[1:]), np.float32,
+                                               sharding=layout.epoch_batches)
+            programs = compile_programs(layout, loop, options, state, train_shape, x_test)
             compile_seconds = time.perf_counter() - t0
         base = outputs.base_metrics(
             config, dataset, mesh, model_summary, loop=loop, compiler_options=options, compile_seconds=compile_seconds,
@@ -112,7 +125,8 @@ def train(config: TrainConfig, dataset: Dataset | None = None, *, progress: bool
             if config.stop_after_epochs is not None and epoch - start_epoch >= config.stop_after_epochs:
                 completed = False
                 break
-            state, record = _epoch(programs, state, x_train, x_test, config, epoch, progress and is_interactive())
+            state, record = _epoch(programs, state, x_train, x_test, config, epoch,
+                                   progress and is_main and is_interactive())
             history.append(record)
             log.info("Epoch %d/%d - %s", epoch + 1, config.epochs, _epoch_line(record))
             checkpoints.save(epoch + 1, state, {"epoch": epoch + 1, "history": history,
@@ -134,9 +148,10 @@ def train(config: TrainConfig, dataset: Dataset | None = None, *, progress: bool
     return TrainResult(params=params, metrics=metrics, out_dir=out_dir, completed=completed, state=state)
 
 
-def _epoch(programs: Programs, state: TrainState, x_train: jax.Array, x_test: jax.Array, config: TrainConfig,
-           epoch: int, bar: bool) -> tuple[TrainState, dict]:
-    """Train epoch `epoch` (0-based) and evaluate; returns the new state and the epoch's record."""
+def _epoch(programs: Programs, state: TrainState, x_train: jax.Array | np.ndarray, x_test: jax.Array,
+           config: TrainConfig, epoch: int, bar: bool) -> tuple[TrainState, dict]:
+    """Train epoch `epoch` (0-based) on `x_train` (see `epoch_batches`) and evaluate on the
+    test batches; returns the new state and the epoch's record."""
     layout = programs.layout
     with tqdm(total=layout.steps, desc=f"Epoch {epoch + 1}/{config.epochs}", unit="step", leave=False,
               disable=not bar, file=sys.stderr, dynamic_ncols=True) as steps_bar:
@@ -147,8 +162,8 @@ def _epoch(programs: Programs, state: TrainState, x_train: jax.Array, x_test: ja
             steps_bar.set_postfix(loss=f"{float(carry.loss_sum) / seen:.4f}")
 
         started = time.perf_counter()
-        perm = shuffle(epoch_key(config.seed, epoch), layout=layout)
-        carry = run_epoch(programs, state, x_train, perm, sync_every=sync_interval(layout, bar), on_sync=on_sync)
+        batches = epoch_batches(x_train, shuffle(epoch_key(config.seed, epoch), layout=layout), layout)
+        carry = run_epoch(programs, state, batches, sync_every=sync_interval(layout, bar), on_sync=on_sync)
         train_loss = float(carry.loss_sum) / layout.n_train  # the host waits for the epoch here
         trained = time.perf_counter()
     val_loss = float(run_eval(programs, carry.state.params, x_test))
@@ -174,6 +189,7 @@ def _start(checkpoints: Checkpoints, config: TrainConfig, state: TrainState) -> 
     never overwrites an epoch); with resume and no checkpoint, a warning.
     """
     epochs = checkpoints.epochs()
+    check_agreement({"checkpoints": epochs}, hint="--out must be on a filesystem every process's host shares")
     if not config.resume:
         if epochs:
             log.info("Not resuming: deleting the checkpoints of epochs %s in %s", epochs, checkpoints.directory)
@@ -187,6 +203,18 @@ def _start(checkpoints: Checkpoints, config: TrainConfig, state: TrainState) -> 
     state = checkpoints.restore(epochs[-1], state)
     log.info("Resumed from %s/%d (epoch %d)", checkpoints.directory, epochs[-1], meta["epoch"])
     return state, meta["history"], int(meta["epoch"])
+
+
+def check_same_run(config: TrainConfig, dataset: Dataset) -> None:
+    """ValueError on every process unless all run the same settings on the same data (name,
+    sizes and a SHA-256 of the images; data_dir may differ between hosts)."""
+    settings = {f"--{key.replace('_', '-')}": value for key, value in dataclasses.asdict(config).items()
+                if key != "data_dir"}
+    digest = hashlib.sha256()
+    for images in (dataset.x_train, dataset.x_test):
+        digest.update(np.ascontiguousarray(images, np.float32).data)
+    data = [dataset.name, len(dataset.x_train), len(dataset.x_test), digest.hexdigest()[:16]]
+    check_agreement({**settings, "data": data}, notes={"data": f"from {dataset.source}"})
 
 
 def check_resume(config: TrainConfig, saved: dict) -> None:
