@@ -113,7 +113,8 @@ def test_layer_equals_linen_on_the_same_weights(make, twin, shape, rng):
 # Twins tested elsewhere: they take lists of arrays or hold batch statistics (and the bases, not layers).
 ELSEWHERE = {"MaxUnpooling": "below", "BatchNormalization": "test_normalization.py", "Graph": "test_keras_graphs.py",
              "Layer": "bases", "KernelLayer": "bases", "WeightedLayer": "bases",
-             "Arithmetic": "test_keras_interop.py", "Model": "test_graph_builder.py", "face": "bases",
+             "Arithmetic": "test_keras_interop.py", "LayerScale": "test_application_layers.py",
+             "CustomScaleLayer": "test_application_layers.py", "Model": "test_graph_builder.py", "face": "bases",
              "Input": "test_graph_builder.py", "Tensor": "test_graph_builder.py",
              **dict.fromkeys(["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"],
                              "test_merging.py")}

@@ -425,13 +425,14 @@ def _keras_model(plan: _Plan, shapes: list[tuple], keras: Any, name: str | None)
 
 
 def _set_weights(keras_layer: Any, layer: Any, variables: Mapping[str, Any] | None) -> None:
+    names = _convert.keras_weight_names(_convert.definition_of(layer), keras_layer)
     if variables is None:  # NNX: the layer holds them
-        values = {w.name: getattr(layer, w.name, None) for w in keras_layer.weights}
+        values = {n: getattr(layer, n, None) for n in names}
         values = {n: None if v is None else v[...] for n, v in values.items()}
     else:
         values = {n: value for tree in variables.values() for n, value in tree.items()}
-    missing = [w.name for w in keras_layer.weights if values.get(w.name) is None]
+    missing = [n for n in names if values.get(n) is None]
     if missing:
         raise ValueError(f"jaxlayers module {getattr(layer, 'name', None) or type(layer).__name__!r} has no "
                          f"variables {missing} for Keras layer {keras_layer.name!r}.")
-    keras_layer.set_weights([np.asarray(values[w.name]) for w in keras_layer.weights])
+    keras_layer.set_weights([np.asarray(values[n]) for n in names])

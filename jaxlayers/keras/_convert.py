@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import inspect
 import warnings
 from collections.abc import Mapping
@@ -46,14 +47,27 @@ def keras_only(name: str) -> bool:
 @functools.cache
 def by_keras_name() -> dict[str, type[definitions.Layer]]:
     """Keras class name (aliases included) -> the definition of that layer."""
-    keras = keras_module()
+    keras_module()
     table = {}
     for definition in definitions.LAYERS:
         for name in (definition.keras_name if definition.keras_name is not None else definition.__name__,
                      *definition.keras_aliases):
-            if name and isinstance(getattr(keras.layers, name, None), type):
+            if name and isinstance(getattr(keras_home(definition), name, None), type):
                 table[name] = definition
     return table
+
+
+def keras_home(definition: type[definitions.Layer]) -> Any:
+    """The Keras module holding a definition's Keras class (`keras.layers`, or an application's).
+
+    Args:
+        definition: a definition.
+
+    Returns:
+        The imported module.
+    """
+    keras_module()
+    return importlib.import_module(definition.keras_module)
 
 
 def keras_module() -> Any:
@@ -155,7 +169,7 @@ def from_layer(layer: Any, keras: Any, what: str, axis_name: Any = None) -> tupl
     """
     cls = type(layer).__name__
     definition = by_keras_name().get(cls)
-    if definition is None or getattr(keras.layers, cls, None) is not type(layer):
+    if definition is None or getattr(keras_home(definition), cls, None) is not type(layer):
         raise unsupported(what, cls)
     config = layer.get_config()
     what = f"{what} of class {cls}"
@@ -240,7 +254,7 @@ def weights_of(layer: Any, definition: type, kwargs: Mapping[str, Any], sizes: M
         ValueError: weights that do not match (other names or shapes: quantized, LoRA, ...).
     """
     declared = {n: w for n, w in _instance(definition, kwargs).build(**sizes).items() if w is not None}
-    got = {w.name: w for w in layer.weights}
+    got = {name: w for name, w in zip(keras_weight_names(definition, layer), layer.weights)}
     if sorted(got) != sorted(declared) or any(tuple(got[n].shape) != tuple(w.shape) for n, w in declared.items()):
         raise ValueError(f"{what} has weights {[(w.path, tuple(w.shape)) for w in layer.weights]}; jaxlayers expects "
                          f"{[(n, w.shape) for n, w in declared.items()]} (no quantization or LoRA).")
@@ -248,6 +262,19 @@ def weights_of(layer: Any, definition: type, kwargs: Mapping[str, Any], sizes: M
     for name, weight in declared.items():
         trees.setdefault(weight.collection, {})[name] = jnp.asarray(np.asarray(got[name]))
     return trees
+
+
+def keras_weight_names(definition: type[definitions.Layer], keras_layer: Any) -> list[str]:
+    """The jaxlayers names of a Keras layer's `weights`, in order.
+
+    Args:
+        definition: the layer's definition.
+        keras_layer: the Keras layer.
+
+    Returns:
+        Keras's weight names, or the definition's `keras_weights` where Keras's are generated.
+    """
+    return list(definition.keras_weights) or [w.name for w in keras_layer.weights]
 
 
 def definition_of(module: Any) -> type[definitions.Layer] | None:
@@ -278,7 +305,7 @@ def keras_class(definition: type[definitions.Layer], rank: int, keras: Any) -> t
         ranked = [c for c in definition.__subclasses__() if c.rank == rank]
         definition = ranked[0] if ranked else definition
     name = definition.keras_name if definition.keras_name is not None else definition.__name__
-    cls = getattr(keras.layers, name, None) if name else None
+    cls = getattr(keras_home(definition), name, None) if name else None
     return cls if isinstance(cls, type) else None
 
 

@@ -135,6 +135,10 @@ class Layer:
     single_input: ClassVar[bool] = True  # `call` takes one array (a list is refused, naming the layer)
     keras_name: ClassVar[str | None] = None  # the Keras class; None: the class's own name, if Keras has it
     keras_aliases: ClassVar[tuple[str, ...]] = ()  # Keras's other names for the class (MaxPool2D, ...)
+    keras_module: ClassVar[str] = "keras.layers"  # where Keras keeps the class (applications: their own)
+    # this layer's names of Keras's `layer.weights`, in order, where Keras's have no names of their own
+    # (`add_weight` without one: "variable", "variable_1", ...); empty: Keras's names are these
+    keras_weights: ClassVar[tuple[str, ...]] = ()
 
     _: dataclasses.KW_ONLY
     dtype: Any = None
