@@ -60,6 +60,9 @@ class Conv(ConvLayer):
     (linen, an int `kernel_size`) the input. The call runs
     `jaxlayers.functional.conv`, then the activation.
 
+    Keyword-only: `KernelLayer`'s `activation`, `use_bias`, `kernel_initializer`,
+    `bias_initializer`, `precision`, and `dtype`, `param_dtype`.
+
     Args:
         filters: output channels.
         kernel_size: an int or one per spatial axis.
@@ -67,14 +70,6 @@ class Conv(ConvLayer):
         padding: "valid" | "same" | "causal" (1-D) | ints or (lo, hi) pairs per axis.
         dilation_rate: an int or one per spatial axis.
         groups: feature groups, dividing the input channels and `filters`.
-        activation: a Keras activation name, a callable or None (linear), applied last
-            (keyword-only, as all the arguments below).
-        use_bias: whether the layer has a `bias`.
-        kernel_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
-        bias_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
-        dtype: the computation's dtype; None: promoted from the input and parameters.
-        param_dtype: the parameters' dtype.
-        precision: passed to `lax` (`lax.Precision`).
     """
 
     strides: IntOrSeq = 1

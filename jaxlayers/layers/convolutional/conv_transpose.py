@@ -18,6 +18,9 @@ class ConvTranspose(ConvLayer):
     (filters,); output sizes as Keras, `output_padding` included. The call runs
     `jaxlayers.functional.conv_transpose`, then the activation.
 
+    Keyword-only: `KernelLayer`'s `activation`, `use_bias`, `kernel_initializer`,
+    `bias_initializer`, `precision`, and `dtype`, `param_dtype`.
+
     Args:
         filters: output channels.
         kernel_size: an int or one per spatial axis.
@@ -25,14 +28,6 @@ class ConvTranspose(ConvLayer):
         padding: "valid" or "same".
         output_padding: None, or an int or one per axis, each smaller than its stride.
         dilation_rate: an int or one per spatial axis.
-        activation: a Keras activation name, a callable or None (linear), applied last
-            (keyword-only, as all the arguments below).
-        use_bias: whether the layer has a `bias`.
-        kernel_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
-        bias_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
-        dtype: the computation's dtype; None: promoted from the input and parameters.
-        param_dtype: the parameters' dtype.
-        precision: passed to `lax` (`lax.Precision`).
     """
 
     strides: IntOrSeq = 1

@@ -13,16 +13,11 @@ from jaxlayers.layers.layer import KernelLayer, Weight
 class Dense(KernelLayer):
     """Keras `Dense(units)`: x: (..., in_features) -> (..., units); kernel (in_features, units), bias (units,).
 
+    Keyword-only: `KernelLayer`'s `activation`, `use_bias`, `kernel_initializer`,
+    `bias_initializer`, `precision`, and `dtype`, `param_dtype`.
+
     Args:
         units: output features.
-        activation: a Keras activation name, a callable or None (linear), applied last
-            (keyword-only, as all the arguments below).
-        use_bias: whether the layer has a `bias`.
-        kernel_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
-        bias_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
-        dtype: the computation's dtype; None: promoted from the input and parameters.
-        param_dtype: the parameters' dtype.
-        precision: passed to `lax` (`lax.Precision`).
     """
 
     keeps_grid = True
