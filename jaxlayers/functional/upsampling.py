@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxlayers._args import IntOrSeq, as_tuple, spatial_rank
+from jaxlayers._args import IntOrSeq, as_tuple, check_array, spatial_rank
 from jaxlayers.functional import _lowering
 
 METHODS = ("nearest", "bilinear", "bed_of_nails")
@@ -27,6 +27,7 @@ def upsample(x: jax.Array, size: IntOrSeq = 2, method: str = "nearest") -> jax.A
     Raises:
         ValueError: an unknown method, or "bilinear" on other than 2 spatial axes.
     """
+    check_array(x, "upsample")
     rank = spatial_rank(x)
     size = as_tuple(size, rank, "size")
     method = check_method(method, "method")
