@@ -2,6 +2,8 @@
 
 Inputs are `(batch, *spatial, channels)`; the spatial rank comes from the kernel
 (`kernel.ndim - 2`) for convolutions and from the input (`x.ndim - 2`) otherwise.
+An array argument that is not one array (a list of arrays, say) is a TypeError naming
+the op and the argument, raised before anything is traced.
 """
 from jaxlayers.functional.conv import conv, conv_transpose
 from jaxlayers.functional.dense import dense

@@ -7,7 +7,14 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxlayers._args import check_ndim, layout
+from jaxlayers._args import check_array, check_ndim, layout
+
+
+def check_arrays(op: str, **arrays: Any) -> None:
+    """`check_array` on each argument (name=value) of `op`; `bias` may be None."""
+    for name, value in arrays.items():
+        if not (name == "bias" and value is None):
+            check_array(value, op, name)
 
 
 def check_input(x: Any, rank: int, name: str = "x") -> None:

@@ -13,7 +13,7 @@ from jaxlayers._args import IntOrSeq, as_tuple, check_groups, positive_int
 from jaxlayers._args import dilation_rate as resolve_dilation
 from jaxlayers.functional import _lowering, _shift_sum, _subpixel, _tap_sum
 from jaxlayers.functional._checks import (
-    add_bias, check_bias, check_channels, check_input, check_kernel, check_precision, promote,
+    add_bias, check_arrays, check_bias, check_channels, check_input, check_kernel, check_precision, promote,
 )
 
 
@@ -127,6 +127,7 @@ def conv(
         ValueError: shapes that do not match (channels, groups, bias), a window larger
             than the padded input, with the shapes named, or an unknown `precision` name.
     """
+    check_arrays("conv", x=x, kernel=kernel, bias=bias)
     rank = _kernel_rank(kernel)
     check_input(x, rank)
     check_precision(precision)
@@ -213,6 +214,7 @@ def conv_transpose(
         ValueError: shapes that do not match (channels, bias), an `output_padding` not
             smaller than its stride, or an unknown `precision` name.
     """
+    check_arrays("conv_transpose", x=x, kernel=kernel, bias=bias)
     rank = _kernel_rank(kernel)
     check_input(x, rank)
     check_precision(precision)

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxlayers._args import _is_int
+from jaxlayers._args import _is_int, check_array
 
 NoiseShape = Sequence[int | None] | None
 
@@ -131,6 +131,7 @@ def dropout(x: jax.Array, rate: float, key: jax.Array, noise_shape: NoiseShape =
         TypeError: `x` is not floating, `rate` is not a number, or `key` is not one PRNG key.
         ValueError: `rate` outside [0, 1], or a `noise_shape` that does not fit x.
     """
+    check_array(x, "dropout")
     rate = check_rate(rate)
     check_key(key)
     shape = mask_shape(tuple(x.shape), noise_shape)

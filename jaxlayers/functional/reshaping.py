@@ -6,7 +6,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxlayers._args import as_pairs, spatial_rank
+from jaxlayers._args import as_pairs, check_array, spatial_rank
 
 
 def flatten(x: jax.Array) -> jax.Array:
@@ -21,6 +21,7 @@ def flatten(x: jax.Array) -> jax.Array:
     Raises:
         ValueError: `x` is a scalar.
     """
+    check_array(x, "flatten")
     if x.ndim < 1:
         raise ValueError(f"`x` must have a batch axis, got a scalar of shape {tuple(x.shape)}.")
     return x.reshape(x.shape[0], -1)
@@ -37,6 +38,7 @@ def zero_pad(x: jax.Array, padding: Any = 1) -> jax.Array:
     Returns:
         (batch, *(size + lo + hi), channels).
     """
+    check_array(x, "zero_pad")
     pairs = as_pairs(padding, spatial_rank(x), "padding")
     return jnp.pad(x, [(0, 0), *pairs, (0, 0)])
 
@@ -55,6 +57,7 @@ def crop(x: jax.Array, cropping: Any = 1) -> jax.Array:
     Raises:
         ValueError: a cropping that removes every cell of an axis.
     """
+    check_array(x, "crop")
     pairs = as_pairs(cropping, spatial_rank(x), "cropping")
     for axis, (n, (lo, hi)) in enumerate(zip(x.shape[1:-1], pairs)):
         if lo + hi >= n:

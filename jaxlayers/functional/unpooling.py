@@ -10,7 +10,7 @@ import numpy as np
 from jax import lax
 
 from jaxlayers import padding as pad
-from jaxlayers._args import IntOrSeq, _is_int
+from jaxlayers._args import IntOrSeq, _is_int, check_array
 from jaxlayers.functional import _lowering
 from jaxlayers.functional._windows import (
     Windows, block_max_at, can_be_nan, flat_index_of, index_position, lowest, nan_max,
@@ -45,6 +45,7 @@ def max_pool_with_indices(
         TypeError: a size or stride that is not an int or ints.
         ValueError: an argument out of range, or a window larger than the (padded) input.
     """
+    check_array(x, "max_pool_with_indices")
     w = Windows.resolve(x, pool_size, strides, padding)
     if _lowering.use("block_pool", True, applicable=w.non_overlapping):
         blocks = w.blocks(x, lowest(x.dtype))
@@ -101,6 +102,8 @@ def max_unpool(y: jax.Array, indices: jax.Array, output_shape: Sequence[int]) ->
         TypeError: `indices` are not integers, or `output_shape` is not a sequence of ints.
         ValueError: shapes that do not match, or concrete indices out of range.
     """
+    check_array(y, "max_unpool", "y")
+    check_array(indices, "max_unpool", "indices")
     if isinstance(output_shape, str) or not isinstance(output_shape, (Sequence, np.ndarray)) or not all(
             map(_is_int, output_shape)):
         raise TypeError(f"`output_shape` must be a sequence of ints (batch, *spatial, channels), got {output_shape!r}.")
