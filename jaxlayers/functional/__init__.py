@@ -7,6 +7,7 @@ the op and the argument, raised before anything is traced.
 """
 from jaxlayers.functional.conv import conv, conv_transpose
 from jaxlayers.functional.dense import dense
+from jaxlayers.functional.depthwise import depthwise_conv, separable_conv
 from jaxlayers.functional.dropout import dropout
 from jaxlayers.functional.merging import add, average, concatenate, maximum, minimum, multiply, subtract
 from jaxlayers.functional.normalization import batch_norm, layer_norm
@@ -25,6 +26,7 @@ __all__ = [
     "conv_transpose",
     "crop",
     "dense",
+    "depthwise_conv",
     "dropout",
     "flatten",
     "global_avg_pool",
@@ -36,6 +38,7 @@ __all__ = [
     "maximum",
     "minimum",
     "multiply",
+    "separable_conv",
     "subtract",
     "upsample",
     "zero_pad",
