@@ -426,12 +426,15 @@ def _keras_model(plan: _Plan, shapes: list[tuple], keras: Any, name: str | None)
 
 def _set_weights(keras_layer: Any, layer: Any, variables: Mapping[str, Any] | None) -> None:
     if variables is None:  # NNX: the layer holds them
-        values = {w.name: getattr(layer, w.name, None) for w in keras_layer.weights}
+        values = {n: getattr(layer, n, None) for n in getattr(layer, "_variables", ())}
         values = {n: None if v is None else v[...] for n, v in values.items()}
     else:
         values = {n: value for tree in variables.values() for n, value in tree.items()}
+    values = {_convert.keras_weight_name(layer, n): v for n, v in values.items()}
     missing = [w.name for w in keras_layer.weights if values.get(w.name) is None]
     if missing:
         raise ValueError(f"jaxlayers module {getattr(layer, 'name', None) or type(layer).__name__!r} has no "
                          f"variables {missing} for Keras layer {keras_layer.name!r}.")
     keras_layer.set_weights([np.asarray(values[w.name]) for w in keras_layer.weights])
+    if hasattr(keras_layer, "finalize_state"):  # Normalization's statistics (set_weights leaves them stale)
+        keras_layer.finalize_state()

@@ -219,6 +219,19 @@ def sizes_of(definition: type, kwargs: Mapping[str, Any], inputs: Any) -> dict[s
     return _instance(definition, kwargs).sizes(*inputs)
 
 
+def keras_weight_name(definition: type, name: str) -> str:
+    """The Keras name of a jaxlayers variable: its own, unless the definition's `keras_weights` renames it.
+
+    Args:
+        definition: a layer definition (or a module made from one).
+        name: the variable's jaxlayers name.
+
+    Returns:
+        The Keras weight's name (`Normalization`'s `adapt_mean` is Keras's `mean`: that is also an argument).
+    """
+    return getattr(definition, "keras_weights", {}).get(name, name)
+
+
 def weights_of(layer: Any, definition: type, kwargs: Mapping[str, Any], sizes: Mapping[str, Any],
                what: str) -> dict[str, dict[str, jax.Array]]:
     """A Keras layer's weights by collection and jaxlayers name, checked against the definition's `build`.
@@ -237,7 +250,8 @@ def weights_of(layer: Any, definition: type, kwargs: Mapping[str, Any], sizes: M
         ValueError: weights that do not match (other names or shapes: quantized, LoRA, ...).
     """
     declared = {n: w for n, w in _instance(definition, kwargs).build(**sizes).items() if w is not None}
-    got = {w.name: w for w in layer.weights}
+    names = {keras_weight_name(definition, n): n for n in declared}  # Keras's name -> jaxlayers'
+    got = {names.get(w.name, w.name): w for w in layer.weights}
     if sorted(got) != sorted(declared) or any(tuple(got[n].shape) != tuple(w.shape) for n, w in declared.items()):
         raise ValueError(f"{what} has weights {[(w.path, tuple(w.shape)) for w in layer.weights]}; jaxlayers expects "
                          f"{[(n, w.shape) for n, w in declared.items()]} (no quantization or LoRA).")
