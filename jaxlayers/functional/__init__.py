@@ -5,6 +5,7 @@ Inputs are `(batch, *spatial, channels)`; the spatial rank comes from the kernel
 An array argument that is not one array (a list of arrays, say) is a TypeError naming
 the op and the argument, raised before anything is traced.
 """
+from jaxlayers.functional.adaptive_pooling import adaptive_avg_pool, adaptive_max_pool
 from jaxlayers.functional.conv import conv, conv_transpose
 from jaxlayers.functional.dense import dense
 from jaxlayers.functional.depthwise import depthwise_conv, separable_conv
@@ -12,15 +13,19 @@ from jaxlayers.functional.dropout import dropout
 from jaxlayers.functional.merging import add, average, concatenate, maximum, minimum, multiply, subtract
 from jaxlayers.functional.normalization import batch_norm, layer_norm
 from jaxlayers.functional.pooling import avg_pool, global_avg_pool, global_max_pool, max_pool
+from jaxlayers.functional.preprocessing import center_crop, normalization_statistics, normalize, rescale, resize
 from jaxlayers.functional.reshaping import crop, flatten, zero_pad
 from jaxlayers.functional.unpooling import max_pool_with_indices, max_unpool
 from jaxlayers.functional.upsampling import upsample
 
 __all__ = [
+    "adaptive_avg_pool",
+    "adaptive_max_pool",
     "add",
     "average",
     "avg_pool",
     "batch_norm",
+    "center_crop",
     "concatenate",
     "conv",
     "conv_transpose",
@@ -39,6 +44,10 @@ __all__ = [
     "minimum",
     "multiply",
     "separable_conv",
+    "normalization_statistics",
+    "normalize",
+    "rescale",
+    "resize",
     "subtract",
     "upsample",
     "zero_pad",

@@ -436,3 +436,5 @@ def _set_weights(keras_layer: Any, layer: Any, variables: Mapping[str, Any] | No
         raise ValueError(f"jaxlayers module {getattr(layer, 'name', None) or type(layer).__name__!r} has no "
                          f"variables {missing} for Keras layer {keras_layer.name!r}.")
     keras_layer.set_weights([np.asarray(values[n]) for n in names])
+    if hasattr(keras_layer, "finalize_state"):  # Normalization's statistics (set_weights leaves them stale)
+        keras_layer.finalize_state()
