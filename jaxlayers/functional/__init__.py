@@ -7,7 +7,7 @@ from jaxlayers.functional.conv import conv, conv_transpose
 from jaxlayers.functional.dense import dense
 from jaxlayers.functional.dropout import dropout
 from jaxlayers.functional.merging import add, average, concatenate, maximum, minimum, multiply, subtract
-from jaxlayers.functional.normalization import batch_norm, layer_norm
+from jaxlayers.functional.normalization import batch_norm, group_norm, layer_norm, rms_norm, unit_norm
 from jaxlayers.functional.pooling import avg_pool, global_avg_pool, global_max_pool, max_pool
 from jaxlayers.functional.reshaping import crop, flatten, zero_pad
 from jaxlayers.functional.unpooling import max_pool_with_indices, max_unpool
@@ -27,6 +27,7 @@ __all__ = [
     "flatten",
     "global_avg_pool",
     "global_max_pool",
+    "group_norm",
     "layer_norm",
     "max_pool",
     "max_pool_with_indices",
@@ -34,7 +35,9 @@ __all__ = [
     "maximum",
     "minimum",
     "multiply",
+    "rms_norm",
     "subtract",
+    "unit_norm",
     "upsample",
     "zero_pad",
 ]
