@@ -11,7 +11,7 @@ from jaxlayers.functional.dense import dense
 from jaxlayers.functional.depthwise import depthwise_conv, separable_conv
 from jaxlayers.functional.dropout import dropout
 from jaxlayers.functional.merging import add, average, concatenate, maximum, minimum, multiply, subtract
-from jaxlayers.functional.normalization import batch_norm, layer_norm
+from jaxlayers.functional.normalization import batch_norm, group_norm, layer_norm, rms_norm, unit_norm
 from jaxlayers.functional.pooling import avg_pool, global_avg_pool, global_max_pool, max_pool
 from jaxlayers.functional.preprocessing import center_crop, normalization_statistics, normalize, rescale, resize
 from jaxlayers.functional.reshaping import crop, flatten, zero_pad
@@ -36,6 +36,7 @@ __all__ = [
     "flatten",
     "global_avg_pool",
     "global_max_pool",
+    "group_norm",
     "layer_norm",
     "max_pool",
     "max_pool_with_indices",
@@ -48,7 +49,9 @@ __all__ = [
     "normalize",
     "rescale",
     "resize",
+    "rms_norm",
     "subtract",
+    "unit_norm",
     "upsample",
     "zero_pad",
 ]
