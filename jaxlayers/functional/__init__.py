@@ -6,9 +6,11 @@ Inputs are `(batch, *spatial, channels)`; the spatial rank comes from the kernel
 from jaxlayers.functional.conv import conv, conv_transpose
 from jaxlayers.functional.dense import dense
 from jaxlayers.functional.dropout import dropout
+from jaxlayers.functional.embedding import embedding, masking
 from jaxlayers.functional.merging import add, average, concatenate, maximum, minimum, multiply, subtract
 from jaxlayers.functional.normalization import batch_norm, layer_norm
 from jaxlayers.functional.pooling import avg_pool, global_avg_pool, global_max_pool, max_pool
+from jaxlayers.functional.recurrent import gru, lstm, simple_rnn
 from jaxlayers.functional.reshaping import crop, flatten, zero_pad
 from jaxlayers.functional.unpooling import max_pool_with_indices, max_unpool
 from jaxlayers.functional.upsampling import upsample
@@ -24,16 +26,21 @@ __all__ = [
     "crop",
     "dense",
     "dropout",
+    "embedding",
     "flatten",
     "global_avg_pool",
     "global_max_pool",
+    "gru",
     "layer_norm",
+    "lstm",
+    "masking",
     "max_pool",
     "max_pool_with_indices",
     "max_unpool",
     "maximum",
     "minimum",
     "multiply",
+    "simple_rnn",
     "subtract",
     "upsample",
     "zero_pad",
