@@ -5,7 +5,7 @@ and their checks, its variables, its call on `jaxlayers.functional`.
 `jaxlayers.keras` converts by them. A definition is not a module itself: use the faces.
 """
 from jaxlayers.layers import (
-    activations, convolutional, core, merging, normalization, pooling, regularization, reshaping,
+    activations, convolutional, core, merging, normalization, pooling, regularization, reshaping, rnn,
 )
 from jaxlayers.layers.activations import *  # noqa: F403
 from jaxlayers.layers.convolutional import *  # noqa: F403
@@ -16,8 +16,9 @@ from jaxlayers.layers.normalization import *  # noqa: F403
 from jaxlayers.layers.pooling import *  # noqa: F403
 from jaxlayers.layers.regularization import *  # noqa: F403
 from jaxlayers.layers.reshaping import *  # noqa: F403
+from jaxlayers.layers.rnn import *  # noqa: F403
 
-FAMILIES = (core, convolutional, pooling, normalization, regularization, activations, reshaping, merging)
+FAMILIES = (core, convolutional, pooling, normalization, regularization, activations, reshaping, merging, rnn)
 # The layers the faces present, by family (bases such as `Merge` included: the faces' isinstance checks).
 LAYERS: tuple[type[Layer], ...] = tuple(getattr(family, name) for family in FAMILIES for name in family.__all__)
 
