@@ -166,7 +166,8 @@ def from_layer(layer: Any, keras: Any, what: str, axis_name: Any = None) -> tupl
     kwargs = {}
     for name in dict.fromkeys([*defaults, *config]):
         if name in fields and name not in _JAXLAYERS_ONLY:
-            value = config[name] if name in config else getattr(layer, name)
+            value = config[name] if name in config else getattr(layer, name) if hasattr(layer, name) else \
+                getattr(layer.cell, name)  # Keras's SimpleRNN keeps `seed` on its cell only
             if name in ("activation", "recurrent_activation"):
                 value = activation_name(value, what)
             elif name.endswith("_initializer"):

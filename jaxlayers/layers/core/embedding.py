@@ -46,11 +46,12 @@ class Embedding(WeightedLayer):
         (embeddings,) = self.promote(embeddings)
         return F.embedding(ids, embeddings)
 
-    def compute_mask(self, ids: Any) -> jax.Array | None:
+    def compute_mask(self, ids: Any, mask: Any = None) -> jax.Array | None:
         """The mask of the ids that are not padding, as Keras's.
 
         Args:
             ids: the layer's input, (batch, ...).
+            mask: the input's mask (ignored, as Keras).
 
         Returns:
             `ids != 0` with `mask_zero`, else None.

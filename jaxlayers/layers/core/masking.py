@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import jax
 
@@ -32,11 +33,12 @@ class Masking(Layer):
     def call(self, x: jax.Array) -> jax.Array:
         return F.masking(x, self.mask_value)[0]
 
-    def compute_mask(self, x: jax.Array) -> jax.Array:
+    def compute_mask(self, x: jax.Array, mask: Any = None) -> jax.Array:
         """The mask of the steps that are not padding, as Keras's.
 
         Args:
             x: the layer's input, (batch, time, ..., features).
+            mask: the input's mask (ignored, as Keras).
 
         Returns:
             (batch, time, ...): False where every feature equals `mask_value`.

@@ -52,6 +52,7 @@ class RNN(KernelLayer):
     stochastic = True
     input_sizes = {"in_features": "the input's last axis (features)."}
     gates: ClassVar[int] = 1
+    takes_mask: ClassVar[bool] = True  # a Graph gives it the mask of its input (Embedding, Masking, ...)
     loop: ClassVar[Callable[..., Any]]
 
     units: int
@@ -128,6 +129,18 @@ class RNN(KernelLayer):
     def loop_arguments(self) -> dict[str, Any]:
         """The loop's own arguments (activations, `reset_after`)."""
         return {"activation": activations.get(self.activation)}
+
+    def compute_mask(self, x: Any, mask: jax.Array | None = None) -> jax.Array | None:
+        """The output's mask, as Keras's: the input's with `return_sequences` (not reversed), else None.
+
+        Args:
+            x: the layer's input.
+            mask: the input's mask (batch, time), or None.
+
+        Returns:
+            `mask` or None.
+        """
+        return mask if self.return_sequences else None
 
     def call(self, x: jax.Array, kernel: jax.Array, recurrent_kernel: jax.Array, bias: jax.Array | None,
              training: bool, rng: Callable[[], jax.Array], mask: jax.Array | None = None,
