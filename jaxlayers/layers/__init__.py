@@ -6,7 +6,7 @@ and their checks, its variables, its call on `jaxlayers.functional`.
 """
 from jaxlayers.layers import (
     activations, applications, convolutional, core, merging, normalization, pooling, preprocessing, regularization,
-    reshaping,
+    reshaping, rnn,
 )
 from jaxlayers.layers.activations import *  # noqa: F403
 from jaxlayers.layers.applications import *  # noqa: F403
@@ -19,8 +19,9 @@ from jaxlayers.layers.pooling import *  # noqa: F403
 from jaxlayers.layers.preprocessing import *  # noqa: F403
 from jaxlayers.layers.regularization import *  # noqa: F403
 from jaxlayers.layers.reshaping import *  # noqa: F403
+from jaxlayers.layers.rnn import *  # noqa: F403
 
-FAMILIES = (core, convolutional, pooling, normalization, regularization, activations, reshaping, merging,
+FAMILIES = (core, convolutional, pooling, rnn, normalization, regularization, activations, reshaping, merging,
             preprocessing, applications)
 # The layers the faces present, by family (bases such as `Merge` included: the faces' isinstance checks).
 LAYERS: tuple[type[Layer], ...] = tuple(getattr(family, name) for family in FAMILIES for name in family.__all__)
