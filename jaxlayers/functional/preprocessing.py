@@ -37,18 +37,22 @@ def float_dtype(x: jax.Array, dtype: Any = None) -> Any:
 
 
 def check_numbers(value: Any, name: str) -> np.ndarray:
-    """A number or a (nested) sequence of numbers, as a float64 NumPy array.
+    """A number or a (nested) sequence of numbers, as a float64 NumPy array (or a JAX array of them).
 
     Args:
         value: the value given (`scale`, `offset`, `mean`, ...).
         name: the argument, for errors.
 
     Returns:
-        The values as an array (0-d for a number).
+        The values as an array (0-d for a number); a JAX array (a traced NNX attribute) as it is.
 
     Raises:
         TypeError: not a real number or numbers.
     """
+    if isinstance(value, jax.Array):
+        if not jnp.issubdtype(value.dtype, jnp.integer) and not jnp.issubdtype(value.dtype, jnp.floating):
+            raise TypeError(f"`{name}` must be real numbers, got an array of dtype {value.dtype}.")
+        return value
     try:
         array = np.asarray(value)
     except ValueError:  # ragged

@@ -6,7 +6,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxlayers import functional as F
 from jaxlayers._args import _is_int, check_bool
@@ -83,7 +82,7 @@ class Normalization(WeightedLayer):
     def call(self, x: jax.Array, adapt_mean: jax.Array | None = None, adapt_variance: jax.Array | None = None,
              count: jax.Array | None = None) -> jax.Array:
         if self.mean is not None:
-            return F.normalize(x, np.asarray(self.mean, np.float32), np.asarray(self.variance, np.float32),
+            return F.normalize(x, jnp.asarray(self.mean, jnp.float32), jnp.asarray(self.variance, jnp.float32),
                                self.axis, self.invert, self.dtype)
         dtype = self.dtype or jnp.promote_types(float_dtype(x), adapt_mean.dtype)
         return F.normalize(x, adapt_mean, adapt_variance, self.axis, self.invert, dtype)
