@@ -108,6 +108,13 @@ CASES = [
                                                                                              pad_to_aspect_ratio=True),
      (2, 4, 6, 2)),
     ("CenterCrop", lambda r: J.CenterCrop(3, 2), L.CenterCrop(3, 2), (2, 5, 4, 2)),
+    ("Masking", lambda r: J.Masking(0.5), L.Masking(0.5), (2, 4, 3)),
+    ("Embedding", lambda r: J.Embedding(7, 3, rngs=r), L.Embedding(7, 3), (2, 4)),
+    ("SimpleRNN", lambda r: J.SimpleRNN(3, 4, return_sequences=True, rngs=r), L.SimpleRNN(4, return_sequences=True),
+     (2, 5, 3)),
+    ("LSTM", lambda r: J.LSTM(3, 4, return_state=True, go_backwards=True, rngs=r),
+     L.LSTM(4, return_state=True, go_backwards=True), (2, 5, 3)),
+    ("GRU", lambda r: J.GRU(3, 2, reset_after=False, rngs=r), L.GRU(2, reset_after=False), (2, 5, 3)),
 ]
 
 

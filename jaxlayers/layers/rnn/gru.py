@@ -7,8 +7,7 @@ from typing import Any
 from jaxlayers import activations
 from jaxlayers import functional as F
 from jaxlayers._args import check_bool
-from jaxlayers.layers.rnn.rnn import RNN
-from jaxlayers.layers.rnn.simple_rnn import arguments
+from jaxlayers.layers.rnn.rnn import RNN, _arguments
 
 
 class GRU(RNN):
@@ -18,7 +17,7 @@ class GRU(RNN):
     3 * units), bias (2, 3 * units) with `reset_after` (input and recurrent biases), else
     (3 * units,). The call takes `mask=` (batch, time) and `initial_state=` ([h_0]); with
     `return_state` it returns `(output, h)`.
-""" + arguments(", for the candidate state", recurrent=True, reset=True)
+""" + _arguments(", for the candidate state", recurrent=True, reset=True)
 
     gates = 3
     loop = staticmethod(F.gru)
@@ -32,9 +31,9 @@ class GRU(RNN):
         activations.get(self.recurrent_activation)
         check_bool(self.reset_after, "reset_after")
 
-    def bias_shape(self) -> tuple[int, ...]:
+    def _bias_shape(self) -> tuple[int, ...]:
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
-    def loop_arguments(self) -> dict[str, Any]:
-        return {**super().loop_arguments(), "recurrent_activation": activations.get(self.recurrent_activation),
+    def _loop_arguments(self) -> dict[str, Any]:
+        return {**super()._loop_arguments(), "recurrent_activation": activations.get(self.recurrent_activation),
                 "reset_after": self.reset_after}

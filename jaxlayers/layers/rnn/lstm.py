@@ -10,8 +10,7 @@ import jax.numpy as jnp
 from jaxlayers import activations, initializers
 from jaxlayers import functional as F
 from jaxlayers._args import check_bool
-from jaxlayers.layers.rnn.rnn import RNN
-from jaxlayers.layers.rnn.simple_rnn import arguments
+from jaxlayers.layers.rnn.rnn import RNN, _arguments
 
 
 class LSTM(RNN):
@@ -20,7 +19,7 @@ class LSTM(RNN):
     Gates i, f, c, o (Keras's order): kernel (features, 4 * units), recurrent_kernel
     (units, 4 * units), bias (4 * units,). The call takes `mask=` (batch, time) and
     `initial_state=` ([h_0, c_0]); with `return_state` it returns `(output, h, c)`.
-""" + arguments(", for the cell and output", recurrent=True, forget=True)
+""" + _arguments(", for the cell and output", recurrent=True, forget=True)
 
     gates = 4
     loop = staticmethod(F.lstm)
@@ -34,7 +33,7 @@ class LSTM(RNN):
         activations.get(self.recurrent_activation)
         check_bool(self.unit_forget_bias, "unit_forget_bias")
 
-    def bias_init(self) -> initializers.Initializer:
+    def _bias_init(self) -> initializers.Initializer:
         if not self.unit_forget_bias:
             return self.bias_initializer
         init, units = initializers.get(self.bias_initializer, "bias_initializer"), self.units
@@ -44,5 +43,5 @@ class LSTM(RNN):
 
         return forget_ones
 
-    def loop_arguments(self) -> dict[str, Any]:
-        return {**super().loop_arguments(), "recurrent_activation": activations.get(self.recurrent_activation)}
+    def _loop_arguments(self) -> dict[str, Any]:
+        return {**super()._loop_arguments(), "recurrent_activation": activations.get(self.recurrent_activation)}

@@ -35,8 +35,46 @@ def check_dropout(value: Any, name: str) -> float:
     return float(value)
 
 
+_ARGS = """
+    Args:
+        units: the state's (and output's) size.
+        activation: a Keras activation name, a callable or None (linear){activation}
+            (keyword-only, as all the arguments below).{recurrent}
+        use_bias: whether the layer has a `bias`.
+        kernel_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
+        recurrent_initializer: the same, for `recurrent_kernel`.
+        bias_initializer: the same, for `bias`.{forget}
+        dropout: the fraction of the inputs' features dropped in training (the same at
+            every step), in [0, 1].
+        recurrent_dropout: the fraction of the state's units dropped in training, in [0, 1].
+        seed: an int folded into the dropout key (NNX: the layer's own stream), or None.
+        return_sequences: return every step's output (batch, time, units), not the last.
+        return_state: also return the final states, `(output, *states)`.
+        go_backwards: process the sequence from its last step (sequences come reversed).
+        stateful: Keras's carried state: only False (refused otherwise).
+        unroll: unroll the loop (`lax.scan(unroll=True)`).{reset}
+        deterministic: inference mode (no dropout).
+        rng_collection: the rng stream of the dropout masks.
+        dtype: the computation's dtype; None: promoted from the input and parameters.
+        param_dtype: the parameters' dtype.
+        precision: passed to `lax` (`lax.Precision`).
+"""
+
+
+def _arguments(activation: str = "", recurrent: bool = False, forget: bool = False, reset: bool = False) -> str:
+    """The Args section of a recurrent layer's docstring (the shared arguments, and its own)."""
+    return _ARGS.format(
+        activation=activation,
+        recurrent="\n        recurrent_activation: the gates' activation (a name, callable or None)." if recurrent
+        else "",
+        forget="\n        unit_forget_bias: initialise the forget gate's bias to 1 (and its others by\n"
+               "            `bias_initializer`)." if forget else "",
+        reset="\n        reset_after: apply the reset gate after the recurrent product (Keras's and\n"
+              "            cuDNN's default; its bias is then (2, 3 * units)), else before." if reset else "")
+
+
 class RNN(KernelLayer):
-    """The base of `SimpleRNN`, `LSTM` and `GRU`: x (batch, time, features) -> (batch, units), or sequences.
+    __doc__ = """The base of `SimpleRNN`, `LSTM` and `GRU`: x (batch, time, features) -> (batch, units), or sequences.
 
     The call takes `mask=` (batch, time), False at the steps to skip (their state is
     carried over and the previous output repeated, as Keras), and `initial_state=` (a list
@@ -46,7 +84,7 @@ class RNN(KernelLayer):
     features and `recurrent_dropout` of the states', the same units at every step.
 
     Subclasses set `gates` and their loop (`loop`, a `jaxlayers.functional` op).
-    """
+""" + _arguments()
 
     mode = "deterministic"
     stochastic = True
@@ -95,22 +133,22 @@ class RNN(KernelLayer):
         width = self.gates * self.units
         return {"kernel": Weight((positive_int(in_features, "in_features"), width), self.kernel_initializer),
                 "recurrent_kernel": Weight((self.units, width), self.recurrent_initializer),
-                "bias": Weight(self.bias_shape(), self.bias_init(), argument="bias_initializer")
+                "bias": Weight(self._bias_shape(), self._bias_init(), argument="bias_initializer")
                 if self.use_bias else None}
 
-    def bias_shape(self) -> tuple[int, ...]:
+    def _bias_shape(self) -> tuple[int, ...]:
         """The bias's shape (Keras's)."""
         return (self.gates * self.units,)
 
-    def bias_init(self) -> initializers.Initializer:
+    def _bias_init(self) -> initializers.Initializer:
         """The bias's initializer: `bias_initializer` (LSTM's `unit_forget_bias` adds ones)."""
         return self.bias_initializer
 
-    def applies(self, rate: float) -> bool:
+    def _applies(self, rate: float) -> bool:
         """Whether a dropout rate drops anything in Keras's cell (its LSTM and GRU skip a rate of 1)."""
         return 0.0 < rate < 1.0
 
-    def dropout_masks(self, key: jax.Array, batch: int, in_features: int, dtype: Any
+    def _dropout_masks(self, key: jax.Array, batch: int, in_features: int, dtype: Any
                       ) -> tuple[jax.Array | None, jax.Array | None]:
         """Keras's masks, drawn once per call: one per gate with recurrent dropout (its implementation 1)."""
         per_gate = self.gates > 1 and self.recurrent_dropout > 0.0
@@ -118,7 +156,7 @@ class RNN(KernelLayer):
         masks = []
         for k, rate, size in zip(jax.random.split(key), (self.dropout, self.recurrent_dropout),
                                  (in_features, self.units)):
-            if not self.applies(rate):
+            if not self._applies(rate):
                 masks.append(None)
                 continue
             keep = jax.random.bernoulli(k, 1.0 - rate, (*lead, batch, size))
@@ -126,7 +164,7 @@ class RNN(KernelLayer):
                                    jnp.zeros((), dtype)))
         return masks[0], masks[1]
 
-    def loop_arguments(self) -> dict[str, Any]:
+    def _loop_arguments(self) -> dict[str, Any]:
         """The loop's own arguments (activations, `reset_after`)."""
         return {"activation": activations.get(self.activation)}
 
@@ -147,11 +185,11 @@ class RNN(KernelLayer):
              initial_state: jax.Array | Sequence[jax.Array] | None = None) -> Any:
         x, kernel, recurrent_kernel, bias = self.promote(x, kernel, recurrent_kernel, bias)
         dropout_mask = recurrent_mask = None
-        if training and (self.applies(self.dropout) or self.applies(self.recurrent_dropout)):
-            dropout_mask, recurrent_mask = self.dropout_masks(rng(), x.shape[0], x.shape[-1], x.dtype)
+        if training and (self._applies(self.dropout) or self._applies(self.recurrent_dropout)):
+            dropout_mask, recurrent_mask = self._dropout_masks(rng(), x.shape[0], x.shape[-1], x.dtype)
         outputs, states = type(self).loop(
             x, kernel, recurrent_kernel, bias, initial_state=initial_state, mask=mask,
             go_backwards=self.go_backwards, return_sequences=self.return_sequences, unroll=self.unroll,
             dropout_mask=dropout_mask, recurrent_dropout_mask=recurrent_mask, precision=self.precision,
-            **self.loop_arguments())
+            **self._loop_arguments())
         return (outputs, *states) if self.return_state else outputs
