@@ -5,7 +5,9 @@ Inputs are `(batch, *spatial, channels)`; the spatial rank comes from the kernel
 """
 from jaxlayers.functional.conv import conv, conv_transpose
 from jaxlayers.functional.dense import dense
-from jaxlayers.functional.dropout import dropout
+from jaxlayers.functional.dropout import (
+    activity_regularization, alpha_dropout, dropout, gaussian_dropout, gaussian_noise,
+)
 from jaxlayers.functional.merging import add, average, concatenate, maximum, minimum, multiply, subtract
 from jaxlayers.functional.normalization import batch_norm, group_norm, layer_norm, rms_norm, unit_norm
 from jaxlayers.functional.pooling import avg_pool, global_avg_pool, global_max_pool, max_pool
@@ -14,7 +16,9 @@ from jaxlayers.functional.unpooling import max_pool_with_indices, max_unpool
 from jaxlayers.functional.upsampling import upsample
 
 __all__ = [
+    "activity_regularization",
     "add",
+    "alpha_dropout",
     "average",
     "avg_pool",
     "batch_norm",
@@ -25,6 +29,8 @@ __all__ = [
     "dense",
     "dropout",
     "flatten",
+    "gaussian_dropout",
+    "gaussian_noise",
     "global_avg_pool",
     "global_max_pool",
     "group_norm",
