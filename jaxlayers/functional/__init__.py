@@ -9,7 +9,9 @@ from jaxlayers.functional.dropout import (
     activity_regularization, alpha_dropout, dropout, gaussian_dropout, gaussian_noise,
 )
 from jaxlayers.functional.merging import add, average, concatenate, maximum, minimum, multiply, subtract
-from jaxlayers.functional.normalization import batch_norm, group_norm, layer_norm, rms_norm, unit_norm
+from jaxlayers.functional.normalization import (
+    batch_norm, group_norm, layer_norm, rms_norm, spectral_normalize, unit_norm,
+)
 from jaxlayers.functional.pooling import avg_pool, global_avg_pool, global_max_pool, max_pool
 from jaxlayers.functional.reshaping import crop, flatten, zero_pad
 from jaxlayers.functional.unpooling import max_pool_with_indices, max_unpool
@@ -42,6 +44,7 @@ __all__ = [
     "minimum",
     "multiply",
     "rms_norm",
+    "spectral_normalize",
     "subtract",
     "unit_norm",
     "upsample",
