@@ -215,7 +215,7 @@ def _keras_sn(make, shape, rng, power_iterations):
 @pytest.mark.parametrize("make, inner, shape, power_iterations", SN_CASES, ids=SN_IDS)
 def test_spectral_normalization_training_step_matches_keras(make, inner, shape, power_iterations, rng):
     layer = _keras_sn(make, shape, rng, power_iterations)
-    x, w = jnp.asarray(rng.standard_normal(shape), jnp.float32), None
+    x = jnp.asarray(rng.standard_normal(shape), jnp.float32)
     start = _by_name(layer)
     params = {n: jnp.asarray(v) for n, v in start.items() if n != "vector_u"}
     stats = {"vector_u": jnp.asarray(start["vector_u"])}
@@ -305,7 +305,8 @@ def test_spectral_normalization_keras_model_round_trip(api, rng):
     (lambda: J.SpectralNormalization(4, L.Dense(0), rngs=nnx.Rngs(0)), ValueError, "`units`"),
     (lambda: J.SpectralNormalization(4, L.Dense(3), param_dtype="bfloat16", rngs=nnx.Rngs(0)), ValueError,
      r"`param_dtype` \(bfloat16\) must be the wrapped layer's \(float32\)"),
-    (lambda: F.spectral_normalize(jnp.ones((4, 3)), jnp.ones((1, 4))), ValueError, r"`vector_u` must have shape \(1, 3\)"),
+    (lambda: F.spectral_normalize(jnp.ones((4, 3)), jnp.ones((1, 4))), ValueError,
+     r"`vector_u` must have shape \(1, 3\)"),
     (lambda: F.spectral_normalize(jnp.ones((4, 3)), jnp.ones((1, 3)), 0), ValueError, "greater than zero"),
 ])
 def test_spectral_normalization_bad_arguments_are_named(make, error, match):

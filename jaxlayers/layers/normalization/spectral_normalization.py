@@ -103,7 +103,8 @@ class SpectralNormalization(WeightedLayer):
 
         keras = _convert.keras_module()
         inner = keras.layers.deserialize(config["layer"])
-        definition, kwargs = _convert.from_layer(inner, keras, f"the layer SpectralNormalization wraps, {inner.name!r},")
+        what = f"the layer SpectralNormalization wraps, {inner.name!r},"
+        definition, kwargs = _convert.from_layer(inner, keras, what)
         return {"layer": _bare(definition, kwargs)}
 
     def check(self) -> None:

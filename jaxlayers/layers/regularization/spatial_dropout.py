@@ -70,7 +70,9 @@ class SpatialDropout2D(SpatialDropout):
 
 
 class SpatialDropout3D(SpatialDropout):
-    """Keras `SpatialDropout3D(rate, seed)`: x: (batch, depth, height, width, channels) -> x's shape; whole maps dropped.
+    """Keras `SpatialDropout3D(rate, seed)`: x: (batch, depth, height, width, channels) -> x's shape.
+
+    Whole feature maps are dropped.
 
     Args:
         rate: the fraction of feature maps dropped (per example), in [0, 1].
