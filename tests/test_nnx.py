@@ -115,6 +115,21 @@ CASES = [
     ("LSTM", lambda r: J.LSTM(3, 4, return_state=True, go_backwards=True, rngs=r),
      L.LSTM(4, return_state=True, go_backwards=True), (2, 5, 3)),
     ("GRU", lambda r: J.GRU(3, 2, reset_after=False, rngs=r), L.GRU(2, reset_after=False), (2, 5, 3)),
+    ("GroupNormalization", lambda r: J.GroupNormalization(6, 3, rngs=r), L.GroupNormalization(3), (2, 4, 6)),
+    ("GroupNormalization-axis", lambda r: J.GroupNormalization(4, -1, axis=1, center=False, rngs=r),
+     L.GroupNormalization(-1, axis=1, center=False), (2, 4, 3, 2)),
+    ("RMSNormalization", lambda r: J.RMSNormalization(5, rngs=r), L.RMSNormalization(), (2, 3, 5)),
+    ("RMSNormalization-axes", lambda r: J.RMSNormalization((3, 5), (1, 2), epsilon=0.1, rngs=r),
+     L.RMSNormalization((1, 2), epsilon=0.1), (2, 3, 5)),
+    ("UnitNormalization", lambda r: J.UnitNormalization((1, 2)), L.UnitNormalization((1, 2)), (2, 3, 5)),
+    ("SpatialDropout1D", lambda r: J.SpatialDropout1D(0.3), L.SpatialDropout1D(0.3), (2, 4, 3)),
+    ("SpatialDropout2D", lambda r: J.SpatialDropout2D(0.3), L.SpatialDropout2D(0.3), (2, 4, 3, 2)),
+    ("SpatialDropout3D", lambda r: J.SpatialDropout3D(0.3), L.SpatialDropout3D(0.3), (1, 2, 4, 3, 2)),
+    ("GaussianDropout", lambda r: J.GaussianDropout(0.3), L.GaussianDropout(0.3), (2, 3, 5)),
+    ("GaussianNoise", lambda r: J.GaussianNoise(0.3), L.GaussianNoise(0.3), (2, 3, 5)),
+    ("AlphaDropout", lambda r: J.AlphaDropout(0.3), L.AlphaDropout(0.3), (2, 3, 5)),
+    ("ActivityRegularization", lambda r: J.ActivityRegularization(0.1, 0.2), L.ActivityRegularization(0.1, 0.2),
+     (2, 3, 5)),
 ]
 
 
@@ -148,7 +163,8 @@ def test_layer_equals_linen_on_the_same_weights(make, twin, shape, rng):
 
 
 # Twins tested elsewhere: they take lists of arrays or hold batch statistics (and the bases, not layers).
-ELSEWHERE = {"MaxUnpooling": "below", "BatchNormalization": "test_normalization.py", "Graph": "test_keras_graphs.py",
+ELSEWHERE = {"MaxUnpooling": "below", "BatchNormalization": "test_normalization.py",
+             "SpectralNormalization": "test_normalization_layers.py", "Graph": "test_keras_graphs.py",
              "Layer": "bases", "KernelLayer": "bases", "WeightedLayer": "bases",
              "Arithmetic": "test_keras_interop.py", "LayerScale": "test_application_layers.py",
              "CustomScaleLayer": "test_application_layers.py", "Model": "test_graph_builder.py", "face": "bases",

@@ -191,3 +191,134 @@ def test_half_precision_inputs_use_float32_statistics(rng):
         y = fn(jnp.asarray(x, jnp.float16))
         assert y.dtype == jnp.float16 and bool(jnp.isfinite(y).all())
         np.testing.assert_allclose(np.asarray(y, np.float32), np.asarray(fn(jnp.asarray(x))), atol=2e-2)
+
+
+# ------------------------------------------------------------------ SpectralNormalization
+
+SN_CASES = [
+    (lambda: KL.Dense(4, activation="tanh"), L.Dense(4, activation="tanh"), (3, 6), 1),
+    (lambda: KL.Dense(5, use_bias=False), L.Dense(5, use_bias=False), (2, 3, 4), 3),
+    (lambda: KL.Conv2D(4, (2, 3), strides=2), L.Conv2D(4, (2, 3), strides=2), (2, 6, 7, 3), 2),
+    (lambda: KL.Conv3D(2, 2), L.Conv3D(2, 2), (1, 3, 4, 3, 2), 1),
+]
+SN_IDS = [type(c[1]).__name__ + f"-{c[3]}" for c in SN_CASES]
+
+
+def _keras_sn(make, shape, rng, power_iterations):
+    layer = KL.SpectralNormalization(make(), power_iterations=power_iterations)
+    layer.build(shape)
+    layer.set_weights([(0.02 if w.name == "vector_u" else 1.0) * rng.standard_normal(w.shape).astype(np.float32)
+                       for w in layer.weights])
+    return layer
+
+
+@pytest.mark.parametrize("make, inner, shape, power_iterations", SN_CASES, ids=SN_IDS)
+def test_spectral_normalization_training_step_matches_keras(make, inner, shape, power_iterations, rng):
+    layer = _keras_sn(make, shape, rng, power_iterations)
+    x = jnp.asarray(rng.standard_normal(shape), jnp.float32)
+    start = _by_name(layer)
+    params = {n: jnp.asarray(v) for n, v in start.items() if n != "vector_u"}
+    stats = {"vector_u": jnp.asarray(start["vector_u"])}
+    module = L.SpectralNormalization(inner, power_iterations)
+    out_shape = layer.compute_output_shape(shape)
+    w = jnp.asarray(rng.standard_normal(out_shape), jnp.float32)
+    trainable = [v.value for v in layer.trainable_variables]
+    non_trainable = [v.value for v in layer.non_trainable_variables]
+
+    def keras_loss(trainable, x):
+        y, new = layer.stateless_call(trainable, non_trainable, x, training=True)
+        return jnp.sum(y * w), (y, new)
+
+    def loss(params, x):
+        y, updates = module.apply({"params": params, "batch_stats": stats}, x, deterministic=False,
+                                  mutable=["batch_stats"])
+        return jnp.sum(y * w), (y, updates["batch_stats"]["vector_u"])
+
+    (want_params, want_x), (want, (want_u,)) = jax.jit(jax.grad(keras_loss, (0, 1), has_aux=True))(trainable, x)
+    (got_params, got_x), (got, got_u) = jax.jit(jax.grad(loss, (0, 1), has_aux=True))(params, x)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), **TOL)
+    np.testing.assert_allclose(np.asarray(got_u), np.asarray(want_u), **TOL)
+    np.testing.assert_allclose(np.asarray(got_x), np.asarray(want_x), rtol=1e-4, atol=1e-4)
+    for v, want_g in zip(layer.trainable_variables, want_params):
+        np.testing.assert_allclose(np.asarray(got_params[v.name]), np.asarray(want_g), rtol=1e-4, atol=1e-4)
+    # inference: the wrapped layer on the kernel as stored, as Keras's
+    np.testing.assert_allclose(np.asarray(module.apply({"params": params, "batch_stats": stats}, x)),
+                               np.asarray(layer(x)), **TOL)
+    assert jaxlayers.count_params({"params": params, "batch_stats": stats}) == layer.count_params()
+
+
+def test_spectral_normalization_estimates_the_largest_singular_value(rng):
+    kernel = jnp.asarray(rng.standard_normal((3, 3, 4, 6)), jnp.float32)
+    u = jnp.asarray(0.02 * rng.standard_normal((1, 6)), jnp.float32)
+    u, normalized = F.spectral_normalize(kernel, u, 30)
+    sigma = np.linalg.svd(np.asarray(kernel).reshape(-1, 6), compute_uv=False)[0]
+    np.testing.assert_allclose(np.asarray(normalized), np.asarray(kernel) / sigma, rtol=1e-4)
+    assert np.linalg.svd(np.asarray(normalized).reshape(-1, 6), compute_uv=False)[0] == pytest.approx(1, rel=1e-4)
+    zeros = jnp.zeros((4, 6))  # left as it is, as Keras's
+    assert all(np.array_equal(a, b) for a, b in zip(F.spectral_normalize(zeros, u), (u, zeros)))
+
+
+def test_spectral_normalization_training_updates_vector_u_in_both_faces(rng):
+    x = jnp.asarray(rng.standard_normal((2, 5)), jnp.float32)
+    module = L.SpectralNormalization(L.Dense(3))
+    variables = module.init(jax.random.key(0), x)
+    assert variables["batch_stats"]["vector_u"].shape == (1, 3)
+    with pytest.raises(ValueError, match=r"mutable=\['batch_stats'\]"):
+        module.apply(variables, x, deterministic=False)
+    _, updates = module.apply(variables, x, deterministic=False, mutable=["batch_stats"])
+    assert not np.array_equal(updates["batch_stats"]["vector_u"], variables["batch_stats"]["vector_u"])
+    layer = J.SpectralNormalization(5, L.Dense(3), rngs=nnx.Rngs(0))
+    assert set(nnx.to_pure_dict(nnx.state(layer))) == {"kernel", "bias", "vector_u"}  # the wrapped layer: arguments
+    assert isinstance(layer.vector_u, nnx.BatchStat) and jaxlayers.count_params(layer) == 5 * 3 + 3 + 3
+    before = layer.vector_u[...]
+    layer(x)
+    np.testing.assert_array_equal(layer.vector_u[...], before)  # inference: unchanged
+    layer.train()
+    layer(x)
+    assert not np.array_equal(layer.vector_u[...], before)
+    wrapped = J.SpectralNormalization(5, J.Dense(5, 3, rngs=nnx.Rngs(1)), rngs=nnx.Rngs(0))
+    assert set(nnx.to_pure_dict(nnx.state(wrapped))) == {"kernel", "bias", "vector_u"}
+
+
+@pytest.mark.parametrize("api", ["linen", "nnx"])
+def test_spectral_normalization_keras_model_round_trip(api, rng):
+    keras.backend.clear_session()
+    model = keras.Sequential([keras.Input((6, 5, 2)),
+                              KL.SpectralNormalization(KL.Conv2D(3, 2, activation="relu"), power_iterations=2),
+                              KL.Flatten(), KL.SpectralNormalization(KL.Dense(4, use_bias=False))])
+    model.set_weights([rng.standard_normal(w.shape).astype(np.float32) for w in model.weights])
+    x = rng.standard_normal((2, 6, 5, 2)).astype(np.float32)
+    module = _round_trip(model, x.shape, rng, api)
+    back = to_keras(module, None, (None, 6, 5, 2)) if api == "nnx" else None
+    if back is not None:
+        assert [a.layer.get_config() | {"name": None} for a in back.layers if hasattr(a, "layer")] == \
+            [a.layer.get_config() | {"name": None} for a in model.layers if hasattr(a, "layer")]
+        assert [a.power_iterations for a in back.layers if hasattr(a, "layer")] == [2, 1]
+
+
+@pytest.mark.parametrize("make, error, match", [
+    (lambda: J.SpectralNormalization(4, L.MaxPooling2D(), rngs=nnx.Rngs(0)), TypeError,
+     "`layer` must be a jaxlayers Dense or Conv.*got MaxPooling2D"),
+    (lambda: J.SpectralNormalization(4, KL.Dense(3), rngs=nnx.Rngs(0)), TypeError, "got Dense"),
+    (lambda: J.SpectralNormalization(4, L.Conv2DTranspose(3, 2), rngs=nnx.Rngs(0)), TypeError, "Conv2DTranspose"),
+    (lambda: J.SpectralNormalization(4, L.Dense(3), 0, rngs=nnx.Rngs(0)), ValueError, "`power_iterations`"),
+    (lambda: J.SpectralNormalization(4, L.Dense(0), rngs=nnx.Rngs(0)), ValueError, "`units`"),
+    (lambda: J.SpectralNormalization(4, L.Dense(3), param_dtype="bfloat16", rngs=nnx.Rngs(0)), ValueError,
+     r"`param_dtype` \(bfloat16\) must be the wrapped layer's \(float32\)"),
+    (lambda: F.spectral_normalize(jnp.ones((4, 3)), jnp.ones((1, 4))), ValueError,
+     r"`vector_u` must have shape \(1, 3\)"),
+    (lambda: F.spectral_normalize(jnp.ones((4, 3)), jnp.ones((1, 3)), 0), ValueError, "greater than zero"),
+])
+def test_spectral_normalization_bad_arguments_are_named(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_keras_spectral_normalization_of_other_layers_is_refused():
+    keras.backend.clear_session()
+    model = keras.Sequential([keras.Input((5, 3)), KL.SpectralNormalization(KL.Conv1DTranspose(2, 2))])
+    with pytest.raises(ValueError, match="`layer` must be a jaxlayers Dense or Conv"):
+        from_keras(model)
+    model = keras.Sequential([keras.Input((5,), dtype="int32"), KL.SpectralNormalization(KL.Embedding(10, 3))])
+    with pytest.raises(ValueError, match="Embedding is not supported"):
+        from_keras(model)

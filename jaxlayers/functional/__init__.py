@@ -9,14 +9,19 @@ from jaxlayers.functional.adaptive_pooling import adaptive_avg_pool, adaptive_ma
 from jaxlayers.functional.conv import conv, conv_transpose
 from jaxlayers.functional.dense import dense
 from jaxlayers.functional.depthwise import depthwise_conv, separable_conv
-from jaxlayers.functional.dropout import dropout
+from jaxlayers.functional.dropout import (
+    activity_regularization, alpha_dropout, dropout, gaussian_dropout, gaussian_noise,
+)
+from jaxlayers.functional.einsum_dense import einsum_dense
 from jaxlayers.functional.embedding import embedding, masking
-from jaxlayers.functional.merging import add, average, concatenate, maximum, minimum, multiply, subtract
-from jaxlayers.functional.normalization import batch_norm, group_norm, layer_norm, rms_norm, unit_norm
+from jaxlayers.functional.merging import add, average, concatenate, dot, maximum, minimum, multiply, subtract
+from jaxlayers.functional.normalization import (
+    batch_norm, group_norm, layer_norm, rms_norm, spectral_normalize, unit_norm,
+)
 from jaxlayers.functional.pooling import avg_pool, global_avg_pool, global_max_pool, max_pool
 from jaxlayers.functional.preprocessing import center_crop, normalization_statistics, normalize, rescale, resize
 from jaxlayers.functional.recurrent import gru, lstm, simple_rnn
-from jaxlayers.functional.reshaping import crop, flatten, zero_pad
+from jaxlayers.functional.reshaping import crop, flatten, permute, repeat_vector, zero_pad
 from jaxlayers.functional.unpooling import max_pool_with_indices, max_unpool
 from jaxlayers.functional.upsampling import upsample
 

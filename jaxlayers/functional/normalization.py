@@ -383,3 +383,51 @@ def unit_norm(x: jax.Array, *, axis: int | Sequence[int] = -1, epsilon: float = 
         raise TypeError(f"`x` must be floating for unit normalization, got dtype {x.dtype}.")
     inv = jax.lax.rsqrt(jnp.sum(jnp.square(x), axes, keepdims=True))
     return x * jnp.minimum(inv, jnp.asarray(1.0 / epsilon, x.dtype))
+
+
+def _l2_normalize(v: jax.Array, epsilon: float = 1e-7) -> jax.Array:
+    """Keras's `normalize(v, axis=None)`: v over its L2 norm (at most 1 / epsilon times v)."""
+    return v * jnp.minimum(jax.lax.rsqrt(jnp.sum(jnp.square(v))), jnp.asarray(1.0 / epsilon, v.dtype))
+
+
+def spectral_normalize(kernel: jax.Array, vector_u: jax.Array, power_iterations: int = 1
+                       ) -> tuple[jax.Array, jax.Array]:
+    """Keras `SpectralNormalization`'s training step: `(vector_u, kernel / sigma)`.
+
+    With W the kernel as (-1, out) (out: its last axis), `power_iterations` times
+    `v = normalize(u @ W.T)`, `u = normalize(v @ W)`; then `sigma = v @ W @ u.T`, the
+    estimate of W's largest singular value, with u and v held constant for gradients
+    (`stop_gradient`, as Keras). An all-zero kernel comes back as it is, with `vector_u`.
+
+    Args:
+        kernel: (..., out), e.g. a Dense kernel (in, out) or a Conv kernel (*k, in, out).
+        vector_u: (1, out), the estimate of W's first right singular vector.
+        power_iterations: the number of power iterations, >= 1.
+
+    Returns:
+        `(vector_u, kernel)`: the new estimate and the kernel divided by sigma, each in
+        its own dtype.
+
+    Raises:
+        TypeError: `power_iterations` is not an int.
+        ValueError: `power_iterations` below 1, or `vector_u` not of shape (1, out).
+    """
+    if not _is_int(power_iterations):
+        raise TypeError(f"`power_iterations` must be an int, got {power_iterations!r}.")
+    if power_iterations < 1:
+        raise ValueError(f"`power_iterations` must be greater than zero, got {power_iterations}.")
+    if tuple(vector_u.shape) != (1, kernel.shape[-1]):
+        raise ValueError(f"`vector_u` must have shape (1, {kernel.shape[-1]}) for a kernel of shape "
+                         f"{tuple(kernel.shape)}, got {tuple(vector_u.shape)}.")
+    w = kernel.reshape(-1, kernel.shape[-1])
+
+    def normalized(kernel: jax.Array, vector_u: jax.Array) -> tuple[jax.Array, jax.Array]:
+        u = vector_u.astype(kernel.dtype)
+        for _ in range(power_iterations):
+            v = _l2_normalize(u @ w.T)
+            u = _l2_normalize(v @ w)
+        u, v = jax.lax.stop_gradient(u), jax.lax.stop_gradient(v)
+        sigma = (v @ w) @ u.T
+        return u.astype(vector_u.dtype), (kernel / sigma).astype(kernel.dtype)
+
+    return jax.lax.cond(jnp.all(kernel == 0), lambda k, u: (u, k), normalized, kernel, vector_u)

@@ -366,6 +366,8 @@ def to_layer(module: Any, rank: int, keras: Any, name: str | None = None) -> Any
             value = activation_for_keras(value, what)
         elif arg.endswith("_initializer") and not isinstance(value, str):
             continue  # a callable: Keras keeps its default; the weights are set anyway
+        elif isinstance(value, definitions.Layer):  # a wrapped layer (SpectralNormalization's)
+            value = to_layer(value, rank, keras)
         kwargs[arg] = value
     refusal = module.keras_refusal(cls.__name__) if hasattr(module, "keras_refusal") else None
     if refusal:
