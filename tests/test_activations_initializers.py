@@ -34,6 +34,8 @@ def test_activation_matches_keras(name, rng):
     ours = A.get(name)
     theirs = keras.activations.get(name)
     for x in _activation_inputs(rng):
+        if name == "glu" and x.shape[-1] % 2:
+            continue  # it halves the last axis (tests/test_activation_layers.py)
         got = np.asarray(ours(jnp.asarray(x)))
         want = np.asarray(keras.ops.convert_to_numpy(theirs(x)))
         assert got.shape == want.shape == x.shape
