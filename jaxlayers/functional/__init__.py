@@ -6,10 +6,11 @@ Inputs are `(batch, *spatial, channels)`; the spatial rank comes from the kernel
 from jaxlayers.functional.conv import conv, conv_transpose
 from jaxlayers.functional.dense import dense
 from jaxlayers.functional.dropout import dropout
-from jaxlayers.functional.merging import add, average, concatenate, maximum, minimum, multiply, subtract
+from jaxlayers.functional.einsum_dense import einsum_dense
+from jaxlayers.functional.merging import add, average, concatenate, dot, maximum, minimum, multiply, subtract
 from jaxlayers.functional.normalization import batch_norm, layer_norm
 from jaxlayers.functional.pooling import avg_pool, global_avg_pool, global_max_pool, max_pool
-from jaxlayers.functional.reshaping import crop, flatten, zero_pad
+from jaxlayers.functional.reshaping import crop, flatten, permute, repeat_vector, zero_pad
 from jaxlayers.functional.unpooling import max_pool_with_indices, max_unpool
 from jaxlayers.functional.upsampling import upsample
 
@@ -23,7 +24,9 @@ __all__ = [
     "conv_transpose",
     "crop",
     "dense",
+    "dot",
     "dropout",
+    "einsum_dense",
     "flatten",
     "global_avg_pool",
     "global_max_pool",
@@ -34,6 +37,8 @@ __all__ = [
     "maximum",
     "minimum",
     "multiply",
+    "permute",
+    "repeat_vector",
     "subtract",
     "upsample",
     "zero_pad",
