@@ -130,6 +130,15 @@ CASES = [
     ("AlphaDropout", lambda r: J.AlphaDropout(0.3), L.AlphaDropout(0.3), (2, 3, 5)),
     ("ActivityRegularization", lambda r: J.ActivityRegularization(0.1, 0.2), L.ActivityRegularization(0.1, 0.2),
      (2, 3, 5)),
+    ("ELU", lambda r: J.ELU(0.5), L.ELU(0.5), (2, 3, 5)),
+    ("LeakyReLU", lambda r: J.LeakyReLU(0.1), L.LeakyReLU(0.1), (2, 3, 5)),
+    ("PReLU", lambda r: J.PReLU((None, None, 5), shared_axes=1, rngs=r), L.PReLU(shared_axes=1), (2, 3, 5)),
+    ("Softmax", lambda r: J.Softmax((1, 2)), L.Softmax((1, 2)), (2, 3, 5)),
+    ("Identity", lambda r: J.Identity(), L.Identity(), (2, 3, 5)),
+    ("Permute", lambda r: J.Permute((2, 1)), L.Permute((2, 1)), (2, 3, 5)),
+    ("RepeatVector", lambda r: J.RepeatVector(3), L.RepeatVector(3), (2, 5)),
+    ("EinsumDense", lambda r: J.EinsumDense((None, None, 5), "abc,cd->abd", (None, 4), bias_axes="d", rngs=r),
+     L.EinsumDense("abc,cd->abd", (None, 4), bias_axes="d"), (2, 3, 5)),
 ]
 
 
@@ -170,7 +179,7 @@ ELSEWHERE = {"MaxUnpooling": "below", "BatchNormalization": "test_normalization.
              "CustomScaleLayer": "test_application_layers.py", "Model": "test_graph_builder.py", "face": "bases",
              "Input": "test_graph_builder.py", "Tensor": "test_graph_builder.py",
              **dict.fromkeys(["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"],
-                             "test_merging.py")}
+                             "test_merging.py"), "Dot": "test_core_layers.py"}
 
 
 def test_every_linen_layer_has_an_nnx_twin():

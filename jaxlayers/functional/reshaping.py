@@ -1,12 +1,13 @@
 """Flatten, zero padding and cropping (Keras `Flatten`, `ZeroPaddingND`, `CroppingND`)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from jaxlayers._args import as_pairs, check_array, spatial_rank
+from jaxlayers._args import _is_int, as_pairs, check_array, positive_int, spatial_rank
 
 
 def flatten(x: jax.Array) -> jax.Array:
@@ -66,3 +67,66 @@ def crop(x: jax.Array, cropping: Any = 1) -> jax.Array:
                 f"with shape {tuple(x.shape)}."
             )
     return x[(slice(None), *(slice(lo, n - hi) for n, (lo, hi) in zip(x.shape[1:-1], pairs)))]
+
+
+def permute(x: jax.Array, dims: Sequence[int]) -> jax.Array:
+    """Keras `Permute(dims)`: the axes after the batch axis reordered; the batch axis stays first.
+
+    Args:
+        x: (batch, d1, ..., dn).
+        dims: a permutation of 1..n: output axis i + 1 is input axis `dims[i]`.
+
+    Returns:
+        (batch, d_dims[0], ..., d_dims[n-1]).
+
+    Raises:
+        TypeError: `dims` is not a sequence of ints.
+        ValueError: `dims` is not a permutation of 1..n for x's n axes after the batch axis.
+    """
+    dims = check_dims(dims)
+    if x.ndim != len(dims) + 1:
+        raise ValueError(f"`x` must have {len(dims) + 1} dimensions (batch and the {len(dims)} axes `dims` "
+                         f"{dims} permutes), got shape {tuple(x.shape)}.")
+    return jnp.transpose(x, (0, *dims))
+
+
+def check_dims(dims: Any) -> tuple[int, ...]:
+    """Keras `Permute`'s `dims`: a permutation of 1..n.
+
+    Args:
+        dims: the argument.
+
+    Returns:
+        `dims` as a tuple of ints.
+
+    Raises:
+        TypeError: not a sequence of ints.
+        ValueError: not a permutation of 1..n.
+    """
+    if not isinstance(dims, Sequence) or isinstance(dims, str) or not all(map(_is_int, dims)):
+        raise TypeError(f"`dims` must be a sequence of ints (a permutation of 1..n), got {dims!r}.")
+    if sorted(dims) != list(range(1, len(dims) + 1)):
+        raise ValueError(f"`dims` must be a permutation of 1..{len(dims)} (the batch axis 0 stays first), got "
+                         f"{tuple(dims)!r}.")
+    return tuple(int(d) for d in dims)
+
+
+def repeat_vector(x: jax.Array, n: int) -> jax.Array:
+    """Keras `RepeatVector(n)`: (batch, features) -> (batch, n, features), each row repeated n times.
+
+    Args:
+        x: (batch, features).
+        n: the number of repetitions (>= 1).
+
+    Returns:
+        (batch, n, features).
+
+    Raises:
+        TypeError: `n` is not an int.
+        ValueError: `n` < 1, or x not 2-D.
+    """
+    n = positive_int(n, "n")
+    if x.ndim != 2:
+        raise ValueError(f"`x` must have 2 dimensions (batch, features), as Keras `RepeatVector`, got shape "
+                         f"{tuple(x.shape)}.")
+    return jnp.repeat(x[:, None, :], n, axis=1)

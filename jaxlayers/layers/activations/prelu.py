@@ -48,8 +48,8 @@ class PReLU(WeightedLayer):
     """
 
     keeps_grid = True
-    input_sizes = {"input_shape": "the input's shape, None on the batch axis and on `shared_axes` (any size), e.g. "
-                                  "(None, 28, 28, 16)."}
+    input_sizes = {"input_shape": "the input's shape, None on the batch axis and on `shared_axes` (any size there), "
+                                  "e.g. (None, None, None, 16) with shared_axes=(1, 2)."}
 
     alpha_initializer: initializers.Initializer = "zeros"
     shared_axes: int | tuple[int, ...] | None = None
@@ -69,8 +69,8 @@ class PReLU(WeightedLayer):
     def build(self, input_shape: Sequence[int | None]) -> dict[str, Weight | None]:
         axes = shared(self.shared_axes)
         shape = tuple(input_shape)[1:]
-        if any(a > len(shape) for a in axes) or any(n is None and a not in axes for a, n in enumerate(shape, 1)):
-            raise ValueError(f"PReLU `input_shape` must give every size off the batch axis and `shared_axes` "
+        if any(a > len(shape) for a in axes) or any((n is None) != (a in axes) for a, n in enumerate(shape, 1)):
+            raise ValueError(f"PReLU `input_shape` must give every size off the batch axis and None on `shared_axes` "
                              f"{axes}, got {tuple(input_shape)!r}.")
         return {"alpha": Weight(tuple(1 if a in axes else n for a, n in enumerate(shape, 1)),
                                 self.alpha_initializer)}
