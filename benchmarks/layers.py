@@ -30,7 +30,7 @@ JAXLAYERS = "jaxlayers"
 CHOICES_OF = {
     "conv_few": ("shift_sum",), "conv_in1": ("tap_sum",), "conv_t1v": ("explicit_pad",), "conv_t2": ("subpixel",),
     "max_pool": ("block_pool",), "avg_pool": ("block_pool",), "unpool": ("block_pool",),
-    "nearest": ("broadcast_upsample",),
+    "nearest": ("broadcast_upsample",), "depthwise": ("depthwise_shift",),
 }
 
 
@@ -58,6 +58,7 @@ OPS = (
     Op("nearest", "upsample nearest x2"),
     Op("bed_of_nails", "upsample bed-of-nails x2"),
     Op("unpool", "max_pool_with_indices + max_unpool 2x2"),
+    Op("depthwise", "depthwise conv2d 3x3 same"),
 )
 
 # Inputs (batch, height, width, channels[, conv filters]) taken from the two MNIST
@@ -74,6 +75,7 @@ AUTOENCODER_SHAPES = {
     "nearest": (256, 14, 14, 16),        # decoder upsampling 3
     "bed_of_nails": (256, 14, 14, 16),
     "unpool": (256, 28, 28, 16),
+    "depthwise": (256, 28, 28, 16),      # a MobileNet-style 3x3 depthwise conv at the autoencoder's size
 }
 SIZES = {
     "full": {"autoencoder": AUTOENCODER_SHAPES, "large": (64, 224, 224, 32)},
@@ -135,6 +137,14 @@ def jax_contenders(op: Op, shape: tuple[int, ...], dtype: Any) -> dict[str, tupl
             out["keras.ops.conv_transpose"] = (
                 lambda p, x: kops.conv_transpose(x, p["k"], strides=s, padding=padding, output_padding=extra) + p["b"],
                 p)
+    elif op.key == "depthwise":
+        p = {"k": param(3, 3, c, 1), "b": param(c)}
+        out[JAXLAYERS] = (lambda p, x: F.depthwise_conv(x, p["k"], p["b"], padding="same"), p)
+        m = nn.Conv(c, (3, 3), padding="SAME", feature_group_count=c, dtype=dtype, param_dtype=dtype)
+        out["flax nn.Conv(feature_group_count=C)"] = (lambda p, x: m.apply({"params": p}, x),
+                                                     m.init(jax.random.key(0), x)["params"])
+        if kops:
+            out["keras.ops.depthwise_conv"] = (lambda p, x: kops.depthwise_conv(x, p["k"], padding="same") + p["b"], p)
     elif op.key == "max_pool":
         out[JAXLAYERS] = (lambda p, x: F.max_pool(x, 2), {})
         out["flax nn.max_pool"] = (lambda p, x: nn.max_pool(x, (2, 2), (2, 2)), {})
@@ -221,6 +231,9 @@ def torch_contender(op: Op, shape: tuple[int, ...], dtype: str, backward: bool,
         name, weights = "torch F.conv_transpose2d", [(c, shape[4], 3, 3), (shape[4],)]
         extra, padding = op.output_padding or 0, {"same": 1, "valid": 0}[op.padding]
         f = lambda x, wt, b: TF.conv_transpose2d(x, wt, b, stride=s, padding=padding, output_padding=extra)  # noqa: E731
+    elif op.key == "depthwise":
+        name, weights = "torch F.conv2d(groups=C)", [(c, 1, 3, 3), (c,)]
+        f = lambda x, wt, b: TF.conv2d(x, wt, b, padding=1, groups=c)  # noqa: E731
     elif op.key == "max_pool":
         name, weights, f = "torch F.max_pool2d", [], lambda x: TF.max_pool2d(x, 2)
     elif op.key == "avg_pool":

@@ -198,8 +198,7 @@ def test_functional_errors_name_the_argument():
 
 
 def _layer_grid(seed: int, n: int) -> list[tuple]:
-    """(Keras class, jaxlayers class, kwargs, input shape) with random arguments (Keras refuses
-    strides > 1 with dilation > 1 in neither layer, but its "same" padding with both: kept apart)."""
+    """(Keras class name, kwargs, input shape) with random arguments, strides or dilation rates > 1."""
     r = np.random.default_rng(seed)
     cases = []
     for i in range(n):
