@@ -53,15 +53,23 @@ def build(name: str, rng: np.random.Generator) -> tuple[keras.Model, np.ndarray]
             mean, variance = layer.weights[:2]
             mean.assign(rng.uniform(50, 200, mean.shape).astype(np.float32))
             variance.assign(rng.uniform(1e3, 5e3, variance.shape).astype(np.float32))
+            layer.finalize_state()  # Keras normalises with what finalize_state computes from these
     x = rng.uniform(0, 255, (8, size, size, 3)).astype(np.float32)  # 8: batch statistics of several values
     return model, x
 
 
-def close(got, want, what: str) -> None:
+def close(got, want, what: str, tol: float = 1e-4) -> None:
     got, want = np.asarray(got), np.asarray(want)
     scale = max(float(np.abs(want).max()), 1e-6)
     err = float(np.abs(got - want).max()) / scale
-    assert err <= 1e-4, f"{what}: max error {err:.2e} of the output scale {scale:.3g}"
+    assert err <= tol, f"{what}: max error {err:.2e} of the output scale {scale:.3g}"
+
+
+# Training mode normalises by the batch's statistics, of 8 images at a few cells per channel deep
+# in a network: float32 rounding (the two sides sum in other orders) is amplified where a channel's
+# batch variance is small, to ~1e-4 of the scale at the output of 50 such layers (ResNet50), so
+# training mode is held to 1e-3 (a wrong statistic or formula is off by far more).
+TRAIN_TOL = 1e-3
 
 
 def moving_statistics(model: keras.Model) -> dict[str, np.ndarray]:
@@ -98,9 +106,9 @@ def test_application_converts_exactly(name, rng):
     module, variables = from_keras(model)
     out, updates = jax.jit(lambda v, x: module.apply(v, x, training=True, mutable=["batch_stats"]))(variables, x)
     want_train = np.asarray(model(x, training=True))  # updates Keras's moving statistics
-    close(out, want_train, f"{name} training mode")
+    close(out, want_train, f"{name} training mode", TRAIN_TOL)
     expected = moving_statistics(model)
     got = ours(jax.device_get(updates.get("batch_stats", {})))
     assert set(got) == set(expected)
     for key in expected:
-        close(got[key], expected[key], f"{name} {key} after one training step")
+        close(got[key], expected[key], f"{name} {key} after one training step", TRAIN_TOL)
