@@ -144,9 +144,10 @@ def conv(
     x, kernel, bias = promote(x, kernel, bias)
     direct = functools.partial(_direct, windows=windows, strides=strides, dilation=dilation, pairs=pairs,
                                groups=groups, precision=precision)
-    if _lowering.use("shift_sum", _shift_sum.worthwhile(shape, groups), applicable=groups == 1):
+    sliced = groups == 1 and pad.static(x.shape[1:-1])  # the sums slice by concrete sizes
+    if _lowering.use("shift_sum", _shift_sum.worthwhile(shape, groups), applicable=sliced):
         y = _shift_sum.conv_shift_sum(x, kernel, strides, dilation, pairs, precision)
-    elif _lowering.use("tap_sum", _tap_sum.worthwhile(shape, groups), applicable=groups == 1):
+    elif _lowering.use("tap_sum", _tap_sum.worthwhile(shape, groups), applicable=sliced):
         y = _tap_sum.conv_tap_sum(x, kernel, strides, dilation, pairs, direct, precision)
     else:
         y = direct(x, kernel)
@@ -227,7 +228,7 @@ def conv_transpose(
     windows = pad.effective_window(shape[:-2], dilation)
     pairs = pad.transpose_pairs(padding, windows, strides, extra)
     x, kernel, bias = promote(x, kernel, bias)
-    stride_one = all(s == 1 for s in strides)
+    stride_one = all(s == 1 for s in strides) and pad.static(x.shape[1:-1])
     if _lowering.use("shift_sum", _shift_sum.worthwhile((*shape[:-2], shape[-1], shape[-2])), applicable=stride_one):
         y = _shift_sum.conv_shift_sum(x, _flipped(kernel), strides, dilation, pairs, precision)
     elif _lowering.use("subpixel", _subpixel.worthwhile(x.shape[1:-1], shape[:-2], strides, dilation, pairs)):
@@ -265,12 +266,12 @@ def _padded_outside(
 
     The "explicit_pad" lowering (`_lowering`): taken when the conv's output, dilated by
     its strides, spans more cells than x on some axis (the kernel gradient's window
-    would be larger than its input). `pairs` are non-negative (as `jaxlayers.padding`
-    gives them).
+    would be larger than its input); always when `pairs` are symbolic (`lax`'s conv
+    takes int padding only). `pairs` are non-negative (as `jaxlayers.padding` gives them).
     """
     sizes = pad.output_sizes(x.shape[1:-1], windows, strides, pairs)
-    wider = any((out - 1) * s + 1 > n for out, s, n in zip(sizes, strides, x.shape[1:-1]))
-    if not _lowering.use("explicit_pad", wider):
+    wider = any(pad.surely(lambda: (out - 1) * s + 1 > n) for out, s, n in zip(sizes, strides, x.shape[1:-1]))
+    if pad.static([v for pair in pairs for v in pair]) and not _lowering.use("explicit_pad", wider):
         return x, pairs
     config = [(0, 0, 0), *((lo, hi, 0) for lo, hi in pairs), (0, 0, 0)]
     return lax.pad(x, jnp.zeros((), x.dtype), config), tuple((0, 0) for _ in pairs)

@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from jaxlayers._args import _is_int
@@ -38,7 +37,7 @@ def _elementwise(op: Callable[[jax.Array, jax.Array], jax.Array], inputs: Sequen
     rank = max(x.ndim for x in xs)
     xs = [x.reshape(x.shape[:1] + (1,) * (rank - x.ndim) + x.shape[1:]) for x in xs]
     try:
-        np.broadcast_shapes(*(x.shape for x in xs))
+        jnp.broadcast_shapes(*(x.shape for x in xs))
     except ValueError:
         raise ValueError(f"{what} expects inputs of broadcastable shapes, got "
                          f"{[tuple(x.shape) for x in inputs]}.") from None

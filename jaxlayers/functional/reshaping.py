@@ -7,6 +7,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxlayers import padding as pad
 from jaxlayers._args import _is_int, as_pairs, check_array, positive_int, spatial_rank
 
 
@@ -61,7 +62,7 @@ def crop(x: jax.Array, cropping: Any = 1) -> jax.Array:
     check_array(x, "crop")
     pairs = as_pairs(cropping, spatial_rank(x), "cropping")
     for axis, (n, (lo, hi)) in enumerate(zip(x.shape[1:-1], pairs)):
-        if lo + hi >= n:
+        if pad.surely(lambda: lo + hi >= n):
             raise ValueError(
                 f"`cropping` {pairs[axis]} removes all {n} cells of spatial axis {axis} of x "
                 f"with shape {tuple(x.shape)}."

@@ -1,6 +1,7 @@
 """Max pooling that remembers where each maximum came from, and its inverse."""
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -53,9 +54,7 @@ def max_pool_with_indices(
         position = index_position(stopped, nan_max(stopped, w.block_axes), w.block_axes, w.real_cells())
         return block_max_at(blocks, position, w.block_axes), flat_index_of(w, position)
     indices = _reduce_window_argmax(lax.stop_gradient(x), w)
-    flat = x.reshape(x.shape[0], -1, x.shape[-1])
-    y = jnp.take_along_axis(flat, indices.reshape(x.shape[0], -1, x.shape[-1]), axis=1)
-    return y.reshape(indices.shape), indices
+    return x[_cells(indices, w.sizes)], indices
 
 
 def _reduce_window_argmax(x: jax.Array, w: Windows) -> jax.Array:
@@ -70,13 +69,15 @@ def _reduce_window_argmax(x: jax.Array, w: Windows) -> jax.Array:
     nan = can_be_nan(x.dtype)
 
     def pick(a, b):
+        # lax primitives only: a jitted jnp function (jnp.where, jnp.isnan) in the reducer
+        # does not lower with symbolic sizes (jax 0.10: "using value defined outside the region").
         (va, ia), (vb, ib) = a, b
-        larger, tie = vb > va, vb == va
+        larger, tie = lax.gt(vb, va), lax.eq(vb, va)
         if nan:
-            na, nb = jnp.isnan(va), jnp.isnan(vb)
+            na, nb = lax.ne(va, va), lax.ne(vb, vb)
             larger, tie = larger | (nb & ~na), tie | (na & nb)
-        take_b = larger | (tie & (ib < ia))
-        return jnp.where(take_b, vb, va), jnp.where(take_b, ib, ia)
+        take_b = larger | (tie & lax.lt(ib, ia))
+        return lax.select(take_b, vb, va), lax.select(take_b, ib, ia)
 
     init = (jnp.asarray(lowest(x.dtype)), jnp.array(_NO_INDEX, jnp.int32))
     _, indices = lax.reduce_window((x, iota), init, pick, *w.lax_args())
@@ -93,7 +94,8 @@ def max_unpool(y: jax.Array, indices: jax.Array, output_shape: Sequence[int]) ->
         indices: integers of y's shape, from `max_pool_with_indices`. Concrete indices
             must lie in the output (checked); under `jit`, out-of-range ones are dropped.
         output_shape: the full shape of the pooled input, (batch, *spatial, channels), as
-            ints (a sequence or a 1-D NumPy array), each spatial size at least y's.
+            ints (a sequence or a 1-D NumPy array) or `x.shape` under `jax.export` (symbolic
+            sizes), each spatial size at least y's.
 
     Returns:
         An array of `output_shape` and y's dtype.
@@ -105,9 +107,9 @@ def max_unpool(y: jax.Array, indices: jax.Array, output_shape: Sequence[int]) ->
     check_array(y, "max_unpool", "y")
     check_array(indices, "max_unpool", "indices")
     if isinstance(output_shape, str) or not isinstance(output_shape, (Sequence, np.ndarray)) or not all(
-            map(_is_int, output_shape)):
+            _is_int(d) or jax.export.is_symbolic_dim(d) for d in output_shape):
         raise TypeError(f"`output_shape` must be a sequence of ints (batch, *spatial, channels), got {output_shape!r}.")
-    output_shape = tuple(int(d) for d in output_shape)
+    output_shape = tuple(int(d) if _is_int(d) else d for d in output_shape)
     if tuple(indices.shape) != tuple(y.shape):
         raise ValueError(f"`indices` must have the shape of `y` {tuple(y.shape)}, got {tuple(indices.shape)}.")
     if not jnp.issubdtype(indices.dtype, jnp.integer):
@@ -117,21 +119,27 @@ def max_unpool(y: jax.Array, indices: jax.Array, output_shape: Sequence[int]) ->
             f"`output_shape` must be (batch, *spatial, channels) with y's batch and channels "
             f"and {y.ndim - 2} spatial axes, got {output_shape} for y of shape {tuple(y.shape)}."
         )
-    if any(n < m for n, m in zip(output_shape[1:-1], y.shape[1:-1])):
+    if any(pad.surely(lambda: n < m) for n, m in zip(output_shape[1:-1], y.shape[1:-1])):
         raise ValueError(
             f"`output_shape` {output_shape} cannot be the input pooled into y of shape {tuple(y.shape)}: "
             f"pooling never enlarges, so each spatial size must be at least y's."
         )
-    batch, channels = y.shape[0], y.shape[-1]
     cells = math.prod(output_shape[1:-1])
     _check_index_range(indices, cells, output_shape)
-    flat_y = y.reshape(batch, -1, channels)
-    flat_i = indices.reshape(batch, -1, channels)
-    flat_i = jnp.where(flat_i < 0, cells, flat_i)  # dropped below, not wrapped around
-    b = jnp.arange(batch)[:, None, None]
-    c = jnp.arange(channels)[None, None, :]
-    out = jnp.zeros((batch, cells, channels), y.dtype).at[b, flat_i, c].set(flat_y, mode="drop")
-    return out.reshape(output_shape)
+    indices = jnp.where(indices < 0, cells, indices)  # dropped below, not wrapped around
+    return jnp.zeros(output_shape, y.dtype).at[_cells(indices, output_shape[1:-1])].set(y, mode="drop")
+
+
+def _cells(indices: jax.Array, sizes: Sequence[int]) -> tuple[jax.Array, ...]:
+    """`(batch, *spatial, channel)` coordinates of row-major flat spatial `indices`
+    (batch, *out, channels) into a map of `sizes`; one at or past the end has a first
+    coordinate past its axis. No reshape, so symbolic sizes (`jax.export`) work too."""
+    coords, rest = [], indices
+    for n in reversed(sizes[1:]):
+        coords.append(rest % n)
+        rest = rest // n
+    iota = functools.partial(lax.broadcasted_iota, jnp.int32, indices.shape)
+    return iota(0), rest, *reversed(coords), iota(indices.ndim - 1)
 
 
 def _check_index_range(indices: jax.Array, cells: int, output_shape: tuple[int, ...]) -> None:

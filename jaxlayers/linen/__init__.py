@@ -7,7 +7,8 @@ names for a class (`MaxPool2D`, `Convolution2D`, ...) are the same class.
 """
 from jaxlayers import layers as _layers
 from jaxlayers.linen._base import Layer, face
-from jaxlayers.linen.graph import Graph, Input, Model, Tensor
+from jaxlayers._builder import Input, Tensor
+from jaxlayers.linen.graph import Graph, Model
 
 WeightedLayer = face(_layers.WeightedLayer)
 KernelLayer = face(_layers.KernelLayer)

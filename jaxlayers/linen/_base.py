@@ -80,7 +80,7 @@ class Layer(definitions.Layer, nn.Module):
                                          lambda w=weight, n=name: w.init(n, self.make_rng("params"), param_dtype))
                 weights[name], state[name] = variable.value, variable
         if self.mode:
-            weights["training"] = training = _training.is_training(self.mode, called, getattr(self, self.mode))
+            weights["training"] = _training.is_training(self.mode, called, getattr(self, self.mode))
             if self.stochastic:
                 weights["rng"] = lambda: self._key(rng)
         out = self.call(*inputs, **weights, **kwargs)

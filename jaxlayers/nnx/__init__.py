@@ -9,7 +9,8 @@ their input size first and `rngs=`: `Dense(in_features, units, ..., rngs=rngs)`,
 """
 from jaxlayers import layers as _layers
 from jaxlayers.nnx._base import Layer, face
-from jaxlayers.nnx.graph import Graph, Input, Model, Tensor
+from jaxlayers._builder import Input, Tensor
+from jaxlayers.nnx.graph import Graph, Model
 
 WeightedLayer = face(_layers.WeightedLayer)
 KernelLayer = face(_layers.KernelLayer)

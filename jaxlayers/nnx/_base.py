@@ -107,7 +107,7 @@ class Layer(definitions.Layer, nnx.Module):
                                  f"input with {name}={sizes[name]!r} (shapes {shapes}).")
         weights = {name: None if getattr(self, name) is None else getattr(self, name)[...] for name in self._variables}
         if self.mode:
-            weights["training"] = training = _training.is_training(self.mode, called, getattr(self, self.mode))
+            weights["training"] = _training.is_training(self.mode, called, getattr(self, self.mode))
             if self.stochastic:
                 weights["rng"] = lambda: self._key(rngs)
         out = self.call(*inputs, **weights, **kwargs)
