@@ -9,7 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxlayers._args import _is_int
+from jaxlayers._args import _is_int, check_array
 
 
 def _real(value: Any, name: str) -> float:
@@ -174,6 +174,7 @@ def batch_norm(
         ValueError: `axis` out of range, a vector not of shape (features,), `momentum`
             outside [0, 1], or `epsilon` not finite and > 0.
     """
+    check_array(x, "batch_norm")
     momentum, epsilon = check_momentum(momentum), check_epsilon(epsilon)
     check_axis_name(axis_name)
     axis = feature_axis(axis, x.ndim)
@@ -232,6 +233,7 @@ def layer_norm(x: jax.Array, gamma: jax.Array | None = None, beta: jax.Array | N
         ValueError: an axis out of range or repeated, `gamma`/`beta` of the wrong shape,
             or `epsilon` not finite and > 0.
     """
+    check_array(x, "layer_norm")
     epsilon = check_epsilon(epsilon)
     axes = normalize_axes(axis, x.ndim)
     _check_vectors(tuple(x.shape[a] for a in axes), x, f"the sizes of axes {axes}", gamma=gamma, beta=beta)
@@ -304,6 +306,7 @@ def group_norm(x: jax.Array, gamma: jax.Array | None = None, beta: jax.Array | N
             the channels, `gamma`/`beta` not of shape (channels,), or `epsilon` not finite
             and > 0.
     """
+    check_array(x, "group_norm")
     epsilon = check_epsilon(epsilon)
     axis = feature_axis(axis, x.ndim)
     if axis == 0:
@@ -348,6 +351,7 @@ def rms_norm(x: jax.Array, scale: jax.Array | None = None, *, axis: int | Sequen
         ValueError: an axis out of range or repeated, `scale` of the wrong shape, or
             `epsilon` not finite and > 0.
     """
+    check_array(x, "rms_norm")
     epsilon = check_epsilon(epsilon)
     axes = normalize_axes(axis, x.ndim)
     _check_vectors(tuple(x.shape[a] for a in axes), x, f"the sizes of axes {axes}", scale=scale)
@@ -377,6 +381,7 @@ def unit_norm(x: jax.Array, *, axis: int | Sequence[int] = -1, epsilon: float = 
             floating.
         ValueError: an axis out of range or repeated, or `epsilon` not finite and > 0.
     """
+    check_array(x, "unit_norm")
     epsilon = check_epsilon(epsilon)
     axes = normalize_axes(axis, x.ndim)
     if not jnp.issubdtype(x.dtype, jnp.inexact):
