@@ -94,12 +94,27 @@ def effective_window(kernel: Sequence[int], dilation_rate: Sequence[int]) -> tup
 
 
 def static(sizes: Sequence[Any]) -> bool:
-    """Whether every size is a plain int (none symbolic, as under `jax.export`)."""
+    """Whether every size is a plain int.
+
+    Args:
+        sizes: sizes (or padding widths), ints or symbolic (`jax.export`).
+
+    Returns:
+        True when none is symbolic.
+    """
     return all(jax.core.is_constant_dim(n) for n in sizes)
 
 
 def surely(test: Callable[[], Any]) -> bool:
-    """`test()` (a comparison of sizes) as a bool; False where symbolic sizes leave it undecided."""
+    """A comparison of sizes that holds for sure.
+
+    Args:
+        test: a function comparing sizes, e.g. `lambda: n + lo + hi < w`.
+
+    Returns:
+        `test()` as a bool; False where symbolic sizes leave it undecided (a check
+        left to run time).
+    """
     try:
         return bool(test())
     except jax.errors.InconclusiveDimensionOperation:

@@ -50,6 +50,7 @@ import numpy as np
 from jax import lax
 
 from jaxlayers import padding as pad
+from jaxlayers.functional._checks import reshape
 
 
 @dataclass(frozen=True)
@@ -143,10 +144,10 @@ def conv_transpose_subpixel(
     )
     batch, filters = x.shape[0], kernel.shape[-2]
     if rank > 1:  # (B, *Q, *s, F) -> (B, Q1, s1, Q2, s2, ..., F)
-        y = y.reshape(batch, *(p.steps for p in ps), *(p.phases for p in ps), filters)
+        y = reshape(y, (batch, *(p.steps for p in ps), *(p.phases for p in ps), filters))
         perm = (0, *(v for a in range(rank) for v in (1 + a, 1 + rank + a)), 1 + 2 * rank)
         y = y.transpose(perm)
-    y = y.reshape(batch, *(p.steps * p.phases for p in ps), filters)
+    y = reshape(y, (batch, *(p.steps * p.phases for p in ps), filters))
     if any(p.steps * p.phases != p.size for p in ps):
         y = y[(slice(None), *(slice(0, p.size) for p in ps))]
     return y

@@ -38,6 +38,7 @@ from jax import lax
 
 from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq, as_tuple, spatial_rank
+from jaxlayers.functional._checks import reshape
 
 PADDINGS = ("valid", "same")
 
@@ -154,7 +155,7 @@ class Windows:
             x = xp.pad(x, [(0, 0), *self.pairs, (0, 0)], constant_values=fill)
         x = x[(slice(None), *(slice(0, o * k) for o, k in zip(self.out_sizes, self.window)))]
         split = [d for o, k in zip(self.out_sizes, self.window) for d in (o, k)]
-        return x.reshape(x.shape[0], *split, x.shape[-1])
+        return x.reshape(x.shape[0], *split, x.shape[-1]) if xp is np else reshape(x, (x.shape[0], *split, x.shape[-1]))
 
     def real_cells(self) -> np.ndarray | jax.Array | None:
         """True where a cell of `blocks` is input, not padding (None without padding;

@@ -13,7 +13,8 @@ from jaxlayers._args import IntOrSeq, as_tuple, check_groups, positive_int
 from jaxlayers._args import dilation_rate as resolve_dilation
 from jaxlayers.functional import _lowering, _shift_sum, _subpixel, _tap_sum
 from jaxlayers.functional._checks import (
-    add_bias, check_arrays, check_bias, check_channels, check_input, check_kernel, check_precision, promote,
+    add_bias, batch_sharded_at_most, check_arrays, check_bias, check_channels, check_input, check_kernel,
+    check_precision, explicit_sharding, promote,
 )
 
 
@@ -144,8 +145,9 @@ def conv(
     x, kernel, bias = promote(x, kernel, bias)
     direct = functools.partial(_direct, windows=windows, strides=strides, dilation=dilation, pairs=pairs,
                                groups=groups, precision=precision)
-    sliced = groups == 1 and pad.static(x.shape[1:-1])  # the sums slice by concrete sizes
-    if _lowering.use("shift_sum", _shift_sum.worthwhile(shape, groups), applicable=sliced):
+    # The sums slice by concrete sizes; the shift sum's contraction merges the batch axis.
+    sliced = groups == 1 and pad.static(x.shape[1:-1])
+    if _lowering.use("shift_sum", _shift_sum.worthwhile(shape, groups), applicable=sliced and not explicit_sharding(x)):
         y = _shift_sum.conv_shift_sum(x, kernel, strides, dilation, pairs, precision)
     elif _lowering.use("tap_sum", _tap_sum.worthwhile(shape, groups), applicable=sliced):
         y = _tap_sum.conv_tap_sum(x, kernel, strides, dilation, pairs, direct, precision)
@@ -228,10 +230,11 @@ def conv_transpose(
     windows = pad.effective_window(shape[:-2], dilation)
     pairs = pad.transpose_pairs(padding, windows, strides, extra)
     x, kernel, bias = promote(x, kernel, bias)
-    stride_one = all(s == 1 for s in strides) and pad.static(x.shape[1:-1])
+    stride_one = all(s == 1 for s in strides) and pad.static(x.shape[1:-1]) and not explicit_sharding(x)
     if _lowering.use("shift_sum", _shift_sum.worthwhile((*shape[:-2], shape[-1], shape[-2])), applicable=stride_one):
         y = _shift_sum.conv_shift_sum(x, _flipped(kernel), strides, dilation, pairs, precision)
-    elif _lowering.use("subpixel", _subpixel.worthwhile(x.shape[1:-1], shape[:-2], strides, dilation, pairs)):
+    elif _lowering.use("subpixel", _subpixel.worthwhile(x.shape[1:-1], shape[:-2], strides, dilation, pairs),
+                       applicable=batch_sharded_at_most(x)):
         y = _subpixel.conv_transpose_subpixel(x, kernel, strides, dilation, pairs, precision)
     else:
         y = _conv_transpose_dilated(x, kernel, strides, dilation, pairs, precision)

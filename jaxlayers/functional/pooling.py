@@ -9,6 +9,7 @@ from jax import lax
 from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq, check_array, check_bool, spatial_rank
 from jaxlayers.functional import _lowering
+from jaxlayers.functional._checks import batch_sharded_at_most
 from jaxlayers.functional._windows import Windows, block_max, can_be_nan, lowest, max_keep_ties, window_max
 
 
@@ -38,7 +39,7 @@ def max_pool(
     """
     check_array(x, "max_pool")
     w = Windows.resolve(x, pool_size, strides, padding)
-    if _lowering.use("block_pool", True, applicable=w.non_overlapping):
+    if _lowering.use("block_pool", True, applicable=w.non_overlapping and batch_sharded_at_most(x)):
         return block_max(w.blocks(x, lowest(x.dtype)), w.block_axes)
     return window_max(x, w)
 
@@ -70,7 +71,7 @@ def avg_pool(
     w = Windows.resolve(x, pool_size, strides, padding)
     dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.float32
     x = x.astype(jnp.promote_types(dtype, jnp.float32))
-    if _lowering.use("block_pool", True, applicable=w.non_overlapping):
+    if _lowering.use("block_pool", True, applicable=w.non_overlapping and batch_sharded_at_most(x)):
         total = jnp.sum(w.blocks(x, 0), axis=w.block_axes)
     else:
         # A NumPy init value stays a constant under jit, which reduce_window's gradient needs.

@@ -13,6 +13,7 @@ from jax import lax
 from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq, _is_int, check_array
 from jaxlayers.functional import _lowering
+from jaxlayers.functional._checks import batch_sharded_at_most, explicit_sharding
 from jaxlayers.functional._windows import (
     Windows, block_max_at, can_be_nan, flat_index_of, index_position, lowest, nan_max,
 )
@@ -48,13 +49,13 @@ def max_pool_with_indices(
     """
     check_array(x, "max_pool_with_indices")
     w = Windows.resolve(x, pool_size, strides, padding)
-    if _lowering.use("block_pool", True, applicable=w.non_overlapping):
+    if _lowering.use("block_pool", True, applicable=w.non_overlapping and batch_sharded_at_most(x)):
         blocks = w.blocks(x, lowest(x.dtype))
         stopped = lax.stop_gradient(blocks)
         position = index_position(stopped, nan_max(stopped, w.block_axes), w.block_axes, w.real_cells())
         return block_max_at(blocks, position, w.block_axes), flat_index_of(w, position)
     indices = _reduce_window_argmax(lax.stop_gradient(x), w)
-    return x[_cells(indices, w.sizes)], indices
+    return x.at[_cells(indices, w.sizes)].get(out_sharding=explicit_sharding(indices)), indices
 
 
 def _reduce_window_argmax(x: jax.Array, w: Windows) -> jax.Array:
@@ -65,7 +66,7 @@ def _reduce_window_argmax(x: jax.Array, w: Windows) -> jax.Array:
     """
     spatial = x.shape[1:-1]
     iota = jnp.arange(math.prod(spatial), dtype=jnp.int32).reshape(1, *spatial, 1)
-    iota = jnp.broadcast_to(iota, x.shape)
+    iota = jnp.broadcast_to(iota, x.shape, out_sharding=explicit_sharding(x))  # reduce_window: one sharding
     nan = can_be_nan(x.dtype)
 
     def pick(a, b):
@@ -127,7 +128,8 @@ def max_unpool(y: jax.Array, indices: jax.Array, output_shape: Sequence[int]) ->
     cells = math.prod(output_shape[1:-1])
     _check_index_range(indices, cells, output_shape)
     indices = jnp.where(indices < 0, cells, indices)  # dropped below, not wrapped around
-    return jnp.zeros(output_shape, y.dtype).at[_cells(indices, output_shape[1:-1])].set(y, mode="drop")
+    cells_of = _cells(indices, output_shape[1:-1])
+    return jnp.zeros(output_shape, y.dtype).at[cells_of].set(y, mode="drop", out_sharding=explicit_sharding(y))
 
 
 def _cells(indices: jax.Array, sizes: Sequence[int]) -> tuple[jax.Array, ...]:
@@ -138,7 +140,7 @@ def _cells(indices: jax.Array, sizes: Sequence[int]) -> tuple[jax.Array, ...]:
     for n in reversed(sizes[1:]):
         coords.append(rest % n)
         rest = rest // n
-    iota = functools.partial(lax.broadcasted_iota, jnp.int32, indices.shape)
+    iota = functools.partial(lax.broadcasted_iota, jnp.int32, indices.shape, out_sharding=explicit_sharding(indices))
     return iota(0), rest, *reversed(coords), iota(indices.ndim - 1)
 
 
