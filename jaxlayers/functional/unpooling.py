@@ -55,7 +55,7 @@ def max_pool_with_indices(
         position = index_position(stopped, nan_max(stopped, w.block_axes), w.block_axes, w.real_cells())
         return block_max_at(blocks, position, w.block_axes), flat_index_of(w, position)
     indices = _reduce_window_argmax(lax.stop_gradient(x), w)
-    return x.at[_cells(indices, w.sizes)].get(out_sharding=explicit_sharding(indices)), indices
+    return jnp.asarray(x).at[_cells(indices, w.sizes)].get(out_sharding=explicit_sharding(indices)), indices
 
 
 def _reduce_window_argmax(x: jax.Array, w: Windows) -> jax.Array:
@@ -129,7 +129,7 @@ def max_unpool(y: jax.Array, indices: jax.Array, output_shape: Sequence[int]) ->
     _check_index_range(indices, cells, output_shape)
     indices = jnp.where(indices < 0, cells, indices)  # dropped below, not wrapped around
     cells_of = _cells(indices, output_shape[1:-1])
-    return jnp.zeros(output_shape, y.dtype).at[cells_of].set(y, mode="drop", out_sharding=explicit_sharding(y))
+    return jnp.zeros(output_shape, y.dtype).at[cells_of].set(jnp.asarray(y), mode="drop", out_sharding=explicit_sharding(y))
 
 
 def _cells(indices: jax.Array, sizes: Sequence[int]) -> tuple[jax.Array, ...]:
