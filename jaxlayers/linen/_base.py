@@ -15,7 +15,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 
-from jaxlayers import _builder, _training
+from jaxlayers import _builder, _faces, _training
 from jaxlayers import layers as definitions
 from jaxlayers.layers.layer import cast_floats, check_dtype  # noqa: F401  (check_dtype: re-exported)
 
@@ -121,9 +121,4 @@ def face(definition: type[definitions.Layer]) -> type[Layer]:
     Returns:
         A `jaxlayers.linen.Layer` subclass of the same name, in `jaxlayers.linen`.
     """
-    if definition not in _FACES:
-        parent = face(definition.__bases__[0])
-        namespace = {"__face__": True, "__doc__": definition.__doc__, "__module__": "jaxlayers.linen",
-                     "__qualname__": definition.__name__}
-        _FACES[definition] = type(definition.__name__, (definition, parent), namespace)
-    return _FACES[definition]
+    return _faces.make(definition, _FACES, lambda d: {"__doc__": d.__doc__, "__module__": "jaxlayers.linen"})
