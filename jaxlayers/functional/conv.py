@@ -34,7 +34,7 @@ def _kernel_rank(kernel: jax.Array) -> int:
 
 
 def check_arguments(
-    rank: int,
+    rank: int | None,
     filters: int,
     kernel_size: IntOrSeq,
     strides: IntOrSeq,
@@ -51,7 +51,8 @@ def check_arguments(
     """Every Keras `ConvND` (`transpose`: `ConvNDTranspose`) argument, before any weight exists.
 
     Args:
-        rank: the number of spatial axes.
+        rank: the number of spatial axes; None (a rank-generic layer before its input):
+            the length of any per-axis sequence given.
         filters: output channels, a positive int.
         kernel_size: an int or one per spatial axis.
         strides: an int or one per spatial axis.
@@ -71,6 +72,9 @@ def check_arguments(
         TypeError: an argument of the wrong type.
         ValueError: an argument out of range (named, with its value).
     """
+    if rank is None:  # a rank-generic layer before its input: the rank of any per-axis sequence given
+        rank = next((len(v) for v in (kernel_size, strides, dilation_rate, output_padding)
+                     if isinstance(v, Sequence) and not isinstance(v, str)), None)
     filters = positive_int(filters, "filters")
     kernel_size = as_tuple(kernel_size, rank, "kernel_size")
     strides = as_tuple(strides, rank, "strides")
