@@ -44,6 +44,7 @@ from experiments.train import is_interactive, resolve_out_dir
 
 log = logging.getLogger("experiments.rnn")  # not __main__ under -m: the CLI prints "experiments"
 RESUME_MUST_MATCH = ("cell", "bidirectional", "optimizer")
+LOOPS = ("scan", "python")
 
 
 @dataclasses.dataclass
@@ -62,6 +63,7 @@ class RNNConfig:
     resume: bool = False
     data_dir: str | None = None
     data: str = "auto"
+    loop: str = "scan"  # "scan": an epoch's whole batches as one lax.scan; "python": a jitted step each
     stop_after_epochs: int | None = None  # stop this invocation early, as if killed (testing)
     keep_checkpoints: int = 2
 
@@ -70,6 +72,7 @@ class RNNConfig:
             return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
         checks = [
+            (self.loop in LOOPS, f"loop must be one of {LOOPS}, got {self.loop!r}"),
             (self.cell in CELLS, f"cell must be one of {tuple(CELLS)}, got {self.cell!r}"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"),
             (self.data in DATA_CHOICES, f"data must be one of {DATA_CHOICES}, got {self.data!r}"),
@@ -100,11 +103,12 @@ class RNNState(NamedTuple):
     opt_state: Any
 
 
-def make_programs(model: Any, optimizer: optax.GradientTransformation) -> tuple[Any, Any]:
-    """(train_step, eval_step), jitted. Both take the whole split on the device and a batch's rows.
+def make_programs(model: Any, optimizer: optax.GradientTransformation) -> tuple[Any, Any, Any]:
+    """(train_step, train_epoch, eval_step), jitted. Each takes the whole split on the device and rows of it.
 
-    train_step(state, x, y, rows) -> (state, loss_sum, correct); eval_step(params, batch_stats, x, y, rows)
-    -> (loss_sum, correct). x: (n, 28, 28), y: (n,) int32, rows: (batch,) int32.
+    train_step(state, x, y, rows) -> (state, loss_sum, correct); train_epoch(state, x, y, order): the same
+    over the batches of order (steps, batch); eval_step(params, batch_stats, x, y, rows) -> (loss_sum,
+    correct). x: (n, 28, 28), y: (n,) int32, rows: (batch,) int32.
     """
 
     def loss_and_logits(params, batch_stats, x, y, training):
@@ -129,7 +133,17 @@ def make_programs(model: Any, optimizer: optax.GradientTransformation) -> tuple[
         _, (losses, logits, _) = loss_and_logits(params, batch_stats, xb, yb, False)
         return jnp.sum(losses), jnp.sum(jnp.argmax(logits, -1) == yb)
 
-    return jax.jit(train_step, donate_argnums=0), jax.jit(eval_step)
+    def train_epoch(state: RNNState, x, y, order):
+        """Every batch of `order` (steps, batch) as one `lax.scan`; -> (state, loss_sum, correct)."""
+        def body(carry, rows):
+            state, loss_sum, correct = carry
+            state, batch_loss, batch_correct = train_step(state, x, y, rows)
+            return (state, loss_sum + batch_loss, correct + batch_correct), None
+
+        zero = (jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32))
+        return jax.lax.scan(body, (state, *zero), order)[0]
+
+    return jax.jit(train_step, donate_argnums=0), jax.jit(train_epoch, donate_argnums=0), jax.jit(eval_step)
 
 
 def init_rnn_state(model: Any, optimizer: optax.GradientTransformation, seed: int) -> RNNState:
@@ -170,12 +184,13 @@ def train_rnn(config: RNNConfig, dataset: Dataset | None = None, *, progress: bo
     x_train, x_test = (jnp.asarray(np.asarray(x, np.float32).reshape(-1, 28, 28))
                        for x in (dataset.x_train, dataset.x_test))
     y_train, y_test = (jnp.asarray(np.asarray(y, np.int32)) for y in (dataset.y_train, dataset.y_test))
-    train_step, eval_step = make_programs(model, optimizer)
+    programs = make_programs(model, optimizer)
+    eval_step = programs[2]
     mesh = make_mesh(1)
 
     with Checkpoints(out_dir / "checkpoints", config.keep_checkpoints) as checkpoints:
         state, history, start = _start(checkpoints, config, init_rnn_state(model, optimizer, config.seed))
-        base = outputs.base_metrics(config, dataset, mesh, model_summary, loop="python")
+        base = outputs.base_metrics(config, dataset, mesh, model_summary, loop=config.loop)
         metrics = _metrics(base, history)
         completed = True
         for epoch in range(start, config.epochs):
@@ -185,12 +200,8 @@ def train_rnn(config: RNNConfig, dataset: Dataset | None = None, *, progress: bo
             order = np.asarray(jax.random.permutation(epoch_key(config.seed, epoch), n_train))
             steps = batches(n_train, config.batch_size, order)
             started = time.perf_counter()
-            loss_sum, correct = jnp.zeros(()), jnp.zeros((), jnp.int32)
-            bar = progress and is_interactive()
-            for rows in tqdm(steps, desc=f"Epoch {epoch + 1}/{config.epochs}", unit="step", leave=False,
-                             disable=not bar, file=sys.stderr, dynamic_ncols=True):
-                state, batch_loss, batch_correct = train_step(state, x_train, y_train, jnp.asarray(rows))
-                loss_sum, correct = loss_sum + batch_loss, correct + batch_correct
+            state, loss_sum, correct = _train_epoch(programs, state, x_train, y_train, steps, config,
+                                                    f"Epoch {epoch + 1}/{config.epochs}", progress)
             train_loss, train_accuracy = float(loss_sum) / n_train, int(correct) / n_train
             trained = time.perf_counter()
             val = [eval_step(state.params, state.batch_stats, x_test, y_test, jnp.asarray(rows))
@@ -220,6 +231,27 @@ def train_rnn(config: RNNConfig, dataset: Dataset | None = None, *, progress: bo
         log.info("Outputs in %s/: metrics.json, summary.txt, loss.png, accuracy.png, checkpoints/", out_dir)
     params, stats = jax.device_get((state.params, state.batch_stats))
     return RNNResult(params, stats, metrics, out_dir, completed)
+
+
+def _train_epoch(programs: tuple, state: RNNState, x: jax.Array, y: jax.Array, steps: list[np.ndarray],
+                 config: RNNConfig, desc: str, progress: bool) -> tuple[RNNState, jax.Array, jax.Array]:
+    """One epoch: loop="scan" runs the whole batches as one program, then the partial one;
+    loop="python" one step at a time (with a progress bar on a terminal)."""
+    train_step, train_epoch, _ = programs
+    whole = [rows for rows in steps if len(rows) == config.batch_size]
+    if config.loop == "scan":
+        loss_sum, correct = jnp.zeros(()), jnp.zeros((), jnp.int32)
+        if whole:
+            state, loss_sum, correct = train_epoch(state, x, y, jnp.asarray(np.stack(whole)))
+        rest = steps[len(whole):]
+    else:
+        loss_sum, correct, rest = jnp.zeros(()), jnp.zeros((), jnp.int32), steps
+    bar = progress and is_interactive() and config.loop == "python"
+    for rows in tqdm(rest, desc=desc, unit="step", leave=False, disable=not bar, file=sys.stderr,
+                     dynamic_ncols=True):
+        state, batch_loss, batch_correct = train_step(state, x, y, jnp.asarray(rows))
+        loss_sum, correct = loss_sum + batch_loss, correct + batch_correct
+    return state, loss_sum, correct
 
 
 def _metrics(base: dict, history: list[dict]) -> dict:
@@ -267,12 +299,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[RNNConfig, argparse.Names
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     p.add_argument("--compilation-cache", default=str(DEFAULT_CACHE),
                    help=f"directory of JAX's persistent compilation cache ('{CACHE_OFF}': none)")
+    p.add_argument("--loop", choices=LOOPS, default="scan",
+                   help="scan: an epoch's whole batches as one lax.scan (measured faster); python: a jitted step "
+                        "per batch, with a progress bar")
     p.add_argument("--stop-after-epochs", type=int, default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     try:
         config = RNNConfig(cell=a.cell, bidirectional=a.bidirectional, epochs=a.epochs, batch_size=a.batch_size,
                            seed=a.seed, optimizer=a.optimizer, learning_rate=a.learning_rate, limit=a.limit,
-                           out=a.out, resume=a.resume, data_dir=a.data_dir, data=a.data,
+                           out=a.out, resume=a.resume, data_dir=a.data_dir, data=a.data, loop=a.loop,
                            stop_after_epochs=a.stop_after_epochs)
     except ValueError as err:
         p.error(str(err))

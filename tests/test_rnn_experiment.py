@@ -111,6 +111,7 @@ def test_resume_refuses_another_cell(reference, dataset):
 
 @pytest.mark.parametrize("argv, message", [
     (["--cell", "lstmm"], "argument --cell: invalid choice: 'lstmm'"),
+    (["--loop", "while"], "argument --loop: invalid choice: 'while'"),
     (["--epochs", "0"], "epochs must be a positive int, got 0"),
     (["--batch-size", "-4"], "batch_size must be a positive int, got -4"),
     (["--limit", "0"], "limit must be a positive int or None, got 0"),
@@ -158,3 +159,12 @@ def test_sigkill_mid_run_then_resume(tmp_path):
             assert checkpoints.epochs()[-1] == 3
             finals.append(checkpoints.restore(3)["params"])
     jax.tree.map(np.testing.assert_array_equal, *finals)
+
+
+def test_python_loop_matches_scan_loop(reference, dataset, tmp_path):
+    config, scanned = reference
+    looped = rnn.train_rnn(rnn.RNNConfig(**{**vars(config), "out": str(tmp_path), "loop": "python"}), dataset,
+                           progress=False)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), looped.params, scanned.params)
+    assert looped.metrics["epochs"][1]["train_accuracy"] == pytest.approx(
+        scanned.metrics["epochs"][1]["train_accuracy"], abs=2 / N)
