@@ -168,13 +168,14 @@ def compared(records: list[dict]) -> list[dict]:
     return [dict(r, speedup=base / r["images_per_second"] if base else None) for r in chosen]
 
 
-def table(records: list[dict]) -> str:
+def table(records: list[dict], markdown: bool = False) -> str:
     from benchmarks.table import format_table
 
     rows = [[r["name"], f"{r['images_per_second']:,.0f}", "" if r["speedup"] is None else f"{r['speedup']:.2f}x",
              f"{r['val_accuracy']:.4f}", len(r["epoch_seconds"]), r["data"]] for r in compared(records)]
     rows += [[r["name"], "failed", "", r["error"], "", ""] for r in records if "error" in r]
-    return format_table(["contender", "train img/s", "jaxlayers speedup", "val accuracy", "epochs", "data"], rows)
+    return format_table(["contender", "train img/s", "jaxlayers speedup", "val accuracy", "epochs", "data"], rows,
+                        markdown=markdown)
 
 
 def _worker(argv: list[str]) -> int:
