@@ -31,11 +31,12 @@ def dataset():
     return data.head(N)
 
 
-def keras_rows(cell: str):
+def keras_rows(cell: str, bidirectional: bool = False):
     import keras
     from keras import layers as K
 
     recurrent = {"lstm": K.LSTM, "gru": K.GRU, "simple_rnn": K.SimpleRNN}[cell](64)
+    recurrent = K.Bidirectional(recurrent) if bidirectional else recurrent
     model = keras.Sequential([keras.Input((28, 28)), recurrent, K.BatchNormalization(), K.Dense(10)])
     return [(type(layer).__name__, tuple(layer.output.shape), layer.count_params()) for layer in model.layers]
 
@@ -44,6 +45,22 @@ def keras_rows(cell: str):
 def test_summary_matches_keras(cell):
     s = jaxlayers.summary(build_classifier(cell), INPUT_SHAPE)
     assert [(r.type, r.output_shape, r.params) for r in s.rows] == keras_rows(cell)
+
+
+needs_bidirectional = pytest.mark.skipif(bidirectional_layer() is None, reason="no jaxlayers Bidirectional yet")
+
+
+@needs_bidirectional
+def test_bidirectional_summary_matches_keras():
+    s = jaxlayers.summary(build_classifier("lstm", bidirectional=True), INPUT_SHAPE)
+    assert [(r.type, r.output_shape, r.params) for r in s.rows] == keras_rows("lstm", bidirectional=True)
+
+
+@needs_bidirectional
+def test_bidirectional_trains(dataset, tmp_path):
+    config = rnn.RNNConfig(bidirectional=True, epochs=1, batch_size=32, out=str(tmp_path))
+    result = rnn.train_rnn(config, dataset, progress=False)
+    assert result.metrics["epochs"][0]["train_accuracy"] > 0.3 and (tmp_path / "accuracy.png").exists()
 
 
 def test_loss_matches_keras_sparse_categorical_crossentropy(rng):
