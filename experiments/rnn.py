@@ -10,8 +10,10 @@ Keras `fit` semantics: a shuffle per epoch from (seed, epoch), the last partial 
 Writes metrics.json (loss and accuracy per epoch), summary.txt, loss.png, accuracy.png and
 checkpoints/ (one per epoch; `--resume` continues from the newest, ending with the same
 parameters as an uninterrupted run) under --out (default runs/rnn-<cell>-<date-time>/).
-One device; the data loading, optimizers, checkpoints, outputs and logging are the
-autoencoder's (`experiments.data`, `keras_compat`, `checkpoint`, `outputs`, `autoencoder`).
+One device; `--loop scan` (default) runs an epoch's whole batches as one `lax.scan`, `--loop
+python` a jitted step per batch (the same numbers). The data loading, optimizers, checkpoints,
+outputs and logging are the autoencoder's (`experiments.data`, `keras_compat`, `checkpoint`,
+`outputs`, `autoencoder`).
 """
 from __future__ import annotations
 
@@ -266,7 +268,9 @@ def _start(checkpoints: Checkpoints, config: RNNConfig, state: RNNState) -> tupl
     """(state, history, epochs done): the newest checkpoint's with `config.resume`, else `state` afresh."""
     epochs = checkpoints.epochs()
     if not config.resume:
-        checkpoints.clear()
+        if epochs:
+            log.info("Not resuming: deleting the checkpoints of epochs %s in %s", epochs, checkpoints.directory)
+            checkpoints.clear()
         return state, [], 0
     if not epochs:
         warnings.warn(f"--resume: no checkpoint in {checkpoints.directory}; starting from scratch.", stacklevel=3)
