@@ -22,7 +22,6 @@ import dataclasses
 import logging
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -35,8 +34,8 @@ from tqdm.auto import tqdm
 import jaxlayers
 from experiments import outputs
 from experiments.autoencoder import CACHE_OFF, DEFAULT_CACHE, print_log, set_compilation_cache
-from experiments.checkpoint import Checkpoints
-from experiments.config import DATA_CHOICES
+from experiments.checkpoint import Checkpoints, check_resume
+from experiments.config import DATA_CHOICES, check_fields
 from experiments.data import Dataset, load_dataset
 from experiments.keras_compat import DEFAULT_LEARNING_RATE, OPTIMIZERS, make_optimizer
 from experiments.loop import make_mesh
@@ -70,23 +69,8 @@ class RNNConfig:
     keep_checkpoints: int = 2
 
     def __post_init__(self) -> None:
-        def positive(value: object) -> bool:
-            return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-        checks = [
-            (self.loop in LOOPS, f"loop must be one of {LOOPS}, got {self.loop!r}"),
-            (self.cell in CELLS, f"cell must be one of {tuple(CELLS)}, got {self.cell!r}"),
-            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"),
-            (self.data in DATA_CHOICES, f"data must be one of {DATA_CHOICES}, got {self.data!r}"),
-            (positive(self.epochs), f"epochs must be a positive int, got {self.epochs!r}"),
-            (positive(self.batch_size), f"batch_size must be a positive int, got {self.batch_size!r}"),
-            (self.limit is None or positive(self.limit), f"limit must be a positive int or None, got {self.limit!r}"),
-            (self.learning_rate is None or self.learning_rate > 0,
-             f"learning_rate must be positive or None, got {self.learning_rate!r}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+        check_fields(self, {"loop": LOOPS, "cell": CELLS, "optimizer": OPTIMIZERS, "data": DATA_CHOICES},
+                     positive=("epochs", "batch_size", "keep_checkpoints"), optional=("limit", "stop_after_epochs"))
         build_classifier(self.cell, self.bidirectional)  # ValueError without Bidirectional
 
     @property
@@ -265,24 +249,9 @@ def _metrics(base: dict, history: list[dict]) -> dict:
 
 
 def _start(checkpoints: Checkpoints, config: RNNConfig, state: RNNState) -> tuple[RNNState, list[dict], int]:
-    """(state, history, epochs done): the newest checkpoint's with `config.resume`, else `state` afresh."""
-    epochs = checkpoints.epochs()
-    if not config.resume:
-        if epochs:
-            log.info("Not resuming: deleting the checkpoints of epochs %s in %s", epochs, checkpoints.directory)
-            checkpoints.clear()
-        return state, [], 0
-    if not epochs:
-        warnings.warn(f"--resume: no checkpoint in {checkpoints.directory}; starting from scratch.", stacklevel=3)
-        return state, [], 0
-    meta = checkpoints.meta(epochs[-1])
-    saved, now = meta.get("config", {}), dataclasses.asdict(config)
-    for key in RESUME_MUST_MATCH:
-        if key in saved and saved[key] != now[key]:
-            raise ValueError(f"--resume: the checkpoint has {key}={saved[key]!r}, this run {key}={now[key]!r}; "
-                             "use another --out or the checkpoint's settings.")
-    log.info("Resumed from %s/%d", checkpoints.directory, epochs[-1])
-    return checkpoints.restore(epochs[-1], state), meta["history"], int(meta["epoch"])
+    """(state, history, epochs done): `Checkpoints.start`, refusing another model's checkpoint."""
+    return checkpoints.start(state, config.resume, lambda saved: check_resume(
+        dataclasses.asdict(config), saved, RESUME_MUST_MATCH))
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[RNNConfig, argparse.Namespace]:
