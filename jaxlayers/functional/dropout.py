@@ -16,24 +16,26 @@ from jaxlayers._args import _is_int, check_array
 NoiseShape = Sequence[int | None] | None
 
 
-def check_rate(rate: Any) -> float:
-    """`rate` as a float in [0, 1], as Keras accepts it (1 drops every unit).
+def check_fraction(value: Any, name: str = "rate", meaning: str = "the fraction of units dropped") -> float:
+    """`value` as a float in [0, 1], as Keras accepts it (a rate of 1 drops every unit).
 
     Args:
-        rate: the fraction of units dropped, a real number (not a bool).
+        value: a real number (not a bool).
+        name: the argument, for errors (`rate`, `stddev`, `dropout`).
+        meaning: what it is, for errors.
 
     Returns:
-        `rate` as a Python float.
+        `value` as a Python float.
 
     Raises:
-        TypeError: `rate` is not a real number.
-        ValueError: `rate` is outside [0, 1].
+        TypeError: `value` is not a real number.
+        ValueError: `value` is outside [0, 1].
     """
-    if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
-        raise TypeError(f"`rate` must be a Python float in [0, 1], got {rate!r}.")
-    if not 0.0 <= float(rate) <= 1.0:
-        raise ValueError(f"`rate` must be in [0, 1] (the fraction of units dropped), got {rate}.")
-    return float(rate)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a Python float in [0, 1], got {value!r}.")
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"`{name}` must be in [0, 1] ({meaning}), got {value}.")
+    return float(value)
 
 
 def check_noise_shape(noise_shape: Any) -> tuple[int | None, ...] | None:
@@ -134,7 +136,7 @@ def dropout(x: jax.Array, rate: float, key: jax.Array, noise_shape: NoiseShape =
         ValueError: `rate` outside [0, 1], or a `noise_shape` that does not fit x.
     """
     check_array(x, "dropout")
-    rate = check_rate(rate)
+    rate = check_fraction(rate)
     check_key(key)
     shape = mask_shape(tuple(x.shape), noise_shape)
     if not jnp.issubdtype(x.dtype, jnp.inexact):
@@ -150,30 +152,10 @@ def dropout(x: jax.Array, rate: float, key: jax.Array, noise_shape: NoiseShape =
 
 def _below_one(rate: Any, what: str) -> float:
     """`rate` in [0, 1): 1 would divide by zero in Keras's formula."""
-    rate = check_rate(rate)
+    rate = check_fraction(rate)
     if rate == 1.0:
         raise ValueError(f"`rate` must be in [0, 1) for {what} (its scaling divides by 1 - rate), got 1.0.")
     return rate
-
-
-def check_stddev(stddev: Any) -> float:
-    """`GaussianNoise`'s `stddev` as a float in [0, 1], as Keras accepts it.
-
-    Args:
-        stddev: the noise's standard deviation, a real number (not a bool).
-
-    Returns:
-        `stddev` as a Python float.
-
-    Raises:
-        TypeError: `stddev` is not a real number.
-        ValueError: `stddev` is outside [0, 1].
-    """
-    if isinstance(stddev, bool) or not isinstance(stddev, numbers.Real):
-        raise TypeError(f"`stddev` must be a Python float in [0, 1], got {stddev!r}.")
-    if not 0.0 <= float(stddev) <= 1.0:
-        raise ValueError(f"`stddev` must be in [0, 1] (as Keras's GaussianNoise), got {stddev}.")
-    return float(stddev)
 
 
 def _floating(x: jax.Array, what: str) -> None:
@@ -220,7 +202,7 @@ def gaussian_noise(x: jax.Array, stddev: float, key: jax.Array) -> jax.Array:
         TypeError: `x` is not floating, `stddev` not a number, or `key` not one PRNG key.
         ValueError: `stddev` outside [0, 1].
     """
-    stddev = check_stddev(stddev)
+    stddev = check_fraction(stddev, "stddev", "as Keras's GaussianNoise")
     check_key(key)
     _floating(x, "gaussian noise")
     if stddev == 0.0:
