@@ -64,9 +64,10 @@ def run_graph(layers: Sequence[Callable], edges: tuple[Wire, ...], outputs: Wire
     """Call the layers in order on their inputs, in `training` mode (None: each layer's own, or an
     enclosing Graph's); the output tensor, or a tuple for several.
 
-    Masks flow as Keras's from the layers that make them (`compute_mask`: Embedding with
-    `mask_zero`, Masking, recurrent layers with `return_sequences`) to the next layer, given
-    as `mask=` to those that take one (`takes_mask`: the recurrent layers)."""
+    Masks flow as Keras's: each layer's `compute_mask` gives its output's (Embedding with
+    `mask_zero` and Masking make one, the layers that support masking pass theirs on,
+    recurrent layers with `return_sequences`), given as `mask=` to the layers that take one
+    (`takes_mask`: recurrent layers, GlobalAveragePooling1D, Softmax)."""
     tensors, masks = list(inputs), [None] * len(inputs)
     with _training.mode(training):
         for layer, edge in zip(layers, edges):

@@ -210,9 +210,9 @@ def test_from_keras_masking_and_simple_rnn(rng):
 
 
 def test_from_keras_refuses_masks_it_cannot_carry():
-    model = keras_model([keras.layers.Embedding(12, 4, mask_zero=True), keras.layers.Dropout(0.1),
-                         keras.layers.LSTM(5)], (7,), "int32")
-    with pytest.raises(ValueError, match="'lstm.*takes the mask of an Embedding"):
+    model = keras_model([keras.layers.Embedding(12, 4, mask_zero=True), keras.layers.Dense(3),
+                         keras.layers.BatchNormalization(), keras.layers.LSTM(5)], (7,), "int32")
+    with pytest.raises(ValueError, match="'batch_normalization.*takes the mask of an Embedding"):
         from_keras(model)
     model = keras.Sequential([keras.Input(batch_shape=(2, 4, 2)), keras.layers.LSTM(3, stateful=True)])
     with pytest.raises(ValueError, match="stateful"):

@@ -104,20 +104,31 @@ def global_max_pool(x: jax.Array, keepdims: bool = False) -> jax.Array:
     return max_keep_ties(x, axes, keepdims)
 
 
-def global_avg_pool(x: jax.Array, keepdims: bool = False) -> jax.Array:
-    """Keras `GlobalAveragePoolingND`: the mean over all spatial axes.
+def global_avg_pool(x: jax.Array, keepdims: bool = False, mask: jax.Array | None = None) -> jax.Array:
+    """Keras `GlobalAveragePoolingND`: the mean over all spatial axes (over the unmasked cells, with `mask`).
 
     Args:
         x: (batch, *spatial, channels).
         keepdims: keep the spatial axes, of size 1 (a bool).
+        mask: (batch, *spatial), True at the cells averaged (Keras's `GlobalAveragePooling1D`
+            mask: the steps that are not padding), or None (every cell). A row without one
+            gives NaN, as Keras.
 
     Returns:
         (batch, channels), or (batch, 1, ..., 1, channels) with `keepdims`.
 
     Raises:
         TypeError: `keepdims` is not a bool.
-        ValueError: `x` without a spatial axis.
+        ValueError: `x` without a spatial axis, or a `mask` not of shape (batch, *spatial).
     """
     check_array(x, "global_avg_pool")
     keepdims = check_bool(keepdims, "keepdims")
-    return jnp.mean(x, axis=tuple(range(1, spatial_rank(x) + 1)), keepdims=keepdims)
+    axes = tuple(range(1, spatial_rank(x) + 1))
+    if mask is None:
+        return jnp.mean(x, axis=axes, keepdims=keepdims)
+    if tuple(jnp.shape(mask)) != tuple(x.shape[:-1]):
+        raise ValueError(f"global_avg_pool `mask` must be (batch, *spatial) = {tuple(x.shape[:-1])}, got shape "
+                         f"{tuple(jnp.shape(mask))}.")
+    keep = jnp.asarray(mask, bool)[..., None]
+    total = jnp.sum(jnp.where(keep, x, 0), axis=axes, keepdims=keepdims)
+    return total / jnp.sum(keep.astype(x.dtype), axis=axes, keepdims=keepdims)

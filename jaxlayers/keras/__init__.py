@@ -154,8 +154,11 @@ def _walk(model: Any, keras: Any) -> tuple[list[_Call], Wire, int]:
     position = {id(op): k for k, op in enumerate(model.operations)}
     nodes = [node for depth in sorted(model._nodes_by_depth, reverse=True)
              for node in sorted(model._nodes_by_depth[depth], key=lambda n: position.get(id(n.operation), -1))]
+    needed = _needed_nodes(model, keras)
     calls: list[_Call] = []
     for node in nodes:
+        if id(node) not in needed:  # e.g. the ops computing a mask (Embedding's `not_equal`): Keras's own
+            continue
         operation = node.operation
         if isinstance(operation, keras.layers.InputLayer):
             continue
@@ -183,36 +186,60 @@ def _walk(model: Any, keras: Any) -> tuple[list[_Call], Wire, int]:
     return calls, outputs[0] if len(outputs) == 1 else outputs, len(model.inputs)
 
 
+def _needed_nodes(model: Any, keras: Any) -> set[int]:
+    """The ids of the nodes the model's outputs are computed from through positional arguments
+    (the tensors a layer is called on; masks travel as Keras's keyword arguments)."""
+    needed: set[int] = set()
+    stack = list(model.outputs)
+    while stack:
+        tensor = stack.pop()
+        operation, index, _ = tensor._keras_history
+        node = operation._inbound_nodes[index]
+        if id(node) not in needed:
+            needed.add(id(node))
+            stack.extend(t for t in keras.tree.flatten(node.arguments.args) if isinstance(t, keras.KerasTensor))
+    return needed
+
+
 def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
     """Refuse a model whose Keras masks would not reach the same layers in the Graph.
 
-    Keras passes masks on through the layers that support them; a jaxlayers Graph only
-    from Embedding(mask_zero=True), Masking and recurrent layers (`return_sequences`) to the
-    next layer. A layer whose `call` takes Keras's mask must get the same one.
+    Keras attaches masks to tensors (Embedding(mask_zero=True), Masking) and passes them
+    on through the layers that support masking; a jaxlayers Graph does the same by the
+    layers' `compute_mask`. Every layer whose Keras call reads a mask (its `mask` argument;
+    `Maximum`/`Minimum`, which mask their operands) must take one in jaxlayers and get a
+    mask exactly where Keras's gets one; a nested model may not get one.
     """
     import inspect
 
-    from jaxlayers.layers.rnn.rnn import RNN
+    keras = _convert.keras_module()
 
-    keras_mask, our_mask = [False] * num_inputs, [False] * num_inputs
+    def keras_mask(tensor: Any) -> bool:
+        return getattr(tensor, "_keras_mask", None) is not None or (
+            hasattr(keras.backend, "get_keras_mask") and keras.backend.get_keras_mask(tensor) is not None)
+
+    ours: list[Any] = [None] * num_inputs  # our mask of each tensor (a shape struct), or None
     for call in calls:
         edge = call.edge if isinstance(call.edge, tuple) else (call.edge,)
-        masked, ours = any(keras_mask[j] for j in edge), len(edge) == 1 and our_mask[edge[0]]
+        theirs = [keras_mask(t) for t in (call.inputs if isinstance(call.inputs, (list, tuple)) else [call.inputs])
+                  ] if call.kind != "op" else [False] * len(edge)
         layer = call.operation if call.kind == "layer" else None
         definition = None if layer is None else _convert.by_keras_name().get(type(layer).__name__)
-        makes = definition is not None and hasattr(definition, "compute_mask") and not issubclass(definition, RNN)
-        makes = makes and getattr(layer, "mask_zero", True)
-        takes = layer is not None and "mask" in inspect.signature(layer.call).parameters
-        if masked and (call.kind != "layer" or takes and not (definition is not None and issubclass(definition, RNN)
-                                                                  and ours)):
+        reads = layer is not None and ("mask" in inspect.signature(layer.call).parameters
+                                       or type(layer).__name__ in ("Maximum", "Minimum"))
+        takes = definition is not None and definition.takes_mask
+        mine = [ours[j] is not None for j in edge]
+        consumes = reads and any(theirs) or takes and any(mine)
+        if call.kind == "model" and any(theirs) or consumes and not (takes and reads and mine == theirs):
             raise ValueError(f"Keras model {model.name!r}: {call.name!r} ({type(call.operation).__name__}) takes the "
-                             "mask of an Embedding(mask_zero=True) or Masking; a jaxlayers Graph passes masks only "
-                             "from those (and from recurrent layers with return_sequences) straight to recurrent "
-                             "layers.")
-        sequences = getattr(layer, "return_sequences", False)
-        keras_mask.append(makes or masked and layer is not None and layer.supports_masking and
-                          (not takes or sequences))
-        our_mask.append(makes or ours and sequences)
+                             "mask of an Embedding(mask_zero=True) or Masking, which jaxlayers does not carry to it "
+                             "as Keras does (masks reach the recurrent layers, GlobalAveragePooling1D and Softmax, "
+                             "through layers that support masking, not into nested models or merges).")
+        if definition is None or len(edge) != 1:
+            ours.append(None)
+            continue
+        face = L.face(definition)(**_convert.from_layer(layer, keras, call.name, None)[1])
+        ours.append(jax.eval_shape(face.compute_mask, _shapes(call.inputs), ours[edge[0]]))
 
 
 def _operation(operation: Any, args: Sequence[Any], kwargs: Mapping[str, Any], ids: Mapping[int, int], what: str,

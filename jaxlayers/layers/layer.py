@@ -133,6 +133,8 @@ class Layer:
     stochastic: ClassVar[bool] = False  # draws from the `rng_collection` stream in training (has `seed`)
     stateful: ClassVar[bool] = False  # `call` returns (outputs, updates of non-params variables)
     single_input: ClassVar[bool] = True  # `call` takes one array (a list is refused, naming the layer)
+    supports_masking: ClassVar[bool] = False  # Keras's: the input's mask is the output's (`compute_mask`)
+    takes_mask: ClassVar[bool] = False  # `call` takes `mask=`: a Graph gives it its input's, as Keras's call
     keras_name: ClassVar[str | None] = None  # the Keras class; None: the class's own name, if Keras has it
     keras_aliases: ClassVar[tuple[str, ...]] = ()  # Keras's other names for the class (MaxPool2D, ...)
     keras_module: ClassVar[str] = "keras.layers"  # where Keras keeps the class (applications: their own)
@@ -147,6 +149,18 @@ class Layer:
         super().__init_subclass__(**kwargs)
         if "__face__" not in cls.__dict__:  # faces are made dataclasses by their own API
             dataclasses.dataclass(cls, eq=False, repr=False, init=False)
+
+    def compute_mask(self, x: Any, mask: Any = None) -> Any:
+        """The output's mask, as Keras's `compute_mask`: the input's if the layer supports masking, else None.
+
+        Args:
+            x: the layer's input.
+            mask: the input's mask (batch, time, ...), or None.
+
+        Returns:
+            The output's mask, or None.
+        """
+        return mask if self.supports_masking else None
 
     # -------------------------------------------------------------- what the faces call
 

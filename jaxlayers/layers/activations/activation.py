@@ -15,6 +15,8 @@ class Activation(Layer):
         dtype: the computation's dtype (keyword-only); None: the input's.
     """
 
+    supports_masking = True  # as Keras's: a mask passes through
+
     keeps_grid = True
 
     activation: activations.Activation = "linear"

@@ -17,6 +17,8 @@ class ELU(Layer):
         dtype: the computation's dtype (keyword-only); None: the input's.
     """
 
+    supports_masking = True  # as Keras's: a mask passes through
+
     keeps_grid = True
 
     alpha: float = 1.0

@@ -18,6 +18,8 @@ class LeakyReLU(Layer):
         dtype: the computation's dtype (keyword-only); None: the input's.
     """
 
+    supports_masking = True  # as Keras's: a mask passes through
+
     keeps_grid = True
 
     negative_slope: float = 0.3

@@ -47,6 +47,8 @@ class PReLU(WeightedLayer):
         param_dtype: `alpha`'s dtype (keyword-only).
     """
 
+    supports_masking = True  # as Keras's: a mask passes through
+
     keeps_grid = True
     input_sizes = {"input_shape": "the input's shape, None on the batch axis and on `shared_axes` (any size there), "
                                   "e.g. (None, None, None, 16) with shared_axes=(1, 2)."}

@@ -42,6 +42,8 @@ class ReLU(Layer):
         dtype: the computation's dtype (keyword-only); None: the input's.
     """
 
+    supports_masking = True  # as Keras's: a mask passes through
+
     keeps_grid = True
 
     max_value: float | None = None

@@ -31,6 +31,9 @@ class Softmax(Layer):
         dtype: the computation's dtype (keyword-only); None: the input's.
     """
 
+    supports_masking = True  # as Keras's: a mask passes through
+    takes_mask = True
+
     keeps_grid = True
 
     axis: int | tuple[int, ...] = -1

@@ -20,6 +20,8 @@ class Dense(KernelLayer):
         units: output features.
     """
 
+    supports_masking = True  # as Keras's: a mask passes through
+
     keeps_grid = True
     input_sizes = {"in_features": "the input's last axis."}
 

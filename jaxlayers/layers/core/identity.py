@@ -13,6 +13,8 @@ class Identity(Layer):
         dtype: the computation's dtype (keyword-only); None: the input's.
     """
 
+    supports_masking = True  # as Keras's: a mask passes through
+
     keeps_grid = True
 
     def call(self, x: jax.Array) -> jax.Array:

@@ -44,6 +44,8 @@ class BatchNormalization(WeightedLayer):
         param_dtype: the parameters' and statistics' dtype.
     """
 
+    supports_masking = True  # as Keras's: a mask passes through
+
     keeps_grid = True  # at inference it is elementwise, whatever its axis
     input_sizes = {"num_features": "the size of the features axis (x.shape[axis])."}
     mode = "use_running_average"

@@ -32,6 +32,8 @@ class GroupNormalization(WeightedLayer):
         param_dtype: the parameters' dtype.
     """
 
+    supports_masking = True  # as Keras's: a mask passes through
+
     input_sizes = {"num_features": "the size of the channels axis (x.shape[axis])."}
 
     groups: int = 32

@@ -55,6 +55,8 @@ class LayerNormalization(WeightedLayer):
         param_dtype: the parameters' dtype.
     """
 
+    supports_masking = True  # as Keras's: a mask passes through
+
     keeps_grid = True  # over the channel axis only: `shapes.receptive_field` checks `mixed_axes`
     input_sizes = {"num_features": "the size of the normalised axis (or the sizes of the axes, in increasing axis "
                                    "order): the shape of `gamma` and `beta`."}

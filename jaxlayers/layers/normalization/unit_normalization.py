@@ -22,6 +22,8 @@ class UnitNormalization(Layer):
         dtype: the computation's dtype; None: the input's.
     """
 
+    supports_masking = True  # as Keras's: a mask passes through
+
     keeps_grid = True  # over the channel axis only: `shapes.receptive_field` checks `mixed_axes`
 
     axis: int | Sequence[int] = -1

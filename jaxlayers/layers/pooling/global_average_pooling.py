@@ -11,16 +11,20 @@ from jaxlayers.layers.pooling.base_pooling import BaseGlobalPooling
 class GlobalAveragePooling(BaseGlobalPooling):
     """Keras `GlobalAveragePoolingND`: (batch, *spatial, C) -> (batch, C), the mean over all spatial cells.
 
+    The call takes `mask=` (batch, *spatial): the mean is then over the cells where it is
+    True; in a Graph, `GlobalAveragePooling1D` gets its input's mask, as Keras's does.
+
     Args:
         keepdims: keep the spatial axes, of size 1.
         dtype: the computation's dtype (keyword-only); None: the input's.
     """
 
-    def call(self, x: jax.Array) -> jax.Array:
+    def call(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
         self.spatial_rank(x)
-        return F.global_avg_pool(x, self.keepdims)
+        return F.global_avg_pool(x, self.keepdims, mask)
 
 
 GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D = ranked(
     GlobalAveragePooling, "GlobalAveragePooling{}D", "Keras `{name}`: x: {layout} -> (batch, channels). Arguments "
     "as `GlobalAveragePooling`.", aliases="GlobalAvgPool{}D")
+GlobalAveragePooling1D.takes_mask = True  # Keras's 1-D layer alone averages over its input's mask

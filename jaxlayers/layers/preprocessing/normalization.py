@@ -38,6 +38,8 @@ class Normalization(WeightedLayer):
         param_dtype: the adapted `mean` and `variance`'s dtype.
     """
 
+    supports_masking = True  # as Keras's: a mask passes through
+
     keeps_grid = True
     keras_weights = ("adapt_mean", "adapt_variance", "count")  # Keras's mean, variance, count: those names are arguments
     input_sizes = {"num_features": "the sizes of the kept `axis` axes in increasing axis order (an int for one): "

@@ -40,6 +40,8 @@ class Rescaling(Layer):
             else float32.
     """
 
+    supports_masking = True  # as Keras's: a mask passes through
+
     keeps_grid = True
 
     scale: Any

@@ -31,6 +31,8 @@ class ActivityRegularization(Layer):
         dtype: the computation's dtype; None: the input's.
     """
 
+    supports_masking = True  # as Keras's: a mask passes through
+
     keeps_grid = True
 
     l1: float = 0.0

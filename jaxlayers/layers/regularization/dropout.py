@@ -46,6 +46,8 @@ class StochasticLayer(Layer):
         rng_collection: the name of the rng stream.
     """
 
+    supports_masking = True  # as Keras's: a mask passes through
+
     mode = "deterministic"
     stochastic = True
     keeps_grid = True
