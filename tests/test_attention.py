@@ -127,3 +127,56 @@ def test_bad_inputs_are_named(rng):
         F.attention(q, [v], k)
     with pytest.raises(ValueError, match="scale"):
         F.additive_attention(q, v, k, scale=np.ones((D + 1,), np.float32))
+
+
+@pytest.mark.parametrize("name, kwargs", [("Attention", dict(use_scale=True, score_mode="concat")),
+                                          ("Attention", dict()), ("AdditiveAttention", dict())])
+def test_layers_match_keras(name, kwargs, rng):
+    from flax import nnx
+
+    from jaxlayers import linen as L
+    from jaxlayers import nnx as J
+    q, v, k = _data(rng, True)
+    qm, vm = _masks(rng)
+    layer = getattr(KL, name)(**kwargs)
+    layer.build([q.shape, v.shape, k.shape])
+    weights = {w.name: rng.uniform(0.5, 1.5, tuple(w.shape)).astype(np.float32) for w in layer.weights}
+    for w in layer.weights:
+        w.assign(weights[w.name])
+    out, w = _keras(layer, q, v, k, qm, vm, True)
+    call = dict(mask=[qm, vm], return_attention_scores=True, use_causal_mask=True)
+    linen = getattr(L, name)(**kwargs)
+    params = linen.init(jax.random.key(0), [q, v, k])
+    assert sorted(params.get("params", {})) == sorted(weights)
+    ours = linen.apply({"params": weights}, [q, v, k], **call)
+    sizes = (D,) if name == "AdditiveAttention" else ()
+    module = getattr(J, name)(*sizes, **kwargs, rngs=nnx.Rngs(0))
+    for n, value in weights.items():
+        getattr(module, n)[...] = value
+    for how, (o, s) in {"linen": ours, "nnx": module([q, v, k], **call)}.items():
+        np.testing.assert_allclose(np.asarray(o), out, **TOL, err_msg=how)
+        np.testing.assert_allclose(np.asarray(s), w, **TOL, err_msg=how)
+
+
+def test_layer_dropout_only_in_training(rng):
+    from jaxlayers import linen as L
+    q, v, _ = _data(rng, False)
+    layer = L.Attention(dropout=0.5)
+    _, w = layer.apply({}, [q, v], return_attention_scores=True)
+    _, dropped = layer.apply({}, [q, v], return_attention_scores=True, deterministic=False,
+                             rngs={"dropout": jax.random.key(1)})
+    dropped = np.asarray(dropped)
+    assert 0.3 < (dropped == 0).mean() < 0.7
+    np.testing.assert_allclose(dropped[dropped != 0], 2 * np.asarray(w)[dropped != 0], rtol=1e-6)
+
+
+def test_layer_arguments_are_checked(rng):
+    from jaxlayers import linen as L
+    q, v, _ = _data(rng, False)
+    for kwargs, error, match in [(dict(score_mode="add"), ValueError, "score_mode"),
+                                 (dict(dropout=1.5), ValueError, "dropout"),
+                                 (dict(use_scale="yes"), TypeError, "use_scale")]:
+        with pytest.raises(error, match=match):
+            L.Attention(**kwargs).init(jax.random.key(0), [q, v])
+    with pytest.raises(TypeError, match="inputs"):
+        L.Attention().init(jax.random.key(0), [q])
