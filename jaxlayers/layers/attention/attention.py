@@ -28,10 +28,9 @@ class BaseAttention(WeightedLayer):
     be None), `return_attention_scores` and `use_causal_mask`, as Keras's; it returns
     (batch, Tq, dim_v), with the softmax weights (batch, Tq, Tv) when asked.
 
+    Subclasses take Keras's `use_scale`, `dropout` and `seed`.
+
     Args:
-        use_scale: whether the layer has a trained `scale`.
-        dropout: the fraction of attention weights dropped in training.
-        seed: the dropout's seed (an int, or None).
         deterministic: inference mode (keyword-only).
         rng_collection: the rng stream of the dropout (keyword-only).
     """
@@ -55,6 +54,12 @@ class BaseAttention(WeightedLayer):
     def split(self, inputs: Any) -> tuple[jax.Array, jax.Array, jax.Array | None]:
         """[query, value(, key)] -> (query, value, key or None).
 
+        Args:
+            inputs: the call's list.
+
+        Returns:
+            query, value and key (None when absent).
+
         Raises:
             TypeError: not a list or tuple of 2 or 3 arrays.
         """
@@ -70,7 +75,21 @@ class BaseAttention(WeightedLayer):
     def run(self, op: Callable[..., Any], inputs: Any, training: bool, rng: Callable[[], jax.Array],
             mask: Sequence[Any] | None, return_attention_scores: bool, use_causal_mask: bool,
             **weights: Any) -> Any:
-        """The op on the split inputs and masks, dropout in training only."""
+        """The op on the split inputs and masks, dropout in training only.
+
+        Args:
+            op: `F.attention` or `F.additive_attention`.
+            inputs: [query, value(, key)].
+            training: training mode (dropout).
+            rng: gives the dropout's PRNG key.
+            mask: [query_mask, value_mask], either None, or None.
+            return_attention_scores: whether to return the weights too.
+            use_causal_mask: whether query i attends only to positions <= i.
+            **weights: the op's other keyword arguments (the layer's weights).
+
+        Returns:
+            output (batch, Tq, dim_v), with the weights (batch, Tq, Tv) when asked.
+        """
         query, value, key = self.split(inputs)
         query_mask, value_mask = (list(mask) + [None, None])[:2] if mask else (None, None)
         key_rng = rng() if training and self.dropout > 0 else None
