@@ -6,6 +6,7 @@ An array argument that is not one array (a list of arrays, say) is a TypeError n
 the op and the argument, raised before anything is traced.
 """
 from jaxlayers.functional.adaptive_pooling import adaptive_avg_pool, adaptive_max_pool
+from jaxlayers.functional.attention import additive_attention, attention
 from jaxlayers.functional.conv import conv, conv_transpose
 from jaxlayers.functional.dense import dense
 from jaxlayers.functional.depthwise import depthwise_conv, separable_conv
