@@ -83,7 +83,7 @@ class Cell(KernelLayer):
 
     Subclasses set `gates`, their loop (`loop`, a `jaxlayers.functional` op, run here over
     one step) and `keras_states` (how many (batch, units) states they carry).
-"""
+""" + _arguments(layer=False)
 
     mode = "deterministic"
     stochastic = True
