@@ -1,6 +1,6 @@
-"""Keras's recurrent layers (`keras/src/layers/rnn/`)."""
-from jaxlayers.layers.rnn.gru import GRU
-from jaxlayers.layers.rnn.lstm import LSTM
-from jaxlayers.layers.rnn.simple_rnn import SimpleRNN
+"""Keras's recurrent layers and cells (`keras/src/layers/rnn/`)."""
+from jaxlayers.layers.rnn.gru import GRU, GRUCell
+from jaxlayers.layers.rnn.lstm import LSTM, LSTMCell
+from jaxlayers.layers.rnn.simple_rnn import SimpleRNN, SimpleRNNCell
 
-__all__ = ["GRU", "LSTM", "SimpleRNN"]
+__all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "SimpleRNN", "SimpleRNNCell"]

@@ -1,4 +1,4 @@
-"""Keras `GRU`."""
+"""Keras `GRUCell` and `GRU`."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,17 +7,17 @@ from typing import Any
 from jaxlayers import activations
 from jaxlayers import functional as F
 from jaxlayers._args import check_bool
-from jaxlayers.layers.rnn.rnn import RNN, _arguments
+from jaxlayers.layers.rnn.rnn import RNN, Cell, _arguments
 
 
-class GRU(RNN):
-    __doc__ = """Keras `GRU(units)`: x (batch, time, features) -> (batch, units), or (batch, time, units).
+class GRUCell(Cell):
+    __doc__ = """Keras `GRUCell(units)`: (x_t (batch, features), h (batch, units)) -> (h_t, h_t).
 
     Gates z, r, h (Keras's order): kernel (features, 3 * units), recurrent_kernel (units,
     3 * units), bias (2, 3 * units) with `reset_after` (input and recurrent biases), else
-    (3 * units,). The call takes `mask=` (batch, time) and `initial_state=` ([h_0]); with
-    `return_state` it returns `(output, h)`.
-""" + _arguments(", for the candidate state", recurrent=True, reset=True)
+    (3 * units,). `states` is h or [h]; the new state comes back in the same form,
+    as Keras's.
+""" + _arguments(", for the candidate state", recurrent=True, layer=False, reset=True)
 
     gates = 3
     loop = staticmethod(F.gru)
@@ -37,3 +37,13 @@ class GRU(RNN):
     def _loop_arguments(self) -> dict[str, Any]:
         return {**super()._loop_arguments(), "recurrent_activation": activations.get(self.recurrent_activation),
                 "reset_after": self.reset_after}
+
+
+class GRU(RNN, GRUCell):
+    __doc__ = """Keras `GRU(units)`: x (batch, time, features) -> (batch, units), or (batch, time, units).
+
+    Gates z, r, h (Keras's order): kernel (features, 3 * units), recurrent_kernel (units,
+    3 * units), bias (2, 3 * units) with `reset_after` (input and recurrent biases), else
+    (3 * units,). The call takes `mask=` (batch, time) and `initial_state=` ([h_0]); with
+    `return_state` it returns `(output, h)`.
+""" + _arguments(", for the candidate state", recurrent=True, reset=True)

@@ -1,4 +1,4 @@
-"""Keras `LSTM`."""
+"""Keras `LSTMCell` and `LSTM`."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,18 +10,19 @@ import jax.numpy as jnp
 from jaxlayers import activations, initializers
 from jaxlayers import functional as F
 from jaxlayers._args import check_bool
-from jaxlayers.layers.rnn.rnn import RNN, _arguments
+from jaxlayers.layers.rnn.rnn import RNN, Cell, _arguments
 
 
-class LSTM(RNN):
-    __doc__ = """Keras `LSTM(units)`: x (batch, time, features) -> (batch, units), or (batch, time, units).
+class LSTMCell(Cell):
+    __doc__ = """Keras `LSTMCell(units)`: (x_t (batch, features), states) -> (h_t, new_states).
 
     Gates i, f, c, o (Keras's order): kernel (features, 4 * units), recurrent_kernel
-    (units, 4 * units), bias (4 * units,). The call takes `mask=` (batch, time) and
-    `initial_state=` ([h_0, c_0]); with `return_state` it returns `(output, h, c)`.
-""" + _arguments(", for the cell and output", recurrent=True, forget=True)
+    (units, 4 * units), bias (4 * units,). `states` is [h, c]
+    (batch, units) each; it returns `(h_t, [h_t, c_t])`, as Keras's.
+""" + _arguments(", for the cell and output", recurrent=True, layer=False, forget=True)
 
     gates = 4
+    keras_states = 2
     loop = staticmethod(F.lstm)
 
     _: dataclasses.KW_ONLY
@@ -45,3 +46,12 @@ class LSTM(RNN):
 
     def _loop_arguments(self) -> dict[str, Any]:
         return {**super()._loop_arguments(), "recurrent_activation": activations.get(self.recurrent_activation)}
+
+
+class LSTM(RNN, LSTMCell):
+    __doc__ = """Keras `LSTM(units)`: x (batch, time, features) -> (batch, units), or (batch, time, units).
+
+    Gates i, f, c, o (Keras's order): kernel (features, 4 * units), recurrent_kernel
+    (units, 4 * units), bias (4 * units,). The call takes `mask=` (batch, time) and
+    `initial_state=` ([h_0, c_0]); with `return_state` it returns `(output, h, c)`.
+""" + _arguments(", for the cell and output", recurrent=True, forget=True)

@@ -48,11 +48,7 @@ _ARGS = """
             every step), in [0, 1].
         recurrent_dropout: the fraction of the state's units dropped in training, in [0, 1].
         seed: an int folded into the dropout key (NNX: the layer's own stream), or None.
-        return_sequences: return every step's output (batch, time, units), not the last.
-        return_state: also return the final states, `(output, *states)`.
-        go_backwards: process the sequence from its last step (sequences come reversed).
-        stateful: Keras's carried state: only False (refused otherwise).
-        unroll: unroll the loop (`lax.scan(unroll=True)`).{reset}
+{layer}{reset}
         deterministic: inference mode (no dropout).
         rng_collection: the rng stream of the dropout masks.
         dtype: the computation's dtype; None: promoted from the input and parameters.
@@ -61,10 +57,19 @@ _ARGS = """
 """
 
 
-def _arguments(activation: str = "", recurrent: bool = False, forget: bool = False, reset: bool = False) -> str:
-    """The Args section of a recurrent layer's docstring (the shared arguments, and its own)."""
+_LAYER_ARGS = """
+        return_sequences: return every step's output (batch, time, units), not the last.
+        return_state: also return the final states, `(output, *states)`.
+        go_backwards: process the sequence from its last step (sequences come reversed).
+        stateful: Keras's carried state: only False (refused otherwise).
+        unroll: unroll the loop (`lax.scan(unroll=True)`)."""
+
+
+def _arguments(activation: str = "", recurrent: bool = False, forget: bool = False, reset: bool = False,
+               layer: bool = True) -> str:
+    """The Args section of a recurrent layer's (or, without `layer`, its cell's) docstring."""
     return _ARGS.format(
-        activation=activation,
+        activation=activation, layer=_LAYER_ARGS if layer else "",
         recurrent="\n        recurrent_activation: the gates' activation (a name, callable or None)." if recurrent
         else "",
         forget="\n        unit_forget_bias: initialise the forget gate's bias to 1 (and its others by\n"
@@ -73,24 +78,19 @@ def _arguments(activation: str = "", recurrent: bool = False, forget: bool = Fal
               "            cuDNN's default; its bias is then (2, 3 * units)), else before." if reset else "")
 
 
-class RNN(KernelLayer):
-    __doc__ = """The base of `SimpleRNN`, `LSTM` and `GRU`: x (batch, time, features) -> (batch, units), or sequences.
+class Cell(KernelLayer):
+    __doc__ = """The base of Keras's recurrent cells: one step, (x_t (batch, features), states) -> (h, new_states).
 
-    The call takes `mask=` (batch, time), False at the steps to skip (their state is
-    carried over and the previous output repeated, as Keras), and `initial_state=` (a list
-    of (batch, units) arrays). It returns the last output (batch, units), or every
-    step's (batch, time, units) with `return_sequences`, then the final states with
-    `return_state`. Training mode (`deterministic=False`) drops `dropout` of the inputs'
-    features and `recurrent_dropout` of the states', the same units at every step.
-
-    Subclasses set `gates` and their loop (`loop`, a `jaxlayers.functional` op).
-""" + _arguments()
+    Subclasses set `gates`, their loop (`loop`, a `jaxlayers.functional` op, run here over
+    one step) and `keras_states` (how many (batch, units) states they carry).
+""" + _arguments(layer=False)
 
     mode = "deterministic"
     stochastic = True
+    single_input = False  # (x_t, states)
     input_sizes = {"in_features": "the input's last axis (features)."}
     gates: ClassVar[int] = 1
-    takes_mask: ClassVar[bool] = True  # a Graph gives it the mask of its input (Embedding, Masking, ...)
+    keras_states: ClassVar[int] = 1
     loop: ClassVar[Callable[..., Any]]
 
     units: int
@@ -100,11 +100,6 @@ class RNN(KernelLayer):
     dropout: float = 0.0
     recurrent_dropout: float = 0.0
     seed: int | None = None
-    return_sequences: bool = False
-    return_state: bool = False
-    go_backwards: bool = False
-    stateful: bool = False  # Keras's argument (not the faces' ClassVar): only False
-    unroll: bool = False
     deterministic: bool = True
     rng_collection: str = "dropout"
 
@@ -116,17 +111,12 @@ class RNN(KernelLayer):
         check_dropout(self.recurrent_dropout, "recurrent_dropout")
         if self.seed is not None and not _is_int(self.seed):
             raise TypeError(f"`seed` must be None or an int, got {self.seed!r}.")
-        for name in ("return_sequences", "return_state", "go_backwards", "stateful", "unroll", "deterministic"):
-            check_bool(getattr(self, name), name)
-        if self.stateful:
-            raise ValueError(f"{type(self).__name__}(stateful=True) is not supported: jaxlayers layers keep no state "
-                             "between calls; pass the states on yourself (`return_state=True`, then "
-                             "`initial_state=`).")
+        check_bool(self.deterministic, "deterministic")
 
-    def sizes(self, x: Any) -> dict[str, Any]:
-        if not hasattr(x, "ndim") or x.ndim != 3:
+    def sizes(self, x: Any, states: Any = None) -> dict[str, Any]:
+        if not hasattr(x, "ndim") or x.ndim != 2:
             shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
-            raise ValueError(f"{type(self).__name__} expects a 3-D input (batch, time, features), got shape {shape}.")
+            raise ValueError(f"{type(self).__name__} expects a 2-D input x_t (batch, features), got shape {shape}.")
         return {"in_features": x.shape[-1]}
 
     def build(self, in_features: int) -> dict[str, Weight | None]:
@@ -167,6 +157,62 @@ class RNN(KernelLayer):
     def _loop_arguments(self) -> dict[str, Any]:
         """The loop's own arguments (activations, `reset_after`)."""
         return {"activation": activations.get(self.activation)}
+
+    def call(self, x: jax.Array, states: jax.Array | Sequence[jax.Array], kernel: jax.Array,
+             recurrent_kernel: jax.Array, bias: jax.Array | None, training: bool, rng: Callable[[], jax.Array]
+             ) -> tuple[jax.Array, Any]:
+        x, kernel, recurrent_kernel, bias = self.promote(x, kernel, recurrent_kernel, bias)
+        dropout_mask = recurrent_mask = None
+        if training and (self._applies(self.dropout) or self._applies(self.recurrent_dropout)):
+            dropout_mask, recurrent_mask = self._dropout_masks(rng(), x.shape[0], x.shape[-1], x.dtype)
+        nested = isinstance(states, (list, tuple))
+        if self.keras_states > 1 and not nested:
+            raise TypeError(f"{type(self).__name__} expects `states` as a list of {self.keras_states} (batch, units) "
+                            f"arrays, got {type(states).__name__}.")
+        h, new = type(self).loop(x[:, None, :], kernel, recurrent_kernel, bias, initial_state=states,
+                                 return_sequences=False, dropout_mask=dropout_mask,
+                                 recurrent_dropout_mask=recurrent_mask, precision=self.precision,
+                                 **self._loop_arguments())
+        return h, (list(new) if nested else new[0])
+
+
+class RNN(Cell):
+    __doc__ = """The base of `SimpleRNN`, `LSTM` and `GRU`: x (batch, time, features) -> (batch, units), or sequences.
+
+    The call takes `mask=` (batch, time), False at the steps to skip (their state is
+    carried over and the previous output repeated, as Keras), and `initial_state=` (a list
+    of (batch, units) arrays). It returns the last output (batch, units), or every
+    step's (batch, time, units) with `return_sequences`, then the final states with
+    `return_state`. Training mode (`deterministic=False`) drops `dropout` of the inputs'
+    features and `recurrent_dropout` of the states', the same units at every step.
+
+    Subclasses set `gates` and their loop (`loop`, a `jaxlayers.functional` op).
+""" + _arguments()
+
+    single_input = True
+    takes_mask: ClassVar[bool] = True  # a Graph gives it the mask of its input (Embedding, Masking, ...)
+
+    _: dataclasses.KW_ONLY
+    return_sequences: bool = False
+    return_state: bool = False
+    go_backwards: bool = False
+    stateful: bool = False  # Keras's argument (not the faces' ClassVar): only False
+    unroll: bool = False
+
+    def check(self) -> None:
+        super().check()
+        for name in ("return_sequences", "return_state", "go_backwards", "stateful", "unroll"):
+            check_bool(getattr(self, name), name)
+        if self.stateful:
+            raise ValueError(f"{type(self).__name__}(stateful=True) is not supported: jaxlayers layers keep no state "
+                             "between calls; pass the states on yourself (`return_state=True`, then "
+                             "`initial_state=`).")
+
+    def sizes(self, x: Any) -> dict[str, Any]:
+        if not hasattr(x, "ndim") or x.ndim != 3:
+            shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
+            raise ValueError(f"{type(self).__name__} expects a 3-D input (batch, time, features), got shape {shape}.")
+        return {"in_features": x.shape[-1]}
 
     def compute_mask(self, x: Any, mask: jax.Array | None = None) -> jax.Array | None:
         """The output's mask, as Keras's: the input's with `return_sequences` (not reversed), else None.
