@@ -192,7 +192,10 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
     """
     import inspect
 
+    from jaxlayers.layers.rnn.conv_lstm import ConvLSTM
     from jaxlayers.layers.rnn.rnn import RNN
+
+    recurrent = (RNN, ConvLSTM)
 
     keras_mask, our_mask = [False] * num_inputs, [False] * num_inputs
     for call in calls:
@@ -200,10 +203,10 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
         masked, ours = any(keras_mask[j] for j in edge), len(edge) == 1 and our_mask[edge[0]]
         layer = call.operation if call.kind == "layer" else None
         definition = None if layer is None else _convert.by_keras_name().get(type(layer).__name__)
-        makes = definition is not None and hasattr(definition, "compute_mask") and not issubclass(definition, RNN)
+        makes = definition is not None and hasattr(definition, "compute_mask") and not issubclass(definition, recurrent)
         makes = makes and getattr(layer, "mask_zero", True)
         takes = layer is not None and "mask" in inspect.signature(layer.call).parameters
-        if masked and (call.kind != "layer" or takes and not (definition is not None and issubclass(definition, RNN)
+        if masked and (call.kind != "layer" or takes and not (definition is not None and issubclass(definition, recurrent)
                                                                   and ours)):
             raise ValueError(f"Keras model {model.name!r}: {call.name!r} ({type(call.operation).__name__}) takes the "
                              "mask of an Embedding(mask_zero=True) or Masking; a jaxlayers Graph passes masks only "
