@@ -50,6 +50,9 @@ class ConvLSTM(KernelLayer):
         unroll: unroll the loop.
         deterministic: inference mode (no dropout).
         rng_collection: the rng stream of the dropout masks.
+
+    Attributes:
+        in_channels: (NNX's first argument) the input's channels.
     """
 
     mode = "deterministic"
@@ -173,5 +176,5 @@ class ConvLSTM(KernelLayer):
 
 
 ConvLSTM1D, ConvLSTM2D, ConvLSTM3D = ranked(
-    ConvLSTM, "ConvLSTM{}D", "Keras `{name}`: x (batch, time, *spatial, in) with its rank of spatial axes. "
-    "Arguments as `ConvLSTM`.")
+    ConvLSTM, "ConvLSTM{}D", "Keras `{name}`: x (batch, time, *spatial, in) with its rank of spatial axes.\n"
+    + ConvLSTM.__doc__.split("\n", 1)[1])
