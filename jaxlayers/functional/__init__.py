@@ -8,6 +8,7 @@ the op and the argument, raised before anything is traced.
 from jaxlayers.functional.adaptive_pooling import adaptive_avg_pool, adaptive_max_pool
 from jaxlayers.functional.attention import additive_attention, attention
 from jaxlayers.functional.conv import conv, conv_transpose
+from jaxlayers.functional.conv_lstm import conv_lstm
 from jaxlayers.functional.dense import dense
 from jaxlayers.functional.depthwise import depthwise_conv, separable_conv
 from jaxlayers.functional.dropout import (

@@ -118,11 +118,12 @@ def _scan(step: Step, z: jax.Array, states: tuple[jax.Array, ...], mask: jax.Arr
         def body(carry: tuple, xs_t: tuple) -> tuple:
             states_t, previous = carry
             z_t, m_t = xs_t
+            m_t = m_t.reshape(m_t.shape + (1,) * (states_t[0].ndim - 1))  # (batch, 1, ...) as the states
             new = tuple(jnp.where(m_t, n, s) for n, s in zip(step(z_t, states_t), states_t))
             out = jnp.where(m_t, new[0], states_t[0] if previous is None else previous)
             return (new, None if previous is None else out), out if return_sequences else None
 
-        xs = (z, jnp.swapaxes(mask, 0, 1)[..., None])
+        xs = (z, jnp.swapaxes(mask, 0, 1))
         init = (states, jnp.zeros_like(states[0]) if unroll else None)
     final, outputs = lax.scan(body, init, xs, unroll=True if unroll else 1)
     final = final if mask is None else final[0]
