@@ -5,6 +5,7 @@ Inputs are `(batch, *spatial, channels)`; the spatial rank comes from the kernel
 """
 from jaxlayers.functional.conv import conv, conv_transpose
 from jaxlayers.functional.dense import dense
+from jaxlayers.functional.depthwise import depthwise_conv, separable_conv
 from jaxlayers.functional.dropout import dropout
 from jaxlayers.functional.merging import add, average, concatenate, maximum, minimum, multiply, subtract
 from jaxlayers.functional.normalization import batch_norm, layer_norm
@@ -23,6 +24,7 @@ __all__ = [
     "conv_transpose",
     "crop",
     "dense",
+    "depthwise_conv",
     "dropout",
     "flatten",
     "global_avg_pool",
@@ -34,6 +36,7 @@ __all__ = [
     "maximum",
     "minimum",
     "multiply",
+    "separable_conv",
     "subtract",
     "upsample",
     "zero_pad",

@@ -19,6 +19,9 @@ made per `jax.default_backend()` from measurements (benchmarks/RESULTS.md).
   stride-1 transposed conv) pads its input with `lax.pad` and convolves unpadded;
   else the padding is the conv's own. The numbers are the same; XLA:CPU lowers the
   kernel gradient of such a padded conv to a generic loop (5-10x slower).
+- "depthwise_shift": a depthwise conv as its taps' shifted input slices times their
+  kernel rows, added (`_depthwise_shift`); else a grouped `lax.conv_general_dilated`
+  (one group per channel), which XLA:CPU runs far below dense speed.
 
 A mode is "auto" (use where its own rule says it pays), "never", or, only through
 `forced` (tests and benchmarks), "always" (use wherever it applies).
@@ -31,21 +34,21 @@ from collections.abc import Iterator, Mapping
 
 import jax
 
-CHOICES = ("shift_sum", "tap_sum", "subpixel", "block_pool", "broadcast_upsample", "explicit_pad")
+CHOICES = ("shift_sum", "tap_sum", "subpixel", "block_pool", "broadcast_upsample", "explicit_pad", "depthwise_shift")
 MODES = ("auto", "never", "always")
 
 # Measured backends (benchmarks/RESULTS.md). Elsewhere (TPU, for now) the plain
 # `lax` convolutions, and the reshape/broadcast paths, which are only data movement.
 UNMEASURED: Mapping[str, str] = {
     "shift_sum": "never", "subpixel": "never", "block_pool": "auto", "broadcast_upsample": "auto",
-    "tap_sum": "never", "explicit_pad": "never",
+    "tap_sum": "never", "explicit_pad": "never", "depthwise_shift": "never",
 }
 _ALL_AUTO = {choice: "auto" for choice in CHOICES}
 BY_BACKEND: Mapping[str, Mapping[str, str]] = {
     "cpu": _ALL_AUTO,  # 2-core AMD EPYC and Intel Xeon
     # NVIDIA H200: shift-sum 2.8x, sub-pixel 1.3x, block max pool 1.15x faster (fwd+bwd);
     # tap_sum and explicit_pad not measured there.
-    "gpu": {**_ALL_AUTO, "tap_sum": "never", "explicit_pad": "never"},
+    "gpu": {**_ALL_AUTO, "tap_sum": "never", "explicit_pad": "never", "depthwise_shift": "never"},
 }
 
 # The shift-sum's channel contraction as this many batched matrix products (over equal

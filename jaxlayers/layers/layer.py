@@ -307,7 +307,7 @@ class KernelLayer(WeightedLayer):
 
 
 def ranked(definition: type[Layer], pattern: str, doc: str, aliases: str | None = None,
-           **defaults: Mapping[int, Any]) -> tuple[type, ...]:
+           ranks: tuple[int, ...] = (1, 2, 3), **defaults: Mapping[int, Any]) -> tuple[type, ...]:
     """The 1D, 2D and 3D definitions of a rank-generic one (`Conv` -> `Conv1D`, `Conv2D`, `Conv3D`).
 
     Args:
@@ -315,13 +315,14 @@ def ranked(definition: type[Layer], pattern: str, doc: str, aliases: str | None 
         pattern: the class names, e.g. "Conv{}D".
         doc: their docstring, with `{name}` and `{layout}` filled in per rank.
         aliases: Keras's other names for them, e.g. "Convolution{}D", or None.
+        ranks: the ranks to make (Keras has no `DepthwiseConv3D`: (1, 2)).
         **defaults: per-rank defaults, `argument={1: value, 2: value, 3: value}`.
 
     Returns:
-        The three classes, rank 1 to 3.
+        The classes, one per rank of `ranks`.
     """
     classes = []
-    for rank in (1, 2, 3):
+    for rank in ranks:
         name = pattern.format(rank)
         namespace: dict[str, Any] = {"rank": rank, "__doc__": doc.format(name=name, layout=layout(rank)),
                                      "__module__": definition.__module__, "__qualname__": name,
