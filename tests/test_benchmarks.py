@@ -35,6 +35,10 @@ LAYER_CONTENDERS = {
     "nearest": {"jaxlayers", "jaxlayers (lax path)", "jax.image.resize", "keras.ops.repeat", "torch F.interpolate"},
     "bed_of_nails": {"jaxlayers", "jnp .at[::2,::2].set"},
     "unpool": {"jaxlayers", "jaxlayers (lax path)", "torch max_pool2d+max_unpool2d"},
+    "dwconv": {"jaxlayers", "jaxlayers (lax path)", "flax nn.Conv (groups=C)", "keras.ops.depthwise_conv",
+               "torch F.conv2d (groups=C)"},
+    "dwconv_s2": {"jaxlayers", "jaxlayers (lax path)", "flax nn.Conv (groups=C)", "keras.ops.depthwise_conv",
+                  "torch F.conv2d (groups=C)"},
 }
 # The smoke run leaves out the contenders that only vary a setting of another (other loop,
 # lax lowerings, XLA fusions): every code path runs, not every setting.
