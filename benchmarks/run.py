@@ -5,8 +5,8 @@
     python -m benchmarks.run --only layers --json out.json
     python -m benchmarks.run --only quality       # benchmarks.quality (minutes)
     python -m benchmarks.run --quick --only applications   # MobileNetV2 training
-    python -m benchmarks.run --device gpu --only fulljob --only training --only layers \
-        --mnist-dir DIR --budget 270              # what benchmarks/accelerator.sh runs
+    python -m benchmarks.run --device gpu --only fulljob --only training --only profile \
+        --only applications --only layers --mnist-dir DIR --budget 400   # benchmarks/accelerator.sh
 
 Parts: layers, training, fulljob (50 epochs of each autoencoder on real MNIST, needs
 --mnist-dir), profile (a step's time op by op, jaxlayers and torch), applications
