@@ -76,7 +76,7 @@ def smoke(tmp_path_factory):
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAXLAYERS_SKIP_INSTALL": "1", "PYTHON": sys.executable}
     env.pop("KERAS_BACKEND", None)  # benchmarks.run picks the JAX backend itself
     proc = subprocess.run(["bash", "benchmarks/accelerator.sh", str(mnist), str(out), "--device", "cpu", "--smoke"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads((out / "accelerator.json").read_text()), (out / "accelerator.md").read_text(), proc.stdout
 
