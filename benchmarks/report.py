@@ -41,6 +41,12 @@ def render(result: dict, markdown: bool = False) -> str:
         lines += ["", "A training step op by op (device time per step, largest first)", profile_table(result["profile"])]
     if "quality" in result:
         lines += ["", "Quality (validation loss after training, real MNIST)", quality_table(result["quality"])]
+    if "rnn" in result:
+        from benchmarks import rnn
+
+        lines += ["", "The RNN guide's LSTM classifier (rows as time steps; train img/s after the first epoch, "
+                  "'jaxlayers speedup' = contender / jaxlayers time; Keras: its fastest steps_per_execution)",
+                  rnn.table(result["rnn"], markdown=_MARKDOWN)]
     lines.append(f"\nTotal {result.get('seconds', 0):.0f} s")
     return "\n".join(lines)
 

@@ -10,12 +10,17 @@ state straight into the shardings of a target state.
 """
 from __future__ import annotations
 
+import logging
 import os
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+
+log = logging.getLogger(__name__)
 
 
 class Checkpoints:
@@ -73,6 +78,43 @@ class Checkpoints:
         else:
             abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
         return self._manager.restore(epoch, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))).state
+
+    def start(self, state: Any, resume: bool, check: Callable[[dict], None] = lambda saved: None
+              ) -> tuple[Any, list[dict], int]:
+        """(state, history, epochs done) to start a run from.
+
+        Without `resume`, the checkpoints of an earlier run in the directory are deleted
+        (orbax never overwrites an epoch) and `state` is returned afresh; with `resume`, the
+        newest checkpoint's, after `check(saved config)` (which raises to refuse it), or
+        `state` with a warning when there is none.
+        """
+        epochs = self.epochs()
+        if not resume:
+            if epochs:
+                log.info("Not resuming: deleting the checkpoints of epochs %s in %s", epochs, self.directory)
+                self.clear()
+            return state, [], 0
+        if not epochs:
+            warnings.warn(f"--resume: no checkpoint in {self.directory}; starting from scratch.", stacklevel=4)
+            return state, [], 0
+        meta = self.meta(epochs[-1])
+        check(meta.get("config", {}))
+        state = self.restore(epochs[-1], state)
+        log.info("Resumed from %s/%d (epoch %d)", self.directory, epochs[-1], meta["epoch"])
+        return state, meta["history"], int(meta["epoch"])
+
+
+def check_resume(now: dict, saved: dict, must_match: Sequence[str], should_match: Sequence[str] = ()) -> None:
+    """Refuse a checkpoint whose config differs from `now` in `must_match` (another model or
+    optimizer); warn for `should_match` (the run would differ from an uninterrupted one)."""
+    for keys, differs in ((must_match, "use another --out or the checkpoint's settings."),
+                          (should_match, "the result will differ from an uninterrupted run.")):
+        for key in keys:
+            if key in saved and saved[key] != now[key]:
+                message = f"--resume: the checkpoint has {key}={saved[key]!r}, this run {key}={now[key]!r}; {differs}"
+                if keys is must_match:
+                    raise ValueError(message)
+                warnings.warn(message, stacklevel=5)
 
 
 def saved_epochs(directory: str | os.PathLike) -> list[int]:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 from experiments.keras_compat import DEFAULT_LEARNING_RATE, OPTIMIZERS
 from experiments.models import APIS, DTYPES, UPSAMPLING, VARIANTS
@@ -57,34 +59,15 @@ class TrainConfig:
     keep_checkpoints: int = 2
 
     def __post_init__(self) -> None:
-        def positive(value: object) -> bool:
-            return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-        checks = [
-            (self.variant in VARIANTS, f"variant must be one of {VARIANTS}, got {self.variant!r}"),
-            (self.upsampling in UPSAMPLING, f"upsampling must be one of {UPSAMPLING}, got {self.upsampling!r}"),
-            (self.api in APIS, f"api must be one of {APIS}, got {self.api!r}"),
-            (self.dtype in DTYPES, f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}"),
-            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"),
-            (self.loop in LOOPS, f"loop must be one of {LOOPS}, got {self.loop!r}"),
-            (self.cpu_fusions in CPU_FUSIONS,
-             f"cpu_fusions must be one of {tuple(CPU_FUSIONS)}, got {self.cpu_fusions!r}"),
-            (self.data in DATA_CHOICES, f"data must be one of {DATA_CHOICES}, got {self.data!r}"),
+        check_fields(self, {"variant": VARIANTS, "upsampling": UPSAMPLING, "api": APIS, "dtype": DTYPES,
+                            "optimizer": OPTIMIZERS, "loop": LOOPS, "cpu_fusions": CPU_FUSIONS,
+                            "data": DATA_CHOICES},
+                     positive=("batch_size", "keep_checkpoints"),
+                     optional=("devices", "limit", "stop_after_epochs"), extra=[
             (isinstance(self.epochs, int) and self.epochs >= 0, f"epochs must be an int >= 0, got {self.epochs!r}"),
-            (positive(self.batch_size), f"batch_size must be a positive int, got {self.batch_size!r}"),
-            (self.devices is None or positive(self.devices), f"devices must be a positive int or None, got {self.devices!r}"),
-            (self.limit is None or positive(self.limit), f"limit must be a positive int or None, got {self.limit!r}"),
-            (positive(self.keep_checkpoints), f"keep_checkpoints must be a positive int, got {self.keep_checkpoints!r}"),
-            (self.stop_after_epochs is None or positive(self.stop_after_epochs),
-             f"stop_after_epochs must be a positive int or None, got {self.stop_after_epochs!r}"),
-            (self.learning_rate is None or self.learning_rate > 0,
-             f"learning_rate must be positive or None, got {self.learning_rate!r}"),
             (self.upsampling == "nearest" or self.variant == "upsample",
              f"upsampling={self.upsampling!r} applies only to variant 'upsample', not {self.variant!r}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+        ])
 
     @property
     def lr(self) -> float:
@@ -94,6 +77,35 @@ class TrainConfig:
     def tag(self) -> str:
         """The run's name: the variant, with a non-default upsampling appended."""
         return self.variant if self.upsampling == "nearest" else f"{self.variant}-{self.upsampling}"
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def check_fields(config: Any, choices: Mapping[str, Collection[str]], positive: Sequence[str] = (),
+                 optional: Sequence[str] = (), extra: Sequence[tuple[bool, str]] = ()) -> None:
+    """ValueError naming the first field of a run's config out of range.
+
+    Args:
+        config: the config (a dataclass with `learning_rate`: positive or None).
+        choices: field -> its allowed values.
+        positive: fields that must be positive ints; `optional`: the same, or None.
+        extra: further `(ok, message)` checks.
+    """
+    def value(name: str) -> Any:
+        return getattr(config, name)
+
+    checks = [(value(k) in allowed, f"{k} must be one of {tuple(allowed)}, got {value(k)!r}")
+              for k, allowed in choices.items()]
+    checks += [(_positive(value(k)), f"{k} must be a positive int, got {value(k)!r}") for k in positive]
+    checks += [(value(k) is None or _positive(value(k)), f"{k} must be a positive int or None, got {value(k)!r}")
+               for k in optional]
+    checks += [(config.learning_rate is None or config.learning_rate > 0,
+                f"learning_rate must be positive or None, got {config.learning_rate!r}"), *extra]
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)
 
 
 def auto_cpu_devices(batch_size: int, cores: int) -> int:

@@ -128,16 +128,23 @@ def plot_reconstructions(path: str | os.PathLike, originals: np.ndarray, reconst
     return _save(fig, path, dpi=80)
 
 
-def plot_losses(path: str | os.PathLike, history: list[dict], title: str | None = None) -> Path:
+def plot_losses(path: str | os.PathLike, history: list[dict], title: str | None = None,
+                ylabel: str = "binary cross-entropy") -> Path:
     """Training and validation loss per epoch."""
+    return plot_history(path, history, "loss", ylabel, title)
+
+
+def plot_history(path: str | os.PathLike, history: list[dict], key: str, ylabel: str,
+                 title: str | None = None) -> Path:
+    """`train_<key>` and `val_<key>` of each epoch record, per epoch."""
     epochs = [r["epoch"] for r in history]
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
-    ax.plot(epochs, [r["train_loss"] for r in history], "o-", label="train")
-    ax.plot(epochs, [r["val_loss"] for r in history], "s-", label="validation")
+    ax.plot(epochs, [r[f"train_{key}"] for r in history], "o-", label="train")
+    ax.plot(epochs, [r[f"val_{key}"] for r in history], "s-", label="validation")
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("binary cross-entropy")
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend()
     if title:

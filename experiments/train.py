@@ -20,7 +20,6 @@ import logging
 import os
 import sys
 import time
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,7 +30,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import jaxlayers
-from experiments import outputs
+from experiments import checkpoint, outputs
 from experiments.checkpoint import Checkpoints
 from experiments.config import TrainConfig, resolve_loop
 from experiments.data import Dataset, load_dataset
@@ -183,26 +182,10 @@ def _epoch_line(record: dict) -> str:
 
 
 def _start(checkpoints: Checkpoints, config: TrainConfig, state: TrainState) -> tuple[TrainState, list[dict], int]:
-    """(state, history, epochs done): the newest checkpoint's with `config.resume`, else `state` afresh.
-
-    Without resume, checkpoints of an earlier run in the directory are deleted (orbax
-    never overwrites an epoch); with resume and no checkpoint, a warning.
-    """
-    epochs = checkpoints.epochs()
-    check_agreement({"checkpoints": epochs}, hint="--out must be on a filesystem every process's host shares")
-    if not config.resume:
-        if epochs:
-            log.info("Not resuming: deleting the checkpoints of epochs %s in %s", epochs, checkpoints.directory)
-            checkpoints.clear()
-        return state, [], 0
-    if not epochs:
-        warnings.warn(f"--resume: no checkpoint in {checkpoints.directory}; starting from scratch.", stacklevel=3)
-        return state, [], 0
-    meta = checkpoints.meta(epochs[-1])
-    check_resume(config, meta.get("config", {}))
-    state = checkpoints.restore(epochs[-1], state)
-    log.info("Resumed from %s/%d (epoch %d)", checkpoints.directory, epochs[-1], meta["epoch"])
-    return state, meta["history"], int(meta["epoch"])
+    """(state, history, epochs done): `Checkpoints.start`, once every process sees the same checkpoints."""
+    check_agreement({"checkpoints": checkpoints.epochs()},
+                    hint="--out must be on a filesystem every process's host shares")
+    return checkpoints.start(state, config.resume, lambda saved: check_resume(config, saved))
 
 
 def check_same_run(config: TrainConfig, dataset: Dataset) -> None:
@@ -219,15 +202,7 @@ def check_same_run(config: TrainConfig, dataset: Dataset) -> None:
 
 def check_resume(config: TrainConfig, saved: dict) -> None:
     """Refuse a checkpoint of another model or optimizer; warn when the run would differ."""
-    now = dataclasses.asdict(config)
-    for key in RESUME_MUST_MATCH:
-        if key in saved and saved[key] != now[key]:
-            raise ValueError(f"--resume: the checkpoint has {key}={saved[key]!r}, this run {key}={now[key]!r}; "
-                             "use another --out or the checkpoint's settings.")
-    for key in RESUME_SHOULD_MATCH:
-        if key in saved and saved[key] != now[key]:
-            warnings.warn(f"--resume: the checkpoint has {key}={saved[key]!r}, this run {key}={now[key]!r}; "
-                          "the result will differ from an uninterrupted run.", stacklevel=4)
+    checkpoint.check_resume(dataclasses.asdict(config), saved, RESUME_MUST_MATCH, RESUME_SHOULD_MATCH)
 
 
 def resolve_out_dir(config: TrainConfig, runs_dir: str | os.PathLike = "runs") -> Path:

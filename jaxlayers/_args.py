@@ -136,6 +136,17 @@ def as_pairs(value: Any, rank: int | None, name: str) -> tuple[tuple[int, int], 
     return pairs
 
 
+def check_array(value: Any, op: str, name: str = "x") -> None:
+    """Raise a TypeError naming `op` and `name` unless `value` is one array.
+
+    An array is anything with `shape`, `dtype` and `ndim` (a JAX or NumPy array, a
+    tracer); a list or tuple of arrays, a Python number or None is refused before XLA.
+    """
+    if not all(hasattr(value, a) for a in ("shape", "dtype", "ndim")):
+        hint = " (pass one array, not a sequence of them)" if isinstance(value, (list, tuple)) else ""
+        raise TypeError(f"{op}: `{name}` must be an array, got {type(value).__name__}{hint}.")
+
+
 def check_ndim(x: Any, ndim: int, name: str, layout: str) -> None:
     """Raise unless `x.ndim == ndim`; `layout` describes the expected axes."""
     if x.ndim != ndim:

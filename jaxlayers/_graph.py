@@ -62,9 +62,17 @@ def graph_inputs(inputs: tuple[Any, ...], num_inputs: int) -> tuple[Any, ...]:
 def run_graph(layers: Sequence[Callable], edges: tuple[Wire, ...], outputs: Wire, inputs: Sequence[Any],
               training: bool | None) -> Any:
     """Call the layers in order on their inputs, in `training` mode (None: each layer's own, or an
-    enclosing Graph's); the output tensor, or a tuple for several."""
-    tensors = list(inputs)
+    enclosing Graph's); the output tensor, or a tuple for several.
+
+    Masks flow as Keras's from the layers that make them (`compute_mask`: Embedding with
+    `mask_zero`, Masking, recurrent layers with `return_sequences`) to the next layer, given
+    as `mask=` to those that take one (`takes_mask`: the recurrent layers)."""
+    tensors, masks = list(inputs), [None] * len(inputs)
     with _training.mode(training):
         for layer, edge in zip(layers, edges):
-            tensors.append(layer(tensors[edge] if isinstance(edge, int) else [tensors[j] for j in edge]))
+            x = tensors[edge] if isinstance(edge, int) else [tensors[j] for j in edge]
+            mask = masks[edge] if isinstance(edge, int) else None
+            use = mask is not None and getattr(layer, "takes_mask", False)
+            tensors.append(layer(x, mask=mask) if use else layer(x))
+            masks.append(layer.compute_mask(x, mask) if hasattr(layer, "compute_mask") else None)
     return tensors[outputs] if isinstance(outputs, int) else tuple(tensors[j] for j in outputs)

@@ -29,6 +29,7 @@ BY_NAME: dict[str, Callable] = {
     "ones": init.ones_init(),
     "random_normal": init.normal(stddev=0.05),
     "random_uniform": _keras_uniform,
+    "uniform": _keras_uniform,
     "truncated_normal": init.truncated_normal(stddev=0.05),
     "orthogonal": init.orthogonal(),
 }

@@ -11,11 +11,17 @@ so what the ops do and what the shape tools predict cannot drift apart.
 - explicit (conv only): ints or `(lo, hi)` pairs per axis, as `_args.as_pairs`.
 
 `window` is always the *effective* window, `(kernel - 1) * dilation_rate + 1`.
+
+Sizes may be symbolic (`jax.export.symbolic_shape`): the rules are the same
+arithmetic (`jax.core.max_dim` for a maximum), their pairs symbolic too, and a check
+that the symbolic sizes leave undecided (`surely`) is left to run time.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import jax
 
 from jaxlayers._args import as_pairs
 
@@ -87,11 +93,39 @@ def effective_window(kernel: Sequence[int], dilation_rate: Sequence[int]) -> tup
     return tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation_rate))
 
 
+def static(sizes: Sequence[Any]) -> bool:
+    """Whether every size is a plain int.
+
+    Args:
+        sizes: sizes (or padding widths), ints or symbolic (`jax.export`).
+
+    Returns:
+        True when none is symbolic.
+    """
+    return all(jax.core.is_constant_dim(n) for n in sizes)
+
+
+def surely(test: Callable[[], Any]) -> bool:
+    """A comparison of sizes that holds for sure.
+
+    Args:
+        test: a function comparing sizes, e.g. `lambda: n + lo + hi < w`.
+
+    Returns:
+        `test()` as a bool; False where symbolic sizes leave it undecided (a check
+        left to run time).
+    """
+    try:
+        return bool(test())
+    except jax.errors.InconclusiveDimensionOperation:
+        return False
+
+
 def same_pair(size: int, window: int, stride: int) -> tuple[int, int]:
     """TensorFlow "same" padding for one axis (the extra cell goes at the end).
 
     Args:
-        size: the input's size on the axis.
+        size: the input's size on the axis (an int or symbolic).
         window: the effective window.
         stride: the stride.
 
@@ -99,7 +133,7 @@ def same_pair(size: int, window: int, stride: int) -> tuple[int, int]:
         `(lo, hi)`, with `hi - lo` 0 or 1.
     """
     out = -(-size // stride)
-    total = max((out - 1) * stride + window - size, 0)
+    total = jax.core.max_dim((out - 1) * stride + window - size, 0)
     return total // 2, total - total // 2
 
 
@@ -186,6 +220,9 @@ def output_sizes(
 ) -> tuple[int | None, ...]:
     """Output sizes of a strided window op: `floor((size + lo + hi - window) / stride) + 1`.
 
+    At least 0 (as `lax` writes it, so symbolic sizes give `lax`'s expressions); a
+    window that does not fit is refused before (`check_window_fits`).
+
     Args:
         sizes: the input's spatial sizes (None: unknown).
         windows: the effective windows.
@@ -196,7 +233,7 @@ def output_sizes(
         The output size per axis, None where the input's is None.
     """
     return tuple(
-        None if n is None else (n + lo + hi - w) // s + 1
+        None if n is None else jax.core.max_dim((n + lo + hi - w) // s + 1, 0)
         for n, w, s, (lo, hi) in zip(sizes, windows, strides, pairs)
     )
 
@@ -227,7 +264,8 @@ def check_window_fits(
     """Raise if a window is larger than the padded input on some axis.
 
     Args:
-        sizes: the input's spatial sizes (None: unknown, not checked).
+        sizes: the input's spatial sizes (None: unknown, not checked; symbolic: checked
+            where `surely` decides it).
         windows: the effective windows.
         pairs: the `(lo, hi)` padding per axis.
         shape: the input's full shape, for the message.
@@ -237,7 +275,7 @@ def check_window_fits(
         ValueError: a window larger than the padded input, with the shapes.
     """
     for axis, (n, w, (lo, hi)) in enumerate(zip(sizes, windows, pairs)):
-        if n is not None and n + lo + hi < w:
+        if n is not None and surely(lambda: n + lo + hi < w):
             raise ValueError(
                 f"{what} of size {tuple(windows)} does not fit the input of shape "
                 f"{tuple(shape)}: spatial axis {axis} has {n} cells"

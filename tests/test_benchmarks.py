@@ -180,3 +180,25 @@ def test_tables_print_and_markdown_is_written(smoke):
         assert "MobileNetV2 training" in text and "depthwise conv2d 3x3 s2 same" in text
         assert "jl speedup" in text and "keras fit (jax, spe=50)" in text
     assert markdown.count("|---|") >= 5  # one Markdown table per part
+
+
+RNN_CONTENDERS = {"jaxlayers (experiments.rnn)", "keras fit (jax, spe=1)", "torch eager (nn.LSTM)"}
+
+
+def test_rnn_comparison_runs_every_contender(tmp_path):
+    """`--only rnn --smoke` on a tiny IDX MNIST: every contender trains in its worker, the table prints."""
+    (tmp_path / "mnist").mkdir()
+    mnist = write_idx(tmp_path / "mnist", 256, 128)
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env.pop("KERAS_BACKEND", None)
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--only", "rnn", "--smoke", "--mnist-dir",
+                           str(mnist), "--json", str(tmp_path / "rnn.json")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    records = json.loads((tmp_path / "rnn.json").read_text())["rnn"]
+    assert {r["name"] for r in records} == _expected(RNN_CONTENDERS)
+    for r in records:
+        assert "error" not in r, r
+        assert r["images_per_second"] > 0 and 0 <= r["val_accuracy"] <= 1 and len(r["epoch_seconds"]) == 2
+        assert r["data"] == "mnist"
+    assert "The RNN guide's LSTM classifier" in proc.stdout and "jaxlayers speedup" in proc.stdout

@@ -62,7 +62,7 @@ def _grid(seed: int, n: int) -> list[dict]:
     return cases
 
 
-CASES = _grid(0, 36) + [
+CASES = _grid(0, 16) + [
     dict(kernel=(3, 3), strides=(1, 1), dilation=(1, 1), padding="same", sizes=(7, 9), channels=5, multiplier=1,
          batch=1),
     dict(kernel=(3, 3), strides=(2, 2), dilation=(1, 1), padding="same", sizes=(8, 7), channels=3, multiplier=2,
@@ -198,8 +198,7 @@ def test_functional_errors_name_the_argument():
 
 
 def _layer_grid(seed: int, n: int) -> list[tuple]:
-    """(Keras class, jaxlayers class, kwargs, input shape) with random arguments (Keras refuses
-    strides > 1 with dilation > 1 in neither layer, but its "same" padding with both: kept apart)."""
+    """(Keras class name, kwargs, input shape) with random arguments, strides or dilation rates > 1."""
     r = np.random.default_rng(seed)
     cases = []
     for i in range(n):
@@ -221,7 +220,7 @@ def _layer_grid(seed: int, n: int) -> list[tuple]:
     return cases
 
 
-LAYER_CASES = _layer_grid(0, 12)
+LAYER_CASES = _layer_grid(0, 8)
 
 
 def _keras_layer(name: str, kwargs: dict, shape: tuple, rng: np.random.Generator):
@@ -252,7 +251,7 @@ def test_layer_equals_keras_forward_and_gradients(name, kwargs, shape, rng):
         y, _ = klayer.stateless_call(values, [], x)
         return jnp.sum(y * weights)
 
-    kgrads = jax.grad(kloss, (0, 1))([w.value for w in klayer.trainable_variables], jnp.asarray(x))
+    kgrads = jax.jit(jax.grad(kloss, (0, 1)))([w.value for w in klayer.trainable_variables], jnp.asarray(x))
     np.testing.assert_allclose(np.asarray(grads[1]), np.asarray(kgrads[1]), **GRAD_TOL)
     for w, g in zip(klayer.trainable_variables, kgrads[0], strict=True):
         np.testing.assert_allclose(np.asarray(grads[0][w.name]), np.asarray(g), **GRAD_TOL)
@@ -294,13 +293,16 @@ def test_to_keras_refuses_paddings_keras_lacks():
 
 def test_nnx_layers_equal_linen_and_count_like_keras(rng):
     x = jnp.asarray(rng.standard_normal((2, 7, 6, 4)), jnp.float32)
+    zeros = dict(depthwise_initializer="zeros")
     for make, twin, keras_layer in [
         (lambda r: J.DepthwiseConv2D(4, 3, depth_multiplier=3, rngs=r), L.DepthwiseConv2D(3, depth_multiplier=3),
-         KL.DepthwiseConv2D(3, depth_multiplier=3)),
+         KL.DepthwiseConv2D(3, depth_multiplier=3, **zeros)),
         (lambda r: J.SeparableConv2D(4, 5, 3, depth_multiplier=2, rngs=r), L.SeparableConv2D(5, 3, depth_multiplier=2),
-         KL.SeparableConv2D(5, 3, depth_multiplier=2)),
+         KL.SeparableConv2D(5, 3, depth_multiplier=2, pointwise_initializer="zeros", **zeros)),
     ]:
-        layer = make(nnx.Rngs(0))
+        layer = nnx.eval_shape(lambda: make(nnx.Rngs(0)))  # Flax's initializers compile per shape: set weights here
+        nnx.update(layer, jax.tree.map(lambda s: jnp.asarray(rng.standard_normal(s.shape), s.dtype),
+                                       nnx.to_pure_dict(nnx.state(layer, nnx.Param))))
         params = nnx.to_pure_dict(nnx.state(layer, nnx.Param))
         np.testing.assert_allclose(np.asarray(layer(x)), np.asarray(twin.apply({"params": params}, x)), **VALUE_TOL)
         keras_layer.build(x.shape)

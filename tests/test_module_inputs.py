@@ -15,7 +15,8 @@ X = jnp.ones((2, 6, 6, 4))
 LINEN = [L.Conv2D(3, 3), L.Conv2DTranspose(3, 3), L.Dense(3), L.MaxPooling2D(2), L.AveragePooling2D(2),
          L.GlobalMaxPooling2D(), L.UpSampling2D(2), L.ZeroPadding2D(1), L.Cropping2D(1), L.Flatten(),
          L.Reshape((-1,)), L.ReLU(), L.Activation("relu"), L.BatchNormalization(), L.LayerNormalization(),
-         L.Dropout(0.5), L.MaxPoolingWithIndices(2)]
+         L.Dropout(0.5), L.MaxPoolingWithIndices(2), L.Rescaling(0.5), L.LSTM(3), L.LayerScale(0.1, 4),
+         L.DepthwiseConv2D(3), L.GroupNormalization(2), L.GaussianNoise(0.1), L.Permute((2, 1, 3))]
 RNGS = nnx.Rngs(0)
 NNX = [J.Conv2D(4, 3, 3, rngs=RNGS), J.Dense(4, 3, rngs=RNGS), J.MaxPooling2D(2), J.UpSampling2D(2), J.Flatten(),
        J.ReLU(), J.BatchNormalization(4, rngs=RNGS), J.LayerNormalization(4, rngs=RNGS), J.Dropout(0.5)]

@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import jax
@@ -471,26 +469,7 @@ def test_tutorial_size_on_two_and_four_devices(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigkill_mid_run_then_resume(tmp_path):
+def test_sigkill_mid_run_then_resume(kill_then_resume):
     """A real kill (SIGKILL) after the first checkpoint; --resume ends where a straight run does."""
-    args = [sys.executable, "-m", "experiments.autoencoder", "--variant", "transpose", "--epochs", "3",
-            "--limit", "512", "--batch-size", "128", "--seed", "5", "--compilation-cache", "off"]
-    env = dict(os.environ, CI="true")
-    killed = subprocess.Popen(args + ["--out", str(tmp_path / "k")], cwd=REPO, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while not saved_epochs(tmp_path / "k" / "checkpoints") and time.time() < deadline:
-        time.sleep(0.05)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
-    done = saved_epochs(tmp_path / "k" / "checkpoints")
-    assert done and done[-1] < 3
-    for out, extra in (("k", ["--resume"]), ("straight", [])):
-        subprocess.run(args + ["--out", str(tmp_path / out)] + extra, cwd=REPO, env=env, check=True,
-                       capture_output=True, timeout=300)
-    finals = []
-    for out in ("k", "straight"):
-        with Checkpoints(tmp_path / out / "checkpoints", read_only=True) as checkpoints:
-            assert checkpoints.epochs()[-1] == 3
-            finals.append(checkpoints.restore(3)["params"])
-    jax.tree.map(np.testing.assert_array_equal, *finals)
+    kill_then_resume([sys.executable, "-m", "experiments.autoencoder", "--variant", "transpose", "--epochs", "3",
+                      "--limit", "512", "--batch-size", "128", "--seed", "5", "--compilation-cache", "off"])

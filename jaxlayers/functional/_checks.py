@@ -1,13 +1,22 @@
-"""What the functional ops share: shape checks (static, before tracing reaches XLA) and dtype rules."""
+"""What the functional ops share: shape checks (static, before tracing reaches XLA), dtype
+rules, and what the reshape-based lowerings need under explicit sharding."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxlayers._args import check_ndim, layout
+from jaxlayers._args import check_array, check_ndim, layout
+
+
+def check_arrays(op: str, **arrays: Any) -> None:
+    """`check_array` on each argument (name=value) of `op`; `bias` may be None."""
+    for name, value in arrays.items():
+        if not (name == "bias" and value is None):
+            check_array(value, op, name)
 
 
 def check_input(x: Any, rank: int, name: str = "x") -> None:
@@ -68,6 +77,32 @@ def add_bias(y: jax.Array, bias: jax.Array | None) -> jax.Array:
         return y
     acc = accumulation(y.dtype)
     return (y.astype(acc) + bias.astype(acc)).astype(y.dtype)
+
+
+def explicit_sharding(x: jax.Array) -> jax.sharding.NamedSharding | None:
+    """x's sharding where some axis is sharded over an explicit mesh axis
+    (`jax.sharding.AxisType.Explicit`), else None (for `out_sharding=`: inferred)."""
+    sharding = jax.typeof(x).sharding
+    return sharding if any(s is not None for s in sharding.spec) else None
+
+
+def batch_sharded_at_most(x: jax.Array) -> bool:
+    """Whether x (batch, ...) has no explicit sharding but on its batch axis: what the
+    reshape-based lowerings keep (`reshape`); elsewhere they give way to the plain path."""
+    return all(s is None for s in jax.typeof(x).sharding.spec[1:])
+
+
+def reshape(x: jax.Array, shape: Sequence[Any]) -> jax.Array:
+    """`x.reshape(shape)` for a reshape that keeps the batch axis (axis 0 of both) whole.
+
+    Under explicit sharding a batch-sharded x gives a batch-sharded result (`lax` does
+    not infer it for a reshape that splits or merges other axes); x must be sharded
+    nowhere else (`batch_sharded_at_most`).
+    """
+    batch = jax.typeof(x).sharding.spec[0]
+    if batch is None:
+        return x.reshape(shape)
+    return lax.reshape(x, tuple(shape), out_sharding=jax.sharding.PartitionSpec(batch, *(None,) * (len(shape) - 1)))
 
 
 def _is_precision(value: Any) -> bool:

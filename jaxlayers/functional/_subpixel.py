@@ -49,6 +49,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxlayers import padding as pad
+from jaxlayers.functional._checks import reshape
+
 
 @dataclass(frozen=True)
 class AxisPlan:
@@ -91,16 +94,17 @@ def worthwhile(
     """Use the sub-pixel lowering: some stride > 1, and it does fewer multiply-adds.
 
     Cost model (per batch row and channel pair): fused `prod(Q*s * M)` vs dilated
-    `prod(L * K)`. Degenerate outputs (an empty axis) stay on the general path.
+    `prod(L * K)`. Degenerate outputs (an empty axis) stay on the general path, and
+    so do symbolic sizes where either is not decided.
     """
     if all(s == 1 for s in strides) or any(n < 1 for n in sizes):
         return False
     ps = plans(sizes, kernel_size, strides, dilation, pairs)
-    if any(p.size < 1 for p in ps):
+    if not all(pad.surely(lambda: p.size >= 1) for p in ps):
         return False
     fused = math.prod(p.steps * p.phases * p.taps for p in ps)
     dilated = math.prod(p.size * k for p, k in zip(ps, kernel_size))
-    return fused < dilated
+    return pad.surely(lambda: fused < dilated)
 
 
 def fused_kernel(kernel: jax.Array, ps: Sequence[AxisPlan]) -> jax.Array:
@@ -140,10 +144,10 @@ def conv_transpose_subpixel(
     )
     batch, filters = x.shape[0], kernel.shape[-2]
     if rank > 1:  # (B, *Q, *s, F) -> (B, Q1, s1, Q2, s2, ..., F)
-        y = y.reshape(batch, *(p.steps for p in ps), *(p.phases for p in ps), filters)
+        y = reshape(y, (batch, *(p.steps for p in ps), *(p.phases for p in ps), filters))
         perm = (0, *(v for a in range(rank) for v in (1 + a, 1 + rank + a)), 1 + 2 * rank)
         y = y.transpose(perm)
-    y = y.reshape(batch, *(p.steps * p.phases for p in ps), filters)
+    y = reshape(y, (batch, *(p.steps * p.phases for p in ps), filters))
     if any(p.steps * p.phases != p.size for p in ps):
         y = y[(slice(None), *(slice(0, p.size) for p in ps))]
     return y

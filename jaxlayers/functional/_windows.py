@@ -38,6 +38,7 @@ from jax import lax
 
 from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq, as_tuple, spatial_rank
+from jaxlayers.functional._checks import reshape
 
 PADDINGS = ("valid", "same")
 
@@ -75,11 +76,15 @@ def nan_max(x: jax.Array, axis: tuple[int, ...], keepdims: bool = False) -> jax.
 
     Floating `x` is reduced by halving each axis with `jnp.maximum` (module
     docstring): about log2(size) fused steps, about as fast as `jnp.max` on pooling
-    windows. Not differentiable on its own account: callers define the gradient
-    (`block_max`, `max_keep_ties`).
+    windows; with symbolic sizes (`jax.export`), by `jnp.max` made NaN where a cell is.
+    Not differentiable on its own account: callers define the gradient (`block_max`,
+    `max_keep_ties`).
     """
     if not can_be_nan(x.dtype):
         return jnp.max(x, axis=axis, keepdims=keepdims)
+    if not pad.static([x.shape[a] for a in axis]):
+        nan = jnp.isnan(x).any(axis=axis, keepdims=keepdims)
+        return jnp.where(nan, np.array(np.nan, x.dtype), jnp.max(x, axis=axis, keepdims=keepdims))
     for a in axis:
         while x.shape[a] > 1:
             n, half = x.shape[a], x.shape[a] // 2
@@ -137,7 +142,7 @@ class Windows:
 
     @property
     def padded(self) -> bool:
-        return any(lo or hi for lo, hi in self.pairs)
+        return any(not pad.static(pair) or pair != (0, 0) for pair in self.pairs)
 
     def lax_args(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[int, int], ...]]:
         """(window_dimensions, window_strides, padding) for `lax.reduce_window` on NHWC."""
@@ -150,24 +155,30 @@ class Windows:
             x = xp.pad(x, [(0, 0), *self.pairs, (0, 0)], constant_values=fill)
         x = x[(slice(None), *(slice(0, o * k) for o, k in zip(self.out_sizes, self.window)))]
         split = [d for o, k in zip(self.out_sizes, self.window) for d in (o, k)]
-        return x.reshape(x.shape[0], *split, x.shape[-1])
+        return x.reshape(x.shape[0], *split, x.shape[-1]) if xp is np else reshape(x, (x.shape[0], *split, x.shape[-1]))
 
-    def real_cells(self) -> np.ndarray | None:
-        """True where a cell of `blocks` is input, not padding (None without padding)."""
-        return self.blocks(np.ones((1, *self.sizes, 1), bool), False) if self.padded else None
+    def real_cells(self) -> np.ndarray | jax.Array | None:
+        """True where a cell of `blocks` is input, not padding (None without padding;
+        a NumPy constant unless the sizes are symbolic)."""
+        xp = np if pad.static(self.sizes) else jnp
+        return self.blocks(xp.ones((1, *self.sizes, 1), bool), False) if self.padded else None
 
     @property
     def block_axes(self) -> tuple[int, ...]:
         """The window axes (k1, k2, ...) of `blocks`."""
         return tuple(2 + 2 * i for i in range(len(self.window)))
 
-    def counts(self) -> np.ndarray:
-        """Real (unpadded) cells in each window: `(*out_sizes, 1)`, a NumPy constant."""
-        per_axis = []
-        for n, k, s, (lo, _), o in zip(self.sizes, self.window, self.strides, self.pairs, self.out_sizes):
-            start = np.arange(o) * s - lo
-            per_axis.append(np.minimum(start + k, n) - np.maximum(start, 0))
-        return math.prod(np.ix_(*per_axis)).astype(np.float32)[..., None]
+    def counts(self) -> np.ndarray | jax.Array:
+        """Real (unpadded) cells in each window: `(*out_sizes, 1)` float32, a NumPy
+        constant unless the sizes are symbolic."""
+        xp = np if pad.static(self.sizes) else jnp
+        rank, count = len(self.sizes), np.ones((), np.float32)
+        for axis, (n, k, s, (lo, _), o) in enumerate(
+                zip(self.sizes, self.window, self.strides, self.pairs, self.out_sizes)):
+            start = xp.arange(o, dtype=np.int32) * s - lo
+            cells = xp.minimum(start + k, n) - xp.maximum(start, 0)
+            count = count * cells.astype(np.float32).reshape((1,) * axis + (o,) + (1,) * (rank - 1 - axis))
+        return count[..., None]
 
 
 def window_positions(blocks: jax.Array, axes: tuple[int, ...]) -> np.ndarray:
@@ -265,9 +276,17 @@ def window_max(x: jax.Array, windows: Windows) -> jax.Array:
     """Max over each (possibly overlapping) window, differentiated as `lax.reduce_window`'s max.
 
     Padded with `lowest`, then reduced one spatial axis at a time: the elementwise max
-    of the window's strided slices (module docstring). Its derivatives are
+    of the window's strided slices (module docstring). With symbolic sizes (`jax.export`,
+    where those slices' bounds may not be decided): `lax.reduce_window`'s max, made NaN
+    where a window holds one by a second reduction. Its derivatives are
     `lax.reduce_window`'s own (select-and-gather forward, select-and-scatter reverse).
     """
+    if not pad.static(windows.sizes):
+        top = lax.reduce_window(x, lowest(x.dtype), lax.max, *windows.lax_args())
+        if not can_be_nan(x.dtype):
+            return top
+        nan = lax.reduce_window(jnp.isnan(x), np.zeros((), bool), lax.bitwise_or, *windows.lax_args())
+        return jnp.where(nan, np.array(np.nan, x.dtype), top)
     x = jnp.pad(x, [(0, 0), *windows.pairs, (0, 0)], constant_values=lowest(x.dtype))
     for axis, (k, s, out) in enumerate(zip(windows.window, windows.strides, windows.out_sizes), start=1):
         x = functools.reduce(jnp.maximum, [lax.slice_in_dim(x, j, j + (out - 1) * s + 1, s, axis) for j in range(k)])
@@ -293,6 +312,6 @@ def flat_index_of(windows: Windows, position: jax.Array) -> jax.Array:
     for axis, (n, s, (lo, _), offset) in enumerate(zip(windows.sizes, windows.strides, windows.pairs, offsets)):
         shape = [1] * position.ndim
         shape[axis + 1] = position.shape[axis + 1]
-        start = (np.arange(position.shape[axis + 1]) * s - lo).reshape(shape).astype(np.int32)
+        start = lax.broadcasted_iota(jnp.int32, shape, axis + 1) * s - lo
         index = index * n + start + offset
     return index

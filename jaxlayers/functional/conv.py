@@ -13,7 +13,8 @@ from jaxlayers._args import IntOrSeq, as_tuple, check_groups, positive_int
 from jaxlayers._args import dilation_rate as resolve_dilation
 from jaxlayers.functional import _lowering, _shift_sum, _subpixel, _tap_sum
 from jaxlayers.functional._checks import (
-    add_bias, check_bias, check_channels, check_input, check_kernel, check_precision, promote,
+    add_bias, batch_sharded_at_most, check_arrays, check_bias, check_channels, check_input, check_kernel,
+    check_precision, explicit_sharding, promote,
 )
 
 
@@ -33,7 +34,7 @@ def _kernel_rank(kernel: jax.Array) -> int:
 
 
 def check_arguments(
-    rank: int,
+    rank: int | None,
     filters: int,
     kernel_size: IntOrSeq,
     strides: IntOrSeq,
@@ -50,7 +51,8 @@ def check_arguments(
     """Every Keras `ConvND` (`transpose`: `ConvNDTranspose`) argument, before any weight exists.
 
     Args:
-        rank: the number of spatial axes.
+        rank: the number of spatial axes; None (a rank-generic layer before its input):
+            the length of any per-axis sequence given.
         filters: output channels, a positive int.
         kernel_size: an int or one per spatial axis.
         strides: an int or one per spatial axis.
@@ -70,6 +72,9 @@ def check_arguments(
         TypeError: an argument of the wrong type.
         ValueError: an argument out of range (named, with its value).
     """
+    if rank is None:  # a rank-generic layer before its input: the rank of any per-axis sequence given
+        rank = next((len(v) for v in (kernel_size, strides, dilation_rate, output_padding)
+                     if isinstance(v, Sequence) and not isinstance(v, str)), None)
     filters = positive_int(filters, "filters")
     kernel_size = as_tuple(kernel_size, rank, "kernel_size")
     strides = as_tuple(strides, rank, "strides")
@@ -127,6 +132,7 @@ def conv(
         ValueError: shapes that do not match (channels, groups, bias), a window larger
             than the padded input, with the shapes named, or an unknown `precision` name.
     """
+    check_arrays("conv", x=x, kernel=kernel, bias=bias)
     rank = _kernel_rank(kernel)
     check_input(x, rank)
     check_precision(precision)
@@ -143,9 +149,11 @@ def conv(
     x, kernel, bias = promote(x, kernel, bias)
     direct = functools.partial(_direct, windows=windows, strides=strides, dilation=dilation, pairs=pairs,
                                groups=groups, precision=precision)
-    if _lowering.use("shift_sum", _shift_sum.worthwhile(shape, groups), applicable=groups == 1):
+    # The sums slice by concrete sizes; the shift sum's contraction merges the batch axis.
+    sliced = groups == 1 and pad.static(x.shape[1:-1])
+    if _lowering.use("shift_sum", _shift_sum.worthwhile(shape, groups), applicable=sliced and not explicit_sharding(x)):
         y = _shift_sum.conv_shift_sum(x, kernel, strides, dilation, pairs, precision)
-    elif _lowering.use("tap_sum", _tap_sum.worthwhile(shape, groups), applicable=groups == 1):
+    elif _lowering.use("tap_sum", _tap_sum.worthwhile(shape, groups), applicable=sliced):
         y = _tap_sum.conv_tap_sum(x, kernel, strides, dilation, pairs, direct, precision)
     else:
         y = direct(x, kernel)
@@ -213,6 +221,7 @@ def conv_transpose(
         ValueError: shapes that do not match (channels, bias), an `output_padding` not
             smaller than its stride, or an unknown `precision` name.
     """
+    check_arrays("conv_transpose", x=x, kernel=kernel, bias=bias)
     rank = _kernel_rank(kernel)
     check_input(x, rank)
     check_precision(precision)
@@ -225,10 +234,11 @@ def conv_transpose(
     windows = pad.effective_window(shape[:-2], dilation)
     pairs = pad.transpose_pairs(padding, windows, strides, extra)
     x, kernel, bias = promote(x, kernel, bias)
-    stride_one = all(s == 1 for s in strides)
+    stride_one = all(s == 1 for s in strides) and pad.static(x.shape[1:-1]) and not explicit_sharding(x)
     if _lowering.use("shift_sum", _shift_sum.worthwhile((*shape[:-2], shape[-1], shape[-2])), applicable=stride_one):
         y = _shift_sum.conv_shift_sum(x, _flipped(kernel), strides, dilation, pairs, precision)
-    elif _lowering.use("subpixel", _subpixel.worthwhile(x.shape[1:-1], shape[:-2], strides, dilation, pairs)):
+    elif _lowering.use("subpixel", _subpixel.worthwhile(x.shape[1:-1], shape[:-2], strides, dilation, pairs),
+                       applicable=batch_sharded_at_most(x)):
         y = _subpixel.conv_transpose_subpixel(x, kernel, strides, dilation, pairs, precision)
     else:
         y = _conv_transpose_dilated(x, kernel, strides, dilation, pairs, precision)
@@ -263,12 +273,12 @@ def _padded_outside(
 
     The "explicit_pad" lowering (`_lowering`): taken when the conv's output, dilated by
     its strides, spans more cells than x on some axis (the kernel gradient's window
-    would be larger than its input). `pairs` are non-negative (as `jaxlayers.padding`
-    gives them).
+    would be larger than its input); always when `pairs` are symbolic (`lax`'s conv
+    takes int padding only). `pairs` are non-negative (as `jaxlayers.padding` gives them).
     """
     sizes = pad.output_sizes(x.shape[1:-1], windows, strides, pairs)
-    wider = any((out - 1) * s + 1 > n for out, s, n in zip(sizes, strides, x.shape[1:-1]))
-    if not _lowering.use("explicit_pad", wider):
+    wider = any(pad.surely(lambda: (out - 1) * s + 1 > n) for out, s, n in zip(sizes, strides, x.shape[1:-1]))
+    if pad.static([v for pair in pairs for v in pair]) and not _lowering.use("explicit_pad", wider):
         return x, pairs
     config = [(0, 0, 0), *((lo, hi, 0) for lo, hi in pairs), (0, 0, 0)]
     return lax.pad(x, jnp.zeros((), x.dtype), config), tuple((0, 0) for _ in pairs)

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxlayers.functional._checks import add_bias, check_bias, check_kernel, check_precision, promote
+from jaxlayers.functional._checks import add_bias, check_arrays, check_bias, check_kernel, check_precision, promote
 
 
 def dense(
@@ -30,6 +30,7 @@ def dense(
         ValueError: `x` with fewer than 2 dimensions or not ending in `in_features`, a
             kernel or bias of the wrong shape, or an unknown `precision` name.
     """
+    check_arrays("dense", x=x, kernel=kernel, bias=bias)
     check_kernel(kernel, 2, "(in_features, units)")
     check_precision(precision)
     if x.ndim < 2:

@@ -10,9 +10,10 @@ from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
+from jax import lax
 
 from jaxlayers._args import _is_int
+from jaxlayers.functional._checks import check_precision
 
 
 def _check_list(inputs: Sequence[jax.Array], what: str, count: int | None = None, *,
@@ -36,7 +37,7 @@ def _elementwise(op: Callable[[jax.Array, jax.Array], jax.Array], inputs: Sequen
     rank = max(x.ndim for x in xs)
     xs = [x.reshape(x.shape[:1] + (1,) * (rank - x.ndim) + x.shape[1:]) for x in xs]
     try:
-        np.broadcast_shapes(*(x.shape for x in xs))
+        jnp.broadcast_shapes(*(x.shape for x in xs))
     except ValueError:
         raise ValueError(f"{what} expects inputs of broadcastable shapes, got "
                          f"{[tuple(x.shape) for x in inputs]}.") from None
@@ -174,3 +175,64 @@ def concatenate(inputs: Sequence[jax.Array], axis: int = -1) -> jax.Array:
     if len(others) > 1:
         raise ValueError(f"concatenate expects inputs with equal shapes except on axis {axis}, got {shapes}.")
     return jnp.concatenate(xs, axis=axis)
+
+
+def dot(inputs: Sequence[jax.Array], axes: int | Sequence[int] = -1, normalize: bool = False, *,
+        precision: lax.PrecisionLike = None) -> jax.Array:
+    """Keras `Dot(axes, normalize)`: per example, the dot product of two arrays along one axis of each.
+
+    Args:
+        inputs: a list (or tuple) of two arrays (batch, ...), rank >= 2, one batch size.
+        axes: the contracted axis of both (an int) or of each (two ints); negative counts
+            from the end; never the batch axis 0.
+        normalize: whether to L2-normalise both along their axis first (cosine similarity),
+            as Keras: `x * min(rsqrt(sum(x**2)), 1e7)`.
+        precision: passed to the product (`lax.Precision`).
+
+    Returns:
+        (batch, *x's other axes, *y's other axes) in that order; (batch, 1) for two 2-D inputs.
+
+    Raises:
+        TypeError: `inputs` not a list of arrays, `axes` not an int or two ints.
+        ValueError: not two inputs, a rank < 2, different batch sizes, a batch axis in
+            `axes` or contracted sizes that differ.
+    """
+    x, y = _check_list(inputs, "dot", 2)
+    check_precision(precision)
+    dtype = jnp.result_type(x, y)
+    x, y = x.astype(dtype), y.astype(dtype)
+    a0, a1 = dot_axes(axes, x.ndim, y.ndim)
+    if x.shape[a0] != y.shape[a1]:
+        raise ValueError(f"dot contracts axes ({a0}, {a1}) of different sizes {x.shape[a0]} != {y.shape[a1]}: "
+                         f"shapes {tuple(x.shape)}, {tuple(y.shape)}.")
+    if normalize:
+        x, y = (v * jnp.minimum(lax.rsqrt(jnp.sum(jnp.square(v), axis=a, keepdims=True)), 1e7)
+                for v, a in ((x, a0), (y, a1)))
+    out = lax.dot_general(x, y, (((a0,), (a1,)), ((0,), (0,))), precision=precision)
+    return out[:, None] if out.ndim == 1 else out
+
+
+def dot_axes(axes: int | Sequence[int], x_ndim: int, y_ndim: int) -> tuple[int, int]:
+    """Keras `Dot`'s `axes` as two non-negative axes, for inputs of ranks `x_ndim`, `y_ndim`.
+
+    Args:
+        axes: an int (both inputs) or two ints (one each); negative counts from the end.
+        x_ndim: the first input's rank.
+        y_ndim: the second's.
+
+    Returns:
+        `(axis of x, axis of y)`.
+
+    Raises:
+        TypeError: not an int or two ints.
+        ValueError: a rank < 2, or an axis out of range or on the batch axis.
+    """
+    pair = (axes, axes) if _is_int(axes) else axes
+    if not isinstance(pair, Sequence) or isinstance(pair, str) or len(pair) != 2 or not all(map(_is_int, pair)):
+        raise TypeError(f"`axes` must be an int or two ints, got {axes!r}.")
+    if min(x_ndim, y_ndim) < 2:
+        raise ValueError(f"dot needs inputs of rank >= 2 (batch, ...), got ranks {x_ndim} and {y_ndim}.")
+    if not all(-n <= a < n for a, n in zip(pair, (x_ndim, y_ndim))) or 0 in (pair[0] % x_ndim, pair[1] % y_ndim):
+        raise ValueError(f"`axes` {axes!r} must name an axis other than the batch axis 0 of each input, for ranks "
+                         f"{x_ndim} and {y_ndim}.")
+    return pair[0] % x_ndim, pair[1] % y_ndim

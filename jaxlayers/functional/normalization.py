@@ -1,4 +1,4 @@
-"""Batch and layer normalization with Keras's arithmetic (statistics in at least float32)."""
+"""Batch, layer, group, RMS and unit normalization with Keras's arithmetic (statistics in at least float32)."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxlayers._args import _is_int
+from jaxlayers._args import _is_int, check_array
 
 
 def _real(value: Any, name: str) -> float:
@@ -174,6 +174,7 @@ def batch_norm(
         ValueError: `axis` out of range, a vector not of shape (features,), `momentum`
             outside [0, 1], or `epsilon` not finite and > 0.
     """
+    check_array(x, "batch_norm")
     momentum, epsilon = check_momentum(momentum), check_epsilon(epsilon)
     check_axis_name(axis_name)
     axis = feature_axis(axis, x.ndim)
@@ -232,6 +233,7 @@ def layer_norm(x: jax.Array, gamma: jax.Array | None = None, beta: jax.Array | N
         ValueError: an axis out of range or repeated, `gamma`/`beta` of the wrong shape,
             or `epsilon` not finite and > 0.
     """
+    check_array(x, "layer_norm")
     epsilon = check_epsilon(epsilon)
     axes = normalize_axes(axis, x.ndim)
     _check_vectors(tuple(x.shape[a] for a in axes), x, f"the sizes of axes {axes}", gamma=gamma, beta=beta)
@@ -249,3 +251,188 @@ def layer_norm(x: jax.Array, gamma: jax.Array | None = None, beta: jax.Array | N
         return (y if gamma is None else y * cast(gamma)).astype(x.dtype)
     mean, variance = jnp.mean(xc, axes, keepdims=True), jnp.var(xc, axes, keepdims=True)
     return _scale_and_shift(xc, mean, variance, cast(gamma), cast(beta), epsilon).astype(x.dtype)
+
+
+def check_groups(groups: Any, channels: int | None = None) -> int:
+    """`GroupNormalization`'s `groups`: a positive int (or -1: one group per channel) dividing the channels.
+
+    Args:
+        groups: the value given.
+        channels: the size of the normalised axis, if known.
+
+    Returns:
+        The number of groups (`channels` for -1, when known).
+
+    Raises:
+        TypeError: `groups` is not an int.
+        ValueError: `groups` below 1 (and not -1), above `channels` or not dividing it.
+    """
+    if not _is_int(groups):
+        raise TypeError(f"`groups` must be an int (-1: one group per channel), got {groups!r}.")
+    if groups <= 0 and groups != -1:
+        raise ValueError(f"`groups` must be a positive int or -1 (instance normalization), got {groups}.")
+    if channels is None:
+        return int(groups)
+    groups = channels if groups == -1 else int(groups)
+    if groups > channels or channels % groups:
+        raise ValueError(f"`groups` must divide the number of channels: got groups={groups} for {channels} "
+                         "channels.")
+    return groups
+
+
+def group_norm(x: jax.Array, gamma: jax.Array | None = None, beta: jax.Array | None = None, *, groups: int = 32,
+               axis: int = -1, epsilon: float = 1e-3) -> jax.Array:
+    """Keras `GroupNormalization`: the channels on `axis` split into `groups`, each normalised per example.
+
+    Computed in at least float32: the mean and (biased) variance of each example's group
+    over every axis but the batch's (axis 0), then `x * inv + (beta - mean * inv)` with
+    `inv = gamma / sqrt(variance + epsilon)`.
+
+    Args:
+        x: (batch, ..., channels, ...) with the channels on `axis`.
+        gamma: (channels,) scale, or None (no scale).
+        beta: (channels,) offset, or None (no offset).
+        groups: the number of groups, dividing the channels; -1: one per channel
+            (instance normalization).
+        axis: the channels axis (an int, negatives from the end; not the batch axis).
+        epsilon: added to the variance, > 0.
+
+    Returns:
+        y of x's shape and dtype.
+
+    Raises:
+        TypeError: `axis` or `groups` is not an int, or `epsilon` not a real number.
+        ValueError: `axis` out of range or the batch axis, `groups` that does not divide
+            the channels, `gamma`/`beta` not of shape (channels,), or `epsilon` not finite
+            and > 0.
+    """
+    check_array(x, "group_norm")
+    epsilon = check_epsilon(epsilon)
+    axis = feature_axis(axis, x.ndim)
+    if axis == 0:
+        raise ValueError(f"`axis` must not be the batch axis (0) for group normalization, got axis=0 for x shape "
+                         f"{tuple(x.shape)}.")
+    channels = x.shape[axis]
+    groups = check_groups(groups, channels)
+    _check_vectors((channels,), x, f"axis {axis}", gamma=gamma, beta=beta)
+    compute = jnp.result_type(x.dtype, jnp.float32)
+    grouped = (*x.shape[:axis], groups, channels // groups, *x.shape[axis + 1:])
+    shape = [1] * len(grouped)
+    shape[axis:axis + 2] = groups, channels // groups
+
+    def cast(v: jax.Array | None) -> jax.Array | None:
+        return None if v is None else v.astype(compute).reshape(shape)
+
+    xc = x.astype(compute).reshape(grouped)
+    reduce = tuple(a for a in range(1, len(grouped)) if a != axis)
+    mean, variance = jnp.mean(xc, reduce, keepdims=True), jnp.var(xc, reduce, keepdims=True)
+    y = _scale_and_shift(xc, mean, variance, cast(gamma), cast(beta), epsilon)
+    return y.reshape(x.shape).astype(x.dtype)
+
+
+def rms_norm(x: jax.Array, scale: jax.Array | None = None, *, axis: int | Sequence[int] = -1,
+             epsilon: float = 1e-6) -> jax.Array:
+    """Keras `RMSNormalization` (`keras.ops.rms_normalization`): `x * rsqrt(mean(x**2) + epsilon) * scale`.
+
+    Computed in at least float32, the mean of squares over `axis`; not centred.
+
+    Args:
+        x: any shape.
+        scale: of the sizes of the normalised axes in increasing axis order (e.g.
+            (features,) for axis=-1), or None (no scale).
+        axis: the axis or axes normalised over (negatives from the end).
+        epsilon: added to the mean of squares, > 0.
+
+    Returns:
+        y of x's shape and dtype.
+
+    Raises:
+        TypeError: `axis` is not an int or ints, or `epsilon` not a real number.
+        ValueError: an axis out of range or repeated, `scale` of the wrong shape, or
+            `epsilon` not finite and > 0.
+    """
+    check_array(x, "rms_norm")
+    epsilon = check_epsilon(epsilon)
+    axes = normalize_axes(axis, x.ndim)
+    _check_vectors(tuple(x.shape[a] for a in axes), x, f"the sizes of axes {axes}", scale=scale)
+    compute = jnp.result_type(x.dtype, jnp.float32)
+    xc = x.astype(compute)
+    y = xc * jax.lax.rsqrt(jnp.mean(jnp.square(xc), axes, keepdims=True) + epsilon)
+    if scale is not None:
+        y = y * scale.astype(compute).reshape([x.shape[a] if a in axes else 1 for a in range(x.ndim)])
+    return y.astype(x.dtype)
+
+
+def unit_norm(x: jax.Array, *, axis: int | Sequence[int] = -1, epsilon: float = 1e-12) -> jax.Array:
+    """Keras `UnitNormalization` (`keras.ops.normalize`, order 2): x over its L2 norm along `axis`.
+
+    `x * min(rsqrt(sum(x**2)), 1 / epsilon)`, in x's dtype (as Keras).
+
+    Args:
+        x: any shape, floating.
+        axis: the axis or axes normalised over (negatives from the end).
+        epsilon: the smallest norm divided by, > 0 (Keras's layer: 1e-12).
+
+    Returns:
+        y of x's shape and dtype, of unit L2 norm along `axis` (zeros stay zeros).
+
+    Raises:
+        TypeError: `axis` is not an int or ints, `epsilon` not a real number, or x not
+            floating.
+        ValueError: an axis out of range or repeated, or `epsilon` not finite and > 0.
+    """
+    check_array(x, "unit_norm")
+    epsilon = check_epsilon(epsilon)
+    axes = normalize_axes(axis, x.ndim)
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        raise TypeError(f"`x` must be floating for unit normalization, got dtype {x.dtype}.")
+    inv = jax.lax.rsqrt(jnp.sum(jnp.square(x), axes, keepdims=True))
+    return x * jnp.minimum(inv, jnp.asarray(1.0 / epsilon, x.dtype))
+
+
+def _l2_normalize(v: jax.Array, epsilon: float = 1e-7) -> jax.Array:
+    """Keras's `normalize(v, axis=None)`: v over its L2 norm (at most 1 / epsilon times v)."""
+    return v * jnp.minimum(jax.lax.rsqrt(jnp.sum(jnp.square(v))), jnp.asarray(1.0 / epsilon, v.dtype))
+
+
+def spectral_normalize(kernel: jax.Array, vector_u: jax.Array, power_iterations: int = 1
+                       ) -> tuple[jax.Array, jax.Array]:
+    """Keras `SpectralNormalization`'s training step: `(vector_u, kernel / sigma)`.
+
+    With W the kernel as (-1, out) (out: its last axis), `power_iterations` times
+    `v = normalize(u @ W.T)`, `u = normalize(v @ W)`; then `sigma = v @ W @ u.T`, the
+    estimate of W's largest singular value, with u and v held constant for gradients
+    (`stop_gradient`, as Keras). An all-zero kernel comes back as it is, with `vector_u`.
+
+    Args:
+        kernel: (..., out), e.g. a Dense kernel (in, out) or a Conv kernel (*k, in, out).
+        vector_u: (1, out), the estimate of W's first right singular vector.
+        power_iterations: the number of power iterations, >= 1.
+
+    Returns:
+        `(vector_u, kernel)`: the new estimate and the kernel divided by sigma, each in
+        its own dtype.
+
+    Raises:
+        TypeError: `power_iterations` is not an int.
+        ValueError: `power_iterations` below 1, or `vector_u` not of shape (1, out).
+    """
+    if not _is_int(power_iterations):
+        raise TypeError(f"`power_iterations` must be an int, got {power_iterations!r}.")
+    if power_iterations < 1:
+        raise ValueError(f"`power_iterations` must be greater than zero, got {power_iterations}.")
+    if tuple(vector_u.shape) != (1, kernel.shape[-1]):
+        raise ValueError(f"`vector_u` must have shape (1, {kernel.shape[-1]}) for a kernel of shape "
+                         f"{tuple(kernel.shape)}, got {tuple(vector_u.shape)}.")
+    w = kernel.reshape(-1, kernel.shape[-1])
+
+    def normalized(kernel: jax.Array, vector_u: jax.Array) -> tuple[jax.Array, jax.Array]:
+        u = vector_u.astype(kernel.dtype)
+        for _ in range(power_iterations):
+            v = _l2_normalize(u @ w.T)
+            u = _l2_normalize(v @ w)
+        u, v = jax.lax.stop_gradient(u), jax.lax.stop_gradient(v)
+        sigma = (v @ w) @ u.T
+        return u.astype(vector_u.dtype), (kernel / sigma).astype(kernel.dtype)
+
+    return jax.lax.cond(jnp.all(kernel == 0), lambda k, u: (u, k), normalized, kernel, vector_u)

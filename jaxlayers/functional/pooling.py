@@ -7,8 +7,9 @@ import numpy as np
 from jax import lax
 
 from jaxlayers import padding as pad
-from jaxlayers._args import IntOrSeq, check_bool, spatial_rank
+from jaxlayers._args import IntOrSeq, check_array, check_bool, spatial_rank
 from jaxlayers.functional import _lowering
+from jaxlayers.functional._checks import batch_sharded_at_most
 from jaxlayers.functional._windows import Windows, block_max, can_be_nan, lowest, max_keep_ties, window_max
 
 
@@ -36,8 +37,9 @@ def max_pool(
         TypeError: a size or stride that is not an int or ints.
         ValueError: an argument out of range, or a window larger than the (padded) input.
     """
+    check_array(x, "max_pool")
     w = Windows.resolve(x, pool_size, strides, padding)
-    if _lowering.use("block_pool", True, applicable=w.non_overlapping):
+    if _lowering.use("block_pool", True, applicable=w.non_overlapping and batch_sharded_at_most(x)):
         return block_max(w.blocks(x, lowest(x.dtype)), w.block_axes)
     return window_max(x, w)
 
@@ -63,12 +65,13 @@ def avg_pool(
         TypeError: `x` is bool, or a size or stride is not an int or ints.
         ValueError: an argument out of range, or a window larger than the (padded) input.
     """
+    check_array(x, "avg_pool")
     if x.dtype == jnp.bool_:
         raise TypeError("`x` of avg_pool must be numeric (as keras.ops.average_pool), got dtype bool.")
     w = Windows.resolve(x, pool_size, strides, padding)
     dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.float32
     x = x.astype(jnp.promote_types(dtype, jnp.float32))
-    if _lowering.use("block_pool", True, applicable=w.non_overlapping):
+    if _lowering.use("block_pool", True, applicable=w.non_overlapping and batch_sharded_at_most(x)):
         total = jnp.sum(w.blocks(x, 0), axis=w.block_axes)
     else:
         # A NumPy init value stays a constant under jit, which reduce_window's gradient needs.
@@ -93,6 +96,7 @@ def global_max_pool(x: jax.Array, keepdims: bool = False) -> jax.Array:
         TypeError: `keepdims` is not a bool.
         ValueError: `x` without a spatial axis.
     """
+    check_array(x, "global_max_pool")
     keepdims = check_bool(keepdims, "keepdims")
     axes = tuple(range(1, spatial_rank(x) + 1))
     if not can_be_nan(x.dtype):
@@ -114,5 +118,6 @@ def global_avg_pool(x: jax.Array, keepdims: bool = False) -> jax.Array:
         TypeError: `keepdims` is not a bool.
         ValueError: `x` without a spatial axis.
     """
+    check_array(x, "global_avg_pool")
     keepdims = check_bool(keepdims, "keepdims")
     return jnp.mean(x, axis=tuple(range(1, spatial_rank(x) + 1)), keepdims=keepdims)

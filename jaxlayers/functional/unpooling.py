@@ -1,6 +1,7 @@
 """Max pooling that remembers where each maximum came from, and its inverse."""
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -10,8 +11,9 @@ import numpy as np
 from jax import lax
 
 from jaxlayers import padding as pad
-from jaxlayers._args import IntOrSeq, _is_int
+from jaxlayers._args import IntOrSeq, _is_int, check_array
 from jaxlayers.functional import _lowering
+from jaxlayers.functional._checks import batch_sharded_at_most, explicit_sharding
 from jaxlayers.functional._windows import (
     Windows, block_max_at, can_be_nan, flat_index_of, index_position, lowest, nan_max,
 )
@@ -45,16 +47,15 @@ def max_pool_with_indices(
         TypeError: a size or stride that is not an int or ints.
         ValueError: an argument out of range, or a window larger than the (padded) input.
     """
+    check_array(x, "max_pool_with_indices")
     w = Windows.resolve(x, pool_size, strides, padding)
-    if _lowering.use("block_pool", True, applicable=w.non_overlapping):
+    if _lowering.use("block_pool", True, applicable=w.non_overlapping and batch_sharded_at_most(x)):
         blocks = w.blocks(x, lowest(x.dtype))
         stopped = lax.stop_gradient(blocks)
         position = index_position(stopped, nan_max(stopped, w.block_axes), w.block_axes, w.real_cells())
         return block_max_at(blocks, position, w.block_axes), flat_index_of(w, position)
     indices = _reduce_window_argmax(lax.stop_gradient(x), w)
-    flat = x.reshape(x.shape[0], -1, x.shape[-1])
-    y = jnp.take_along_axis(flat, indices.reshape(x.shape[0], -1, x.shape[-1]), axis=1)
-    return y.reshape(indices.shape), indices
+    return jnp.asarray(x).at[_cells(indices, w.sizes)].get(out_sharding=explicit_sharding(indices)), indices
 
 
 def _reduce_window_argmax(x: jax.Array, w: Windows) -> jax.Array:
@@ -65,17 +66,19 @@ def _reduce_window_argmax(x: jax.Array, w: Windows) -> jax.Array:
     """
     spatial = x.shape[1:-1]
     iota = jnp.arange(math.prod(spatial), dtype=jnp.int32).reshape(1, *spatial, 1)
-    iota = jnp.broadcast_to(iota, x.shape)
+    iota = jnp.broadcast_to(iota, x.shape, out_sharding=explicit_sharding(x))  # reduce_window: one sharding
     nan = can_be_nan(x.dtype)
 
     def pick(a, b):
+        # lax primitives only: a jitted jnp function (jnp.where, jnp.isnan) in the reducer
+        # does not lower with symbolic sizes (jax 0.10: "using value defined outside the region").
         (va, ia), (vb, ib) = a, b
-        larger, tie = vb > va, vb == va
+        larger, tie = lax.gt(vb, va), lax.eq(vb, va)
         if nan:
-            na, nb = jnp.isnan(va), jnp.isnan(vb)
+            na, nb = lax.ne(va, va), lax.ne(vb, vb)
             larger, tie = larger | (nb & ~na), tie | (na & nb)
-        take_b = larger | (tie & (ib < ia))
-        return jnp.where(take_b, vb, va), jnp.where(take_b, ib, ia)
+        take_b = larger | (tie & lax.lt(ib, ia))
+        return lax.select(take_b, vb, va), lax.select(take_b, ib, ia)
 
     init = (jnp.asarray(lowest(x.dtype)), jnp.array(_NO_INDEX, jnp.int32))
     _, indices = lax.reduce_window((x, iota), init, pick, *w.lax_args())
@@ -92,7 +95,8 @@ def max_unpool(y: jax.Array, indices: jax.Array, output_shape: Sequence[int]) ->
         indices: integers of y's shape, from `max_pool_with_indices`. Concrete indices
             must lie in the output (checked); under `jit`, out-of-range ones are dropped.
         output_shape: the full shape of the pooled input, (batch, *spatial, channels), as
-            ints (a sequence or a 1-D NumPy array), each spatial size at least y's.
+            ints (a sequence or a 1-D NumPy array) or `x.shape` under `jax.export` (symbolic
+            sizes), each spatial size at least y's.
 
     Returns:
         An array of `output_shape` and y's dtype.
@@ -101,10 +105,12 @@ def max_unpool(y: jax.Array, indices: jax.Array, output_shape: Sequence[int]) ->
         TypeError: `indices` are not integers, or `output_shape` is not a sequence of ints.
         ValueError: shapes that do not match, or concrete indices out of range.
     """
+    check_array(y, "max_unpool", "y")
+    check_array(indices, "max_unpool", "indices")
     if isinstance(output_shape, str) or not isinstance(output_shape, (Sequence, np.ndarray)) or not all(
-            map(_is_int, output_shape)):
+            _is_int(d) or jax.export.is_symbolic_dim(d) for d in output_shape):
         raise TypeError(f"`output_shape` must be a sequence of ints (batch, *spatial, channels), got {output_shape!r}.")
-    output_shape = tuple(int(d) for d in output_shape)
+    output_shape = tuple(int(d) if _is_int(d) else d for d in output_shape)
     if tuple(indices.shape) != tuple(y.shape):
         raise ValueError(f"`indices` must have the shape of `y` {tuple(y.shape)}, got {tuple(indices.shape)}.")
     if not jnp.issubdtype(indices.dtype, jnp.integer):
@@ -114,21 +120,28 @@ def max_unpool(y: jax.Array, indices: jax.Array, output_shape: Sequence[int]) ->
             f"`output_shape` must be (batch, *spatial, channels) with y's batch and channels "
             f"and {y.ndim - 2} spatial axes, got {output_shape} for y of shape {tuple(y.shape)}."
         )
-    if any(n < m for n, m in zip(output_shape[1:-1], y.shape[1:-1])):
+    if any(pad.surely(lambda: n < m) for n, m in zip(output_shape[1:-1], y.shape[1:-1])):
         raise ValueError(
             f"`output_shape` {output_shape} cannot be the input pooled into y of shape {tuple(y.shape)}: "
             f"pooling never enlarges, so each spatial size must be at least y's."
         )
-    batch, channels = y.shape[0], y.shape[-1]
     cells = math.prod(output_shape[1:-1])
     _check_index_range(indices, cells, output_shape)
-    flat_y = y.reshape(batch, -1, channels)
-    flat_i = indices.reshape(batch, -1, channels)
-    flat_i = jnp.where(flat_i < 0, cells, flat_i)  # dropped below, not wrapped around
-    b = jnp.arange(batch)[:, None, None]
-    c = jnp.arange(channels)[None, None, :]
-    out = jnp.zeros((batch, cells, channels), y.dtype).at[b, flat_i, c].set(flat_y, mode="drop")
-    return out.reshape(output_shape)
+    indices = jnp.where(indices < 0, cells, indices)  # dropped below, not wrapped around
+    cells_of = _cells(indices, output_shape[1:-1])
+    return jnp.zeros(output_shape, y.dtype).at[cells_of].set(jnp.asarray(y), mode="drop", out_sharding=explicit_sharding(y))
+
+
+def _cells(indices: jax.Array, sizes: Sequence[int]) -> tuple[jax.Array, ...]:
+    """`(batch, *spatial, channel)` coordinates of row-major flat spatial `indices`
+    (batch, *out, channels) into a map of `sizes`; one at or past the end has a first
+    coordinate past its axis. No reshape, so symbolic sizes (`jax.export`) work too."""
+    coords, rest = [], indices
+    for n in reversed(sizes[1:]):
+        coords.append(rest % n)
+        rest = rest // n
+    iota = functools.partial(lax.broadcasted_iota, jnp.int32, indices.shape, out_sharding=explicit_sharding(indices))
+    return iota(0), rest, *reversed(coords), iota(indices.ndim - 1)
 
 
 def _check_index_range(indices: jax.Array, cells: int, output_shape: tuple[int, ...]) -> None:

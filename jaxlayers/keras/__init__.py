@@ -141,9 +141,11 @@ def _walk(model: Any, keras: Any) -> tuple[list[_Call], Wire, int]:
                 raise ValueError(f"Keras model {model.name!r} is not built (layer {layer.name!r} has no weights yet): "
                                  "give it a `keras.Input` or call it once first.")
             check_once(layer)
-            calls.append(_Call(layer, kind_of(layer), i, layer.input, layer.name))
+            node = layer._inbound_nodes[0] if layer._inbound_nodes else None  # its tensor, not the mask Keras adds
+            calls.append(_Call(layer, kind_of(layer), i, node.arguments.args[0] if node else layer.input, layer.name))
         if not calls:
             raise ValueError(f"Keras model {model.name!r} has no layers to convert.")
+        _check_masks(model, calls, 1)
         return calls, len(calls), 1
     if not hasattr(model, "_nodes_by_depth") or not model.inputs:
         raise ValueError(f"Keras model {model.name!r} of class {type(model).__name__} is subclassed; only "
@@ -176,8 +178,41 @@ def _walk(model: Any, keras: Any) -> tuple[list[_Call], Wire, int]:
         ids[id(node.output_tensors[0])] = len(model.inputs) + len(calls) - 1
     if not calls:
         raise ValueError(f"Keras model {model.name!r} has no layers to convert.")
+    _check_masks(model, calls, len(model.inputs))
     outputs = tuple(ids[id(t)] for t in model.outputs)
     return calls, outputs[0] if len(outputs) == 1 else outputs, len(model.inputs)
+
+
+def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
+    """Refuse a model whose Keras masks would not reach the same layers in the Graph.
+
+    Keras passes masks on through the layers that support them; a jaxlayers Graph only
+    from Embedding(mask_zero=True), Masking and recurrent layers (`return_sequences`) to the
+    next layer. A layer whose `call` takes Keras's mask must get the same one.
+    """
+    import inspect
+
+    from jaxlayers.layers.rnn.rnn import RNN
+
+    keras_mask, our_mask = [False] * num_inputs, [False] * num_inputs
+    for call in calls:
+        edge = call.edge if isinstance(call.edge, tuple) else (call.edge,)
+        masked, ours = any(keras_mask[j] for j in edge), len(edge) == 1 and our_mask[edge[0]]
+        layer = call.operation if call.kind == "layer" else None
+        definition = None if layer is None else _convert.by_keras_name().get(type(layer).__name__)
+        makes = definition is not None and hasattr(definition, "compute_mask") and not issubclass(definition, RNN)
+        makes = makes and getattr(layer, "mask_zero", True)
+        takes = layer is not None and "mask" in inspect.signature(layer.call).parameters
+        if masked and (call.kind != "layer" or takes and not (definition is not None and issubclass(definition, RNN)
+                                                                  and ours)):
+            raise ValueError(f"Keras model {model.name!r}: {call.name!r} ({type(call.operation).__name__}) takes the "
+                             "mask of an Embedding(mask_zero=True) or Masking; a jaxlayers Graph passes masks only "
+                             "from those (and from recurrent layers with return_sequences) straight to recurrent "
+                             "layers.")
+        sequences = getattr(layer, "return_sequences", False)
+        keras_mask.append(makes or masked and layer is not None and layer.supports_masking and
+                          (not takes or sequences))
+        our_mask.append(makes or ours and sequences)
 
 
 def _operation(operation: Any, args: Sequence[Any], kwargs: Mapping[str, Any], ids: Mapping[int, int], what: str,
@@ -436,3 +471,5 @@ def _set_weights(keras_layer: Any, layer: Any, variables: Mapping[str, Any] | No
         raise ValueError(f"jaxlayers module {getattr(layer, 'name', None) or type(layer).__name__!r} has no "
                          f"variables {missing} for Keras layer {keras_layer.name!r}.")
     keras_layer.set_weights([np.asarray(values[n]) for n in names])
+    if hasattr(keras_layer, "finalize_state"):  # Normalization's statistics (set_weights leaves them stale)
+        keras_layer.finalize_state()

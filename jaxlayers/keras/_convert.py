@@ -180,8 +180,9 @@ def from_layer(layer: Any, keras: Any, what: str, axis_name: Any = None) -> tupl
     kwargs = {}
     for name in dict.fromkeys([*defaults, *config]):
         if name in fields and name not in _JAXLAYERS_ONLY:
-            value = config[name] if name in config else getattr(layer, name)
-            if name == "activation":
+            value = config[name] if name in config else getattr(layer, name) if hasattr(layer, name) else \
+                getattr(layer.cell, name)  # Keras's SimpleRNN keeps `seed` on its cell only
+            if name in ("activation", "recurrent_activation"):
                 value = activation_name(value, what)
             elif name.endswith("_initializer"):
                 value = initializer_name(value, keras)
@@ -361,10 +362,12 @@ def to_layer(module: Any, rank: int, keras: Any, name: str | None = None) -> Any
         if arg not in fields or arg in _JAXLAYERS_ONLY:
             continue
         value = getattr(module, arg)
-        if arg == "activation":
+        if arg in ("activation", "recurrent_activation"):
             value = activation_for_keras(value, what)
         elif arg.endswith("_initializer") and not isinstance(value, str):
             continue  # a callable: Keras keeps its default; the weights are set anyway
+        elif isinstance(value, definitions.Layer):  # a wrapped layer (SpectralNormalization's)
+            value = to_layer(value, rank, keras)
         kwargs[arg] = value
     refusal = module.keras_refusal(cls.__name__) if hasattr(module, "keras_refusal") else None
     if refusal:

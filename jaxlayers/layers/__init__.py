@@ -5,7 +5,8 @@ and their checks, its variables, its call on `jaxlayers.functional`.
 `jaxlayers.keras` converts by them. A definition is not a module itself: use the faces.
 """
 from jaxlayers.layers import (
-    activations, applications, convolutional, core, merging, normalization, pooling, regularization, reshaping,
+    activations, applications, convolutional, core, merging, normalization, pooling, preprocessing, regularization,
+    reshaping, rnn,
 )
 from jaxlayers.layers.activations import *  # noqa: F403
 from jaxlayers.layers.applications import *  # noqa: F403
@@ -15,11 +16,13 @@ from jaxlayers.layers.layer import KernelLayer, Layer, Weight, WeightedLayer
 from jaxlayers.layers.merging import *  # noqa: F403
 from jaxlayers.layers.normalization import *  # noqa: F403
 from jaxlayers.layers.pooling import *  # noqa: F403
+from jaxlayers.layers.preprocessing import *  # noqa: F403
 from jaxlayers.layers.regularization import *  # noqa: F403
 from jaxlayers.layers.reshaping import *  # noqa: F403
+from jaxlayers.layers.rnn import *  # noqa: F403
 
-FAMILIES = (core, convolutional, pooling, normalization, regularization, activations, reshaping, merging,
-            applications)
+FAMILIES = (core, convolutional, pooling, rnn, normalization, regularization, activations, reshaping, merging,
+            preprocessing, applications)
 # The layers the faces present, by family (bases such as `Merge` included: the faces' isinstance checks).
 LAYERS: tuple[type[Layer], ...] = tuple(getattr(family, name) for family in FAMILIES for name in family.__all__)
 

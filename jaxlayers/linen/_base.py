@@ -15,7 +15,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 
-from jaxlayers import _builder, _training
+from jaxlayers import _builder, _faces, _training
 from jaxlayers import layers as definitions
 from jaxlayers.layers.layer import cast_floats, check_dtype  # noqa: F401  (check_dtype: re-exported)
 
@@ -80,7 +80,7 @@ class Layer(definitions.Layer, nn.Module):
                                          lambda w=weight, n=name: w.init(n, self.make_rng("params"), param_dtype))
                 weights[name], state[name] = variable.value, variable
         if self.mode:
-            weights["training"] = training = _training.is_training(self.mode, called, getattr(self, self.mode))
+            weights["training"] = _training.is_training(self.mode, called, getattr(self, self.mode))
             if self.stochastic:
                 weights["rng"] = lambda: self._key(rng)
         out = self.call(*inputs, **weights, **kwargs)
@@ -121,9 +121,4 @@ def face(definition: type[definitions.Layer]) -> type[Layer]:
     Returns:
         A `jaxlayers.linen.Layer` subclass of the same name, in `jaxlayers.linen`.
     """
-    if definition not in _FACES:
-        parent = face(definition.__bases__[0])
-        namespace = {"__face__": True, "__doc__": definition.__doc__, "__module__": "jaxlayers.linen",
-                     "__qualname__": definition.__name__}
-        _FACES[definition] = type(definition.__name__, (definition, parent), namespace)
-    return _FACES[definition]
+    return _faces.make(definition, _FACES, lambda d: {"__doc__": d.__doc__, "__module__": "jaxlayers.linen"})

@@ -7,14 +7,11 @@ their input size first and `rngs=`: `Dense(in_features, units, ..., rngs=rngs)`,
 `BatchNormalization(num_features, ..., rngs=rngs)`. They work inside
 `flax.nnx.Sequential`, and with `jaxlayers.summary` / `jaxlayers.count_params`.
 """
-from jaxlayers import layers as _layers
+from jaxlayers import _faces
 from jaxlayers.nnx._base import Layer, face
-from jaxlayers.nnx.graph import Graph, Input, Model, Tensor
+from jaxlayers._builder import Input, Tensor
+from jaxlayers.nnx.graph import Graph, Model
 
-WeightedLayer = face(_layers.WeightedLayer)
-KernelLayer = face(_layers.KernelLayer)
-for _definition in _layers.LAYERS:
-    for _name in (_definition.__name__, *_definition.keras_aliases):
-        globals()[_name] = face(_definition)
+globals().update({_name: face(_definition) for _name, _definition in _faces.names().items()})
 
 __all__ = [name for name in dir() if name[0].isupper()] + ["face"]

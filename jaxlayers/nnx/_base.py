@@ -15,7 +15,7 @@ from typing import Any
 import jax
 from flax import nnx
 
-from jaxlayers import _builder, _training
+from jaxlayers import _builder, _faces, _training
 from jaxlayers import layers as definitions
 from jaxlayers._args import check_bool
 from jaxlayers.layers.layer import WeightedLayer, cast_floats
@@ -107,7 +107,7 @@ class Layer(definitions.Layer, nnx.Module):
                                  f"input with {name}={sizes[name]!r} (shapes {shapes}).")
         weights = {name: None if getattr(self, name) is None else getattr(self, name)[...] for name in self._variables}
         if self.mode:
-            weights["training"] = training = _training.is_training(self.mode, called, getattr(self, self.mode))
+            weights["training"] = _training.is_training(self.mode, called, getattr(self, self.mode))
             if self.stochastic:
                 weights["rng"] = lambda: self._key(rngs)
         out = self.call(*inputs, **weights, **kwargs)
@@ -209,12 +209,13 @@ def face(definition: type[definitions.Layer]) -> type[Layer]:
     Returns:
         A `jaxlayers.nnx.Layer` subclass of the same name, in `jaxlayers.nnx`.
     """
-    if definition not in _FACES:
-        parent = face(definition.__bases__[0])
-        namespace: dict[str, Any] = {"__face__": True, "__doc__": _document(definition.__doc__, definition),
-                                     "__module__": "jaxlayers.nnx", "__qualname__": definition.__name__,
-                                     "__signature__": signature(definition)}
-        if definition.mode:
-            namespace["set_view"] = _SET_VIEW[definition.mode]
-        _FACES[definition] = type(definition.__name__, (definition, parent), namespace)
-    return _FACES[definition]
+    return _faces.make(definition, _FACES, _namespace)
+
+
+def _namespace(definition: type[definitions.Layer]) -> dict[str, Any]:
+    """An NNX face's class attributes: its documented Args, constructor signature and view switch."""
+    namespace: dict[str, Any] = {"__doc__": _document(definition.__doc__, definition), "__module__": "jaxlayers.nnx",
+                                 "__signature__": signature(definition)}
+    if definition.mode:
+        namespace["set_view"] = _SET_VIEW[definition.mode]
+    return namespace

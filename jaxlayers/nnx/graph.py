@@ -7,7 +7,7 @@ from typing import Any
 from flax import nnx
 
 from jaxlayers import _builder
-from jaxlayers._builder import Input, Tensor
+from jaxlayers._builder import Tensor
 from jaxlayers._graph import check_graph, check_names, graph_inputs, run_graph
 
 

@@ -73,7 +73,14 @@ class DepthwiseLayer(WeightedLayer):
         return Weight(shape, self.depthwise_initializer, argument="depthwise_initializer")
 
     def bias_weight(self, units: int) -> Weight | None:
-        """`bias` (units,) with `use_bias`, else None."""
+        """The bias, with `use_bias`.
+
+        Args:
+            units: its size (the output channels).
+
+        Returns:
+            Its declaration (units,), or None without `use_bias`.
+        """
         return Weight((units,), self.bias_initializer) if self.use_bias else None
 
     def keras_refusal(self, keras_class: str) -> str | None:

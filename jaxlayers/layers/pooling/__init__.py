@@ -1,4 +1,10 @@
 """Keras's pooling layers (`keras/src/layers/pooling/`), plus max pooling with indices and max unpooling."""
+from jaxlayers.layers.pooling.adaptive_average_pooling import (
+    AdaptiveAveragePooling, AdaptiveAveragePooling1D, AdaptiveAveragePooling2D, AdaptiveAveragePooling3D,
+)
+from jaxlayers.layers.pooling.adaptive_max_pooling import (
+    AdaptiveMaxPooling, AdaptiveMaxPooling1D, AdaptiveMaxPooling2D, AdaptiveMaxPooling3D,
+)
 from jaxlayers.layers.pooling.average_pooling import (
     AveragePooling, AveragePooling1D, AveragePooling2D, AveragePooling3D,
 )
