@@ -30,7 +30,7 @@ JAXLAYERS = "jaxlayers"
 CHOICES_OF = {
     "conv_few": ("shift_sum",), "conv_in1": ("tap_sum",), "conv_t1v": ("explicit_pad",), "conv_t2": ("subpixel",),
     "max_pool": ("block_pool",), "avg_pool": ("block_pool",), "unpool": ("block_pool",),
-    "nearest": ("broadcast_upsample",), "depthwise": ("depthwise_shift",),
+    "nearest": ("broadcast_upsample",), "dwconv": ("depthwise_shift",), "dwconv_s2": ("depthwise_shift",),
 }
 
 
@@ -44,6 +44,7 @@ class Op:
     padding: str = "same"  # conv family: Keras padding
     filters: int | None = None  # conv family: fixed filters in every case (None: as many as channels)
     channels: int | None = None  # fixed input channels in every case (None: the case's)
+    depthwise: bool = False  # a depthwise conv (one 3x3 filter per channel)
 
 
 OPS = (
@@ -58,8 +59,12 @@ OPS = (
     Op("nearest", "upsample nearest x2"),
     Op("bed_of_nails", "upsample bed-of-nails x2"),
     Op("unpool", "max_pool_with_indices + max_unpool 2x2"),
-    Op("depthwise", "depthwise conv2d 3x3 same"),
 )
+# MobileNetV2's depthwise convs (timed at its own shapes only, not at the autoencoder or large shapes).
+DEPTHWISE_OPS = {
+    "dwconv": Op("dwconv", "depthwise conv2d 3x3 same", depthwise=True),
+    "dwconv_s2": Op("dwconv_s2", "depthwise conv2d 3x3 s2 same", stride=2, depthwise=True),
+}
 
 # Inputs (batch, height, width, channels[, conv filters]) taken from the two MNIST
 # autoencoders at batch 256, and a larger image case.
@@ -75,13 +80,16 @@ AUTOENCODER_SHAPES = {
     "nearest": (256, 14, 14, 16),        # decoder upsampling 3
     "bed_of_nails": (256, 14, 14, 16),
     "unpool": (256, 28, 28, 16),
-    "depthwise": (256, 28, 28, 16),      # a MobileNet-style 3x3 depthwise conv at the autoencoder's size
 }
+# MobileNetV2's depthwise convs at batch 32 (ImageNet resolution, alpha 1): an expanded
+# block at 56x56x144, stride 1 and stride 2 (blocks 2 and 3), and block 1 at 112x112x32.
+MOBILENETV2_SHAPES = [("dwconv", (32, 56, 56, 144)), ("dwconv_s2", (32, 56, 56, 144)), ("dwconv", (32, 112, 112, 32))]
 SIZES = {
-    "full": {"autoencoder": AUTOENCODER_SHAPES, "large": (64, 224, 224, 32)},
-    "quick": {"autoencoder": AUTOENCODER_SHAPES, "large": (16, 64, 64, 32)},
+    "full": {"autoencoder": AUTOENCODER_SHAPES, "large": (64, 224, 224, 32), "mobilenetv2": MOBILENETV2_SHAPES},
+    "quick": {"autoencoder": AUTOENCODER_SHAPES, "large": (16, 64, 64, 32), "mobilenetv2": MOBILENETV2_SHAPES},
     "smoke": {"autoencoder": {**{k: (4, 8, 8, 4, 4)[: len(v)] for k, v in AUTOENCODER_SHAPES.items()},
-                              "conv_few": (4, 8, 8, 12, 1), "conv_in1": (4, 8, 8, 1, 4)}, "large": None},
+                              "conv_few": (4, 8, 8, 12, 1), "conv_in1": (4, 8, 8, 1, 4)}, "large": None,
+              "mobilenetv2": [("dwconv", (4, 8, 8, 8)), ("dwconv_s2", (4, 8, 8, 8))]},
 }
 
 
@@ -93,6 +101,7 @@ def case_shapes(size: str) -> list[tuple[str, Op, tuple[int, ...]]]:
         *image, channels = spec["large"]
         cases += [("large", op, (*image, op.channels or channels, op.filters or channels) if op.out_channels
                    else (*image, channels)) for op in OPS]
+    cases += [("mobilenetv2", DEPTHWISE_OPS[key], shape) for key, shape in spec["mobilenetv2"]]
     return cases
 
 
@@ -137,14 +146,16 @@ def jax_contenders(op: Op, shape: tuple[int, ...], dtype: Any) -> dict[str, tupl
             out["keras.ops.conv_transpose"] = (
                 lambda p, x: kops.conv_transpose(x, p["k"], strides=s, padding=padding, output_padding=extra) + p["b"],
                 p)
-    elif op.key == "depthwise":
+    elif op.depthwise:  # Keras's kernel (3, 3, C, 1); Flax's grouped conv kernel (3, 3, 1, C)
+        s = op.stride
         p = {"k": param(3, 3, c, 1), "b": param(c)}
-        out[JAXLAYERS] = (lambda p, x: F.depthwise_conv(x, p["k"], p["b"], padding="same"), p)
-        m = nn.Conv(c, (3, 3), padding="SAME", feature_group_count=c, dtype=dtype, param_dtype=dtype)
-        out["flax nn.Conv(feature_group_count=C)"] = (lambda p, x: m.apply({"params": p}, x),
-                                                     m.init(jax.random.key(0), x)["params"])
+        out[JAXLAYERS] = (lambda p, x: F.depthwise_conv(x, p["k"], p["b"], strides=s, padding="same"), p)
+        m = nn.Conv(c, (3, 3), strides=(s, s), padding="SAME", feature_group_count=c, dtype=dtype, param_dtype=dtype)
+        out["flax nn.Conv (groups=C)"] = (lambda p, x: m.apply({"params": p}, x),
+                                          m.init(jax.random.key(0), x)["params"])
         if kops:
-            out["keras.ops.depthwise_conv"] = (lambda p, x: kops.depthwise_conv(x, p["k"], padding="same") + p["b"], p)
+            out["keras.ops.depthwise_conv"] = (
+                lambda p, x: kops.depthwise_conv(x, p["k"], strides=s, padding="same") + p["b"], p)
     elif op.key == "max_pool":
         out[JAXLAYERS] = (lambda p, x: F.max_pool(x, 2), {})
         out["flax nn.max_pool"] = (lambda p, x: nn.max_pool(x, (2, 2), (2, 2)), {})
@@ -224,16 +235,16 @@ def torch_contender(op: Op, shape: tuple[int, ...], dtype: str, backward: bool,
     rng = np.random.default_rng(1)
     tdtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
     s = op.stride
-    if op.key in ("conv", "conv_few", "conv_in1"):
+    if op.depthwise:  # what nn.Conv2d(C, C, 3, groups=C) calls; stride 2: padding 1 each side (see RESULTS)
+        name, weights = "torch F.conv2d (groups=C)", [(c, 1, 3, 3), (c,)]
+        f = lambda x, wt, b: TF.conv2d(x, wt, b, stride=s, padding=1, groups=c)  # noqa: E731
+    elif op.key in ("conv", "conv_few", "conv_in1"):
         name, weights = "torch F.conv2d", [(shape[4], c, 3, 3), (shape[4],)]
         f = lambda x, wt, b: TF.conv2d(x, wt, b, padding=1)  # noqa: E731
     elif op.key.startswith("conv_t"):
         name, weights = "torch F.conv_transpose2d", [(c, shape[4], 3, 3), (shape[4],)]
         extra, padding = op.output_padding or 0, {"same": 1, "valid": 0}[op.padding]
         f = lambda x, wt, b: TF.conv_transpose2d(x, wt, b, stride=s, padding=padding, output_padding=extra)  # noqa: E731
-    elif op.key == "depthwise":
-        name, weights = "torch F.conv2d(groups=C)", [(c, 1, 3, 3), (c,)]
-        f = lambda x, wt, b: TF.conv2d(x, wt, b, padding=1, groups=c)  # noqa: E731
     elif op.key == "max_pool":
         name, weights, f = "torch F.max_pool2d", [], lambda x: TF.max_pool2d(x, 2)
     elif op.key == "avg_pool":
@@ -289,8 +300,9 @@ def torch_contender(op: Op, shape: tuple[int, ...], dtype: str, backward: bool,
 def run(size: str, platform: str, repeats: int, min_sample_s: float, log: Callable[[str], None] = print,
         deadline: Deadline | None = None) -> list[dict]:
     """Every case as JSON-ready records, most telling first: forward+backward at the
-    autoencoder shapes (float32, then bfloat16 on accelerators), then at the large
-    shape, then forward (smoke: forward+backward only); cases left when `deadline`
+    autoencoder shapes (float32, then bfloat16 on accelerators), then MobileNetV2's
+    depthwise convs, then the large shape, then forward (smoke: forward+backward
+    only); cases left when `deadline`
     passes are recorded as skipped."""
     import jax.numpy as jnp
 
@@ -299,7 +311,7 @@ def run(size: str, platform: str, repeats: int, min_sample_s: float, log: Callab
     records = []
     cases = case_shapes(size)
     order = [(backward, dtype, case, op, shape) for backward in ((True,) if size == "smoke" else (True, False))
-             for group in ("autoencoder", "large") for dtype in dtypes
+             for group in ("autoencoder", "mobilenetv2", "large") for dtype in dtypes
              for case, op, shape in cases if case == group]
     for backward, dtype, case, op, shape in order:
         mode = "fwd+bwd" if backward else "fwd"

@@ -27,6 +27,13 @@ def render(result: dict, markdown: bool = False) -> str:
                               + (f" ({r['flops_per_image']['xla_cost_analysis'] / 1e6:.2f} M by XLA cost analysis)"
                                  if r["flops_per_image"].get("xla_cost_analysis") else "")
                               for r in result["training"] if "flops_per_image" in r)]
+    if "applications" in result:
+        records = result["applications"]
+        lines += ["", "MobileNetV2 training (images/s over whole epochs, batch 32, BatchNorm training mode; "
+                  "'jl speedup' = jaxlayers / contender images/s)", training_table(records)]
+        lines += [f"FLOPs per training image: {r['variant']} {r['flops_per_image']['xla_cost_analysis'] / 1e6:.1f} M "
+                  "by XLA cost analysis (of peak: against the measured matmul peak)"
+                  for r in records if (r.get("flops_per_image") or {}).get("xla_cost_analysis")]
     if "fulljob" in result:
         lines += ["", "The tutorial's full job (real MNIST; training = the epochs' own time, compile and evaluation apart)",
                   fulljob_table(result["fulljob"])]

@@ -4,13 +4,15 @@
     python -m benchmarks.run --quick              # a minute or two on 2 CPU cores
     python -m benchmarks.run --only layers --json out.json
     python -m benchmarks.run --only quality       # benchmarks.quality (minutes)
+    python -m benchmarks.run --quick --only applications   # MobileNetV2 training
     python -m benchmarks.run --only rnn --mnist-dir DIR   # the RNN guide's classifier: jaxlayers, keras, torch
-    python -m benchmarks.run --device gpu --only fulljob --only training --only layers \
-        --mnist-dir DIR --budget 270              # what benchmarks/accelerator.sh runs
+    python -m benchmarks.run --device gpu --only fulljob --only training --only profile \
+        --only applications --only layers --mnist-dir DIR --budget 400   # benchmarks/accelerator.sh
 
 Parts: layers, training, fulljob (50 epochs of each autoencoder on real MNIST, needs
---mnist-dir), profile (a step's time op by op, jaxlayers and torch), quality, rnn
-(benchmarks.rnn: the RNN guide's LSTM classifier in jaxlayers, Keras fit and torch). They
+--mnist-dir), profile (a step's time op by op, jaxlayers and torch), applications
+(MobileNetV2 training: from_keras, Keras fit, torchvision), quality, rnn (benchmarks.rnn:
+the RNN guide's LSTM classifier in jaxlayers, Keras fit and torch). They
 run in the order given; with --budget, what is left when it runs out is recorded as
 skipped. Prints tables (ratios are "jaxlayers speedup": contender time / jaxlayers
 time, so > 1 means jaxlayers is faster) and writes every figure, the machine and the
@@ -34,17 +36,21 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # allocator), but of less than its default 75%, leaving torch room.
 os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.5")
 
-PARTS = ("layers", "training", "fulljob", "profile", "quality", "rnn")
+PARTS = ("layers", "training", "fulljob", "profile", "applications", "quality", "rnn")
 PLATFORMS = {"cpu": "cpu", "gpu": "cuda", "tpu": "tpu"}  # --device -> JAX_PLATFORMS
 
 SETTINGS = {
-    #        layer sizes, repeats, min sample s, training images, training repeats
+    #        layer sizes, repeats, min sample s, training images, training repeats,
+    #        fulljob epochs and image limit, profile steps, MobileNetV2 images per epoch (batch 32) and size
     "full": dict(layer_size="full", layer_repeats=7, min_sample_s=0.2, images=60_000, train_repeats=5,
-                 epochs=50, limit=None, profile_steps=20, rnn_images=60_000, rnn_epochs=3),
+                 epochs=50, limit=None, profile_steps=20, app_images=2_048, app_size=96, rnn_images=60_000,
+                 rnn_epochs=3),
     "quick": dict(layer_size="quick", layer_repeats=5, min_sample_s=0.03, images=4_096, train_repeats=3,
-                  epochs=5, limit=None, profile_steps=10, rnn_images=8_192, rnn_epochs=3),
+                  epochs=5, limit=None, profile_steps=10, app_images=512, app_size=96, rnn_images=8_192,
+                  rnn_epochs=3),
     "smoke": dict(layer_size="smoke", layer_repeats=2, min_sample_s=0.0, images=512, train_repeats=1,
-                  variants=("upsample",), epochs=1, limit=512, profile_steps=2, rnn_images=256, rnn_epochs=2),
+                  variants=("upsample",), epochs=1, limit=512, profile_steps=2, app_images=64, app_size=32,
+                  rnn_images=256, rnn_epochs=2),
 }
 
 
@@ -59,7 +65,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--markdown", metavar="PATH", help="write the tables here as Markdown")
     p.add_argument("--device", choices=tuple(PLATFORMS), help="JAX platform (default: what JAX sees)")
     p.add_argument("--repeats", type=int, help="timed repeats per contender (default by size)")
-    p.add_argument("--no-torch-compile", action="store_true", help="skip the torch.compile training contenders")
+    p.add_argument("--no-torch-compile", action="store_true",
+                   help="skip the torch.compile training contenders (training and applications)")
     p.add_argument("--mnist-dir", help="the four MNIST IDX .gz files (fulljob; default $MNIST_DIR)")
     p.add_argument("--epochs", type=int, help="fulljob epochs (default 50; --quick 5; --smoke 1); rnn epochs "
                                               "(default 3; --smoke 2)")
@@ -107,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         "notes": contenders.missing_notes(),
     }
     variants = {"variants": cfg["variants"]} if "variants" in cfg else {}
-    if "layers" in parts or "training" in parts:
+    if {"layers", "training", "applications"} & set(parts):
         log("matmul peak ...")
         result["matmul_peak"] = machine.matmul_peak(n=512 if size == "smoke" else 2048 if size == "quick" else 4096)
     for part in parts:
@@ -138,6 +145,18 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks import opprofile
 
             result["profile"] = opprofile.run(cfg["profile_steps"], log=log, deadline=deadline, **variants)
+        elif part == "applications":
+            from benchmarks import applications
+
+            compile_ok = size != "smoke" and not args.no_torch_compile
+            if not compile_ok:
+                result["notes"].append("torch.compile MobileNetV2 contenders skipped (--smoke or --no-torch-compile)")
+            if size == "smoke":
+                result["notes"].append("--smoke: MobileNetV2 at 32x32, without keras fit spe=50")
+            result["applications"] = applications.run(cfg["app_images"], cfg["train_repeats"],
+                                                      result["matmul_peak"]["peak_flops"], torch_compile=compile_ok,
+                                                      log=log, deadline=deadline, size=cfg["app_size"],
+                                                      variations=size != "smoke")
         elif part == "quality":
             from benchmarks import quality
 

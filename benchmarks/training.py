@@ -287,14 +287,16 @@ def keras_jax_contender(variant: str, n: int, spe: int) -> Callable[[], Prepared
     return build
 
 
-def worker_contender(args: list[str], env: dict[str, str | None]) -> Callable[[], Prepared]:
-    """A contender living in a subprocess (`--worker ...`), one epoch per request.
+def worker_contender(args: list[str], env: dict[str, str | None],
+                     module: str = "benchmarks.training") -> Callable[[], Prepared]:
+    """A contender living in a subprocess (`python -m MODULE --worker ...`), one epoch per
+    request; the worker side is `serve_worker`.
 
     env: variables set for the subprocess on top of this process's; None removes one."""
 
     def build() -> Prepared:
         merged = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
-        proc = subprocess.Popen([sys.executable, "-m", "benchmarks.training", "--worker", *args],
+        proc = subprocess.Popen([sys.executable, "-m", module, "--worker", *args],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                 text=True, env=merged, cwd=ROOT)
 
@@ -538,6 +540,22 @@ def _worker(argv: list[str]) -> int:
     p.add_argument("--layout", choices=TORCH_LAYOUTS, default="NCHW")
     p.add_argument("--compile", choices=("eager", "default"), default="eager")
     a = p.parse_args(argv)
+
+    def make() -> tuple[Callable[[], Any], str]:
+        if a.kind == "keras":
+            import keras
+
+            return KerasFit(keras, a.variant, a.images, a.spe).epoch, f"subprocess, backend {keras.backend.backend()}"
+        prepared = torch_contender(a.variant, a.images, a.layout, None if a.compile == "eager" else a.compile)()
+        return prepared.run, f"subprocess, {prepared.note}"
+
+    return serve_worker(make)
+
+
+def serve_worker(make: Callable[[], tuple[Callable[[], Any], str]]) -> int:
+    """The subprocess side of `worker_contender`: `make()` -> (epoch, note), then one reply
+    per request on stdin ("ready": the note; "epoch": its seconds, `Elapsed` or wall),
+    each a line "@@ JSON" on the real stdout (print output goes to stderr)."""
     out = sys.stdout
     sys.stdout = sys.stderr  # keep the pipe for replies
 
@@ -546,13 +564,7 @@ def _worker(argv: list[str]) -> int:
         out.flush()
 
     try:
-        if a.kind == "keras":
-            import keras
-
-            epoch, note = KerasFit(keras, a.variant, a.images, a.spe).epoch, f"subprocess, backend {keras.backend.backend()}"
-        else:
-            prepared = torch_contender(a.variant, a.images, a.layout, None if a.compile == "eager" else a.compile)()
-            epoch, note = prepared.run, f"subprocess, {prepared.note}"
+        epoch, note = make()
     except Exception as err:
         for line in sys.stdin:
             reply({"error": f"{type(err).__name__}: {err}"})

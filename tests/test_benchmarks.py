@@ -1,6 +1,6 @@
 """The prepared accelerator run works on CPU: `bash benchmarks/accelerator.sh DIR OUT --device cpu --smoke`.
 
-One smoke run of every part (full job, training, profile, layers) on a tiny MNIST
+One smoke run of every part but MobileNetV2 (full job, training, profile, layers) on a tiny MNIST
 written in the IDX format: every contender appears and ran, the JSON and Markdown
 are written. No timing is asserted: speed is read from benchmarks/RESULTS.md runs.
 Torch contenders are expected only when torch is installed.
@@ -19,6 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_TORCH = importlib.util.find_spec("torch") is not None
+HAS_TORCHVISION = HAS_TORCH and importlib.util.find_spec("torchvision") is not None
 
 LAYER_CONTENDERS = {
     "conv": {"jaxlayers", "flax nn.Conv", "keras.ops.conv", "torch F.conv2d"},
@@ -35,6 +36,10 @@ LAYER_CONTENDERS = {
     "nearest": {"jaxlayers", "jaxlayers (lax path)", "jax.image.resize", "keras.ops.repeat", "torch F.interpolate"},
     "bed_of_nails": {"jaxlayers", "jnp .at[::2,::2].set"},
     "unpool": {"jaxlayers", "jaxlayers (lax path)", "torch max_pool2d+max_unpool2d"},
+    "dwconv": {"jaxlayers", "jaxlayers (lax path)", "flax nn.Conv (groups=C)", "keras.ops.depthwise_conv",
+               "torch F.conv2d (groups=C)"},
+    "dwconv_s2": {"jaxlayers", "jaxlayers (lax path)", "flax nn.Conv (groups=C)", "keras.ops.depthwise_conv",
+                  "torch F.conv2d (groups=C)"},
 }
 # The smoke run leaves out the contenders that only vary a setting of another (other loop,
 # lax lowerings, XLA fusions): every code path runs, not every setting.
@@ -43,6 +48,9 @@ TRAINING_CONTENDERS = {
     "keras fit (jax, spe=1)", "keras fit (jax, spe=50)", "keras fit (torch)", "torch eager (NCHW)",
     "torch eager (channels_last)",
 }
+
+# MobileNetV2 (smoke: without keras fit spe=50 and torch.compile); torchvision's only where it imports.
+APPLICATION_CONTENDERS = {"jaxlayers (from_keras, plain loop)", "keras fit (jax, spe=1)", "torch eager (channels_last)"}
 
 
 def _expected(names: set[str]) -> set[str]:
@@ -108,6 +116,54 @@ def test_every_training_contender_ran(smoke):
         assert record["flops_per_image"]["analytic"] > 0
 
 
+@pytest.mark.slow
+def test_every_mobilenetv2_contender_ran(tmp_path):
+    """`--only applications --smoke` (left out of the accelerator smoke run: minutes of compile on CPU)."""
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env.pop("KERAS_BACKEND", None)
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--only", "applications", "--smoke",
+                           "--device", "cpu", "--json", str(tmp_path / "app.json"), "--markdown",
+                           str(tmp_path / "app.md")], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "MobileNetV2 training" in proc.stdout
+    (record,) = json.loads((tmp_path / "app.json").read_text())["applications"]
+    assert record["batch"] == 32 and record["images"] == 64 and record["image_size"] == 32
+    expected = {n for n in APPLICATION_CONTENDERS if HAS_TORCHVISION or "torch" not in n}
+    assert expected <= set(record["results"])
+    for name in expected:
+        stats = record["results"][name]
+        assert stats["error"] is None, (name, stats["error"])
+        assert stats["images_per_second"] > 0
+    assert record["results"]["jaxlayers (from_keras, plain loop)"]["jaxlayers_speedup"] == pytest.approx(1.0)
+    if not HAS_TORCHVISION:
+        assert record["results"]["torch eager (channels_last)"]["error"].startswith("skipped: torch")
+    assert record["flops_per_image"]["xla_cost_analysis"] > 0
+
+
+def test_mobilenetv2_without_torchvision_is_recorded_as_skipped(monkeypatch):
+    """No torchvision: its contenders are named, with the reason, and nothing is started for them."""
+    from benchmarks import applications
+    from benchmarks.timing import Stats
+
+    seen = []
+
+    def fake_measure(contenders, **kw):
+        seen.extend(c.name for c in contenders)
+        return {c.name: Stats.of([0.5 if c.name.startswith("keras") else 0.25]) for c in contenders}
+
+    monkeypatch.setattr(applications, "measure", fake_measure)
+    monkeypatch.setattr(applications, "torchvision_missing", lambda: "torchvision is not installed")
+    (record,) = applications.run(100, 1, None, log=lambda m: None)
+    assert record["images"] == 96  # whole batches of 32
+    assert seen == ["jaxlayers (from_keras, plain loop)", "keras fit (jax, spe=1)", "keras fit (jax, spe=50)"]
+    results = record["results"]
+    assert results["keras fit (jax, spe=50)"]["jaxlayers_speedup"] == pytest.approx(2.0)
+    assert results["jaxlayers (from_keras, plain loop)"]["images_per_second"] == pytest.approx(96 / 0.25)
+    for name in ("torch eager (channels_last)", "torch.compile (channels_last)"):
+        assert results[name] == {"error": "skipped: torchvision is not installed"}
+
+
 def test_full_job_trains_on_the_idx_files(smoke):
     result, _, _ = smoke
     (record,) = result["fulljob"]
@@ -130,8 +186,9 @@ def test_tables_print_and_markdown_is_written(smoke):
     _, markdown, stdout = smoke
     for text in (stdout, markdown):
         assert "Layers" in text and "Training" in text and "full job" in text and "op by op" in text
+        assert "depthwise conv2d 3x3 s2 same" in text
         assert "jl speedup" in text and "keras fit (jax, spe=50)" in text
-    assert markdown.count("|---|") >= 4  # one Markdown table per part
+    assert markdown.count("|---|") >= 5  # one Markdown table per part
 
 
 RNN_CONTENDERS = {"jaxlayers (experiments.rnn)", "keras fit (jax, spe=1)", "torch eager (nn.LSTM)"}
