@@ -39,8 +39,10 @@ CONFIGS = [dict(),
                 activation="relu")]
 
 
-@pytest.mark.parametrize("rank", [1, 2, 3])
-@pytest.mark.parametrize("config", range(4))
+# the default run: every configuration in 2-D, the defaults in 1-D and 3-D (the rest under -m slow)
+@pytest.mark.parametrize("rank,config", [
+    pytest.param(rank, config, marks=() if rank == 2 or config == 0 else pytest.mark.slow, id=f"{rank}d-{config}")
+    for rank in (1, 2, 3) for config in range(4)])
 def test_layer_equals_keras(rank, config, rng):
     cfg = dict(CONFIGS[config])
     initial = cfg.pop("initial", False)

@@ -40,7 +40,7 @@ def close(got, expected, tol=TOL):
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=IDS)
-@pytest.mark.parametrize("nested", [True, False])
+@pytest.mark.parametrize("nested", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_cell_equals_keras_in_both_faces(kind, nested, rng):
     name, kwargs = kind
     cell, weights = keras_cell(name, rng, **kwargs)
@@ -65,7 +65,9 @@ def keras_grads(cell, x, states):
     return {w.name: g for w, g in zip(cell.trainable_variables, grads[0])}, grads[1], grads[2]
 
 
-@pytest.mark.parametrize("kind", KINDS, ids=IDS)
+# the default run: the LSTM cell's gradients (the others under -m slow; their layers' are in test_recurrent)
+@pytest.mark.parametrize("kind", [pytest.param(k, marks=() if k[0] == "LSTM" else pytest.mark.slow, id=i)
+                                  for k, i in zip(KINDS, IDS)])
 def test_cell_gradients_equal_keras(kind, rng):
     name, kwargs = kind
     cell, weights = keras_cell(name, rng, **kwargs)
