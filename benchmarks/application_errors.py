@@ -1,6 +1,6 @@
 """Max errors and times of `tests/test_applications.py`'s checks, one architecture per call.
 
-    python -m benchmarks.applications NAME   # prints one Markdown table row
+    python -m benchmarks.application_errors NAME   # prints one Markdown table row
 """
 from __future__ import annotations
 
