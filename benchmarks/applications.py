@@ -28,15 +28,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from benchmarks import contenders as optional
-from benchmarks.timing import SKIPPED, Contender, Deadline, Elapsed, Prepared, measure, timed
-from benchmarks.training import serve_worker, torch_name, worker_contender
+from benchmarks.timing import SKIPPED, Contender, Deadline, Prepared, measure, timed
+from benchmarks.training import TimedFit, serve_worker, torch_name, worker_contender
 
 BATCH = 32
 SIZE = 96  # --smoke: 32, MobileNetV2's smallest input (the same program, 9x less work)
@@ -144,31 +143,17 @@ def _flops(compiled: Any) -> float | None:
 # --------------------------------------------------------------------- keras
 
 
-class KerasFit:
+class KerasFit(TimedFit):
     """The compiled Keras model; `epoch()` runs `fit(epochs=1)` and returns the epoch's seconds."""
 
     def __init__(self, keras, n: int, steps_per_execution: int, size: int = SIZE, seed: int = 0):
         keras.utils.set_random_seed(seed)
-        self.x, self.y = data(n, size)
-        self.model = keras_model(keras, size)
-        self.model.compile(optimizer=keras.optimizers.Adam(LR, epsilon=EPS),
-                           loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                           steps_per_execution=steps_per_execution)
-        self.seconds = 0.0
-        outer = self
-
-        class Timer(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                self.start = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                outer.seconds = time.perf_counter() - self.start
-
-        self.timer = Timer()
-
-    def epoch(self) -> Elapsed:
-        self.model.fit(self.x, self.y, batch_size=BATCH, epochs=1, shuffle=True, verbose=0, callbacks=[self.timer])
-        return Elapsed(self.seconds)
+        x, y = data(n, size)
+        model = keras_model(keras, size)
+        model.compile(optimizer=keras.optimizers.Adam(LR, epsilon=EPS),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      steps_per_execution=steps_per_execution)
+        super().__init__(keras, model, x, y, BATCH)
 
 
 def keras_contender(n: int, spe: int, size: int = SIZE) -> Callable[[], Prepared]:

@@ -251,16 +251,12 @@ def keras_model(keras, variant: str):
     return keras.Model(inp, out)
 
 
-class KerasFit:
-    """A compiled Keras model whose `epoch()` runs `fit(epochs=1)` and returns the epoch's seconds."""
+class TimedFit:
+    """`epoch()`: one `fit(epochs=1)` of a compiled Keras model on (x, y), returning the epoch's seconds
+    (a callback's, so the timing leaves out `fit`'s set-up)."""
 
-    def __init__(self, keras, variant: str, n: int, steps_per_execution: int, seed: int = 0):
-        keras.utils.set_random_seed(seed)
-        self.keras, self.x = keras, random_images(n)
-        self.model = keras_model(keras, variant)
-        self.model.compile(optimizer=keras.optimizers.Adam(LR), loss="binary_crossentropy",
-                           steps_per_execution=steps_per_execution)
-        self.seconds = 0.0
+    def __init__(self, keras, model, x: np.ndarray, y: np.ndarray, batch_size: int):
+        self.model, self.x, self.y, self.batch_size, self.seconds = model, x, y, batch_size, 0.0
         outer = self
 
         class Timer(keras.callbacks.Callback):
@@ -273,8 +269,21 @@ class KerasFit:
         self.timer = Timer()
 
     def epoch(self) -> Elapsed:
-        self.model.fit(self.x, self.x, batch_size=BATCH, epochs=1, shuffle=True, verbose=0, callbacks=[self.timer])
+        self.model.fit(self.x, self.y, batch_size=self.batch_size, epochs=1, shuffle=True, verbose=0,
+                       callbacks=[self.timer])
         return Elapsed(self.seconds)
+
+
+class KerasFit(TimedFit):
+    """A compiled Keras autoencoder whose `epoch()` runs `fit(epochs=1)` and returns the epoch's seconds."""
+
+    def __init__(self, keras, variant: str, n: int, steps_per_execution: int, seed: int = 0):
+        keras.utils.set_random_seed(seed)
+        x = random_images(n)
+        model = keras_model(keras, variant)
+        model.compile(optimizer=keras.optimizers.Adam(LR), loss="binary_crossentropy",
+                      steps_per_execution=steps_per_execution)
+        super().__init__(keras, model, x, x, BATCH)
 
 
 def keras_jax_contender(variant: str, n: int, spe: int) -> Callable[[], Prepared]:
