@@ -179,7 +179,10 @@ ELSEWHERE = {"MaxUnpooling": "below", "BatchNormalization": "test_normalization.
              "CustomScaleLayer": "test_application_layers.py", "Model": "test_graph_builder.py", "face": "bases",
              "Input": "test_graph_builder.py", "Tensor": "test_graph_builder.py",
              **dict.fromkeys(["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"],
-                             "test_merging.py"), "Dot": "test_core_layers.py"}
+                             "test_merging.py"), "Dot": "test_core_layers.py", "BaseAttention": "bases",
+             **dict.fromkeys(["Attention", "AdditiveAttention"], "test_attention.py"),
+             **dict.fromkeys(["SimpleRNNCell", "LSTMCell", "GRUCell"], "test_rnn_cells.py"),
+             **dict.fromkeys(["ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"], "test_conv_lstm.py")}
 
 
 def test_every_linen_layer_has_an_nnx_twin():
