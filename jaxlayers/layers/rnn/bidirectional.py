@@ -79,6 +79,9 @@ class Bidirectional(WeightedLayer):
     def directions(self) -> tuple[RNN, RNN]:
         """The forward and backward layers' definitions (Keras's `forward_layer`, `backward_layer`).
 
+        Returns:
+            `(forward, backward)`: `layer`, and `backward_layer` or `layer` with `go_backwards=True`.
+
         Raises:
             TypeError: `layer` or `backward_layer` is not a recurrent layer.
             ValueError: their `go_backwards`, `return_sequences` or `return_state` do not fit.
