@@ -129,3 +129,25 @@ def test_bad_arguments_raise(kwargs, match):
         L.Bidirectional(**kwargs).init(jax.random.key(0), jnp.ones((1, 2, 3)))
     with pytest.raises(TypeError, match="layer"):
         L.Bidirectional(L.Dense(3)).init(jax.random.key(0), jnp.ones((1, 2, 3)))
+
+
+def test_from_keras_to_keras_with_masks(rng, tmp_path):
+    from jaxlayers.keras import from_keras, to_keras
+
+    ids_in = keras.Input((7,), dtype="int32")
+    h = keras.layers.Embedding(12, 4, mask_zero=True)(ids_in)
+    h = keras.layers.Bidirectional(keras.layers.LSTM(5, return_sequences=True), merge_mode="sum")(h)
+    h = keras.layers.Bidirectional(keras.layers.GRU(3))(h)
+    model = keras.Model(ids_in, keras.layers.Dense(2)(h))
+    model.set_weights([0.5 * rng.standard_normal(w.shape).astype(np.float32) for w in model.get_weights()])
+    path = tmp_path / "bidirectional.keras"
+    model.save(path)
+    ids = rng.integers(1, 12, (5, 7)).astype(np.int32) * padded_mask(rng, 5, 7)
+    expected = model(ids)
+    module, variables = from_keras(str(path))
+    close(module.apply(variables, ids), expected)
+    close(from_keras(model, api="nnx")(ids), expected)
+    back = to_keras(module, variables, (None, 7))
+    close(back(ids), expected)
+    assert back.count_params() == model.count_params()
+    assert [type(layer).__name__ for layer in back.layers[-3:-1]] == ["Bidirectional", "Bidirectional"]

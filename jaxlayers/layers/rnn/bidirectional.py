@@ -76,6 +76,47 @@ class Bidirectional(WeightedLayer):
     deterministic: bool = True
     rng_collection: str = "dropout"
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("layer", "backward_layer") and isinstance(value, RNN) and "__face__" in vars(type(value)):
+            value = spec(value, name)  # its arguments only: a module's variables are not this layer's
+        super().__setattr__(name, value)
+
+    @classmethod
+    def from_keras_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """The two directions' layers of a Keras `Bidirectional` config, for `jaxlayers.keras.from_keras`.
+
+        Args:
+            config: the Keras layer's `get_config()`.
+
+        Returns:
+            `{"layer": definition, "backward_layer": definition}`, converted.
+
+        Raises:
+            ValueError: a wrapped layer jaxlayers cannot convert, named.
+        """
+        from jaxlayers.keras import _convert
+
+        keras, kwargs = _convert.keras_module(), {}
+        for name in ("layer", "backward_layer"):
+            inner = keras.layers.deserialize(config[name])
+            definition, arguments = _convert.from_layer(inner, keras, f"Bidirectional's {name} {inner.name!r}")
+            kwargs[name] = spec(_convert._instance(definition, arguments), name)
+        return kwargs
+
+    @classmethod
+    def keras_weight_names(cls, keras_layer: Any) -> list[str]:
+        """The jaxlayers names of a Keras `Bidirectional`'s weights, in order: `forward_<name>`, `backward_<name>`.
+
+        Args:
+            keras_layer: the Keras layer.
+
+        Returns:
+            Its weights' names, prefixed by direction.
+        """
+        return [f"{prefix}_{w.name}" for prefix, direction in
+                zip(("forward", "backward"), (keras_layer.forward_layer, keras_layer.backward_layer))
+                for w in direction.weights]
+
     def directions(self) -> tuple[RNN, RNN]:
         """The forward and backward layers' definitions (Keras's `forward_layer`, `backward_layer`).
 
@@ -105,11 +146,6 @@ class Bidirectional(WeightedLayer):
         if self.seed is not None and not _is_int(self.seed):
             raise TypeError(f"`seed` must be None or an int, got {self.seed!r}.")
         check_bool(self.deterministic, "deterministic")
-        for name in ("layer", "backward_layer"):  # their arguments only: a module's variables are not this layer's
-            value = getattr(self, name)
-            if value is not None and "__face__" in vars(type(value)):
-                delattr(self, name)  # NNX: forget that it held a module
-                setattr(self, name, spec(value, name))
         for direction in self.directions():
             direction.check()
 
