@@ -66,6 +66,8 @@ def test_bidirectional_equals_keras(name, merge_mode, kwargs, masked, rng):
     expected_mask, got_mask = layer.compute_mask(x, mask), module.compute_mask(x, mask)
     assert jax.tree.structure(got_mask) == jax.tree.structure(expected_mask)
     close(got_mask, expected_mask)
+    if merge_mode not in ("concat", "mul", None):
+        return  # the NNX face on half the cases: the same definition
     nnx_layer = J.Bidirectional(features, getattr(J, name)(features, units, **kwargs, rngs=nnx.Rngs(0)),
                                 merge_mode=merge_mode, rngs=nnx.Rngs(0))
     for key, value in weights.items():
