@@ -153,3 +153,15 @@ def test_from_keras_to_keras_with_masks(rng, tmp_path):
     close(back(ids), expected)
     assert back.count_params() == model.count_params()
     assert [type(layer).__name__ for layer in back.layers[-3:-1]] == ["Bidirectional", "Bidirectional"]
+
+
+def test_training_drops_in_both_directions():
+    x = jnp.asarray(np.random.default_rng(1).standard_normal((2, 5, 3)), jnp.float32)
+    module = L.Bidirectional(L.GRU(4, dropout=0.5, return_sequences=True), merge_mode=None)
+    variables = module.init(jax.random.key(0), x)
+    inference = module.apply(variables, x)
+    first = module.apply(variables, x, deterministic=False, rngs={"dropout": jax.random.key(1)})
+    again = module.apply(variables, x, deterministic=False, rngs={"dropout": jax.random.key(1)})
+    close(first, again)
+    for dropped, kept in zip(first, inference):
+        assert np.abs(np.asarray(dropped) - np.asarray(kept)).max() > 1e-3
