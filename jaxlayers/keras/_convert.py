@@ -275,6 +275,8 @@ def keras_weight_names(definition: type[definitions.Layer], keras_layer: Any) ->
     Returns:
         Keras's weight names, or the definition's `keras_weights` where Keras's are generated.
     """
+    if hasattr(definition, "keras_weight_names"):  # a wrapper's (Bidirectional's)
+        return definition.keras_weight_names(keras_layer)
     return list(definition.keras_weights) or [w.name for w in keras_layer.weights]
 
 
