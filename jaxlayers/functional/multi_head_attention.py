@@ -49,7 +49,9 @@ def multi_head_attention(query: jax.Array, value: jax.Array, key: jax.Array | No
         query_bias, key_bias, value_bias: (heads, key_dim) / (heads, value_dim), or None.
         output_bias: (out,), or None.
         attention_mask: (batch, T, S) bool: False pairs get no weight.
-        query_mask: (batch, T), value_mask, key_mask: (batch, S) bool, Keras's input masks.
+        query_mask: (batch, T) bool, Keras's mask of the query: False rows attend to nothing.
+        value_mask: (batch, S) bool, Keras's mask of the value: False positions get no weight.
+        key_mask: (batch, S) bool, as `value_mask` (Keras's mask of the key).
         use_causal_mask: whether query i attends only to positions <= i.
         dropout: the fraction of attention weights dropped (with `rng_key` only: training).
         rng_key: a PRNG key for dropout; None: no dropout.
