@@ -179,7 +179,8 @@ ELSEWHERE = {"MaxUnpooling": "below", "BatchNormalization": "test_normalization.
              "CustomScaleLayer": "test_application_layers.py", "Model": "test_graph_builder.py", "face": "bases",
              "Input": "test_graph_builder.py", "Tensor": "test_graph_builder.py",
              **dict.fromkeys(["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"],
-                             "test_merging.py"), "Dot": "test_core_layers.py"}
+                             "test_merging.py"), "Dot": "test_core_layers.py",
+             "MultiHeadAttention": "test_multi_head_attention.py"}
 
 
 def test_every_linen_layer_has_an_nnx_twin():
