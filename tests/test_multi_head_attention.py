@@ -166,3 +166,13 @@ def test_bad_inputs(rng):
     with pytest.raises(ValueError, match="share batch"):
         F.multi_head_attention(q, v[:1], **{n if n.startswith(("query", "key", "value")) else "output_"
                                             + n.split("_")[-1]: p for n, p in params["params"].items()})
+
+
+def test_dtype_computes_in_bfloat16(rng):
+    q, v, _ = _data(rng, False)
+    model = L.MultiHeadAttention(2, 3, dtype="bfloat16")
+    params = model.init(jax.random.key(0), q, v)
+    out = model.apply(params, q, v)
+    assert out.dtype == jnp.bfloat16 and params["params"]["query_kernel"].dtype == jnp.float32
+    reference = L.MultiHeadAttention(2, 3).apply(params, q, v)
+    np.testing.assert_allclose(np.asarray(out, np.float32), np.asarray(reference), rtol=0.1, atol=0.1)

@@ -137,7 +137,9 @@ class MultiHeadAttention(WeightedLayer):
              query_mask: jax.Array | None = None, value_mask: jax.Array | None = None,
              key_mask: jax.Array | None = None, return_attention_scores: bool = False,
              use_causal_mask: bool = False, **weights: jax.Array | None) -> Any:
-        query, value, key, *_ = self.promote(query, value, key)
+        names = sorted(weights)
+        query, value, key, *values = self.promote(query, value, key, *(weights[n] for n in names))
+        weights = dict(zip(names, values))
         rng_key = rng() if training and self.dropout > 0 else None
         out, scores = F.multi_head_attention(
             query, value, key, query_kernel=weights["query_kernel"], key_kernel=weights["key_kernel"],
