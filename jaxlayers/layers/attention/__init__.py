@@ -1,4 +1,5 @@
 """Keras's attention layers (`keras/src/layers/attention/`)."""
 from jaxlayers.layers.attention.attention import AdditiveAttention, Attention, BaseAttention
+from jaxlayers.layers.attention.multi_head_attention import MultiHeadAttention
 
-__all__ = ["AdditiveAttention", "Attention", "BaseAttention"]
+__all__ = ["AdditiveAttention", "Attention", "BaseAttention", "MultiHeadAttention"]

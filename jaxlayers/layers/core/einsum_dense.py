@@ -18,6 +18,36 @@ from jaxlayers.layers.layer import Weight, WeightedLayer
 _FANNED = {"glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal"}
 
 
+def einsum_weights(equation: str, output_shape: int | tuple[int | None, ...], bias_axes: str | None,
+                   input_shape: Sequence[int | None], kernel_initializer: initializers.Initializer,
+                   bias_initializer: initializers.Initializer) -> dict[str, Weight | None]:
+    """Keras `EinsumDense`'s `kernel` and `bias` (None without `bias_axes`) for this input.
+
+    Args:
+        equation, output_shape, bias_axes, kernel_initializer, bias_initializer: as `EinsumDense`'s.
+        input_shape: the input's shape, None on the axes the kernel takes no size from.
+
+    Returns:
+        Their declarations for `build`.
+
+    Raises:
+        ValueError: sizes the kernel or bias needs are missing, or given where none is taken.
+    """
+    shapes = einsum_shapes(equation, bias_axes, tuple(input_shape), output_shape)
+    wanted = tuple(n if a in shapes.from_input else None for a, n in enumerate(input_shape))
+    if tuple(input_shape) != wanted or None in shapes.kernel or None in (shapes.bias or ()):
+        raise ValueError(f"EinsumDense({equation!r}, output_shape={output_shape!r}) needs the sizes of "
+                         f"input axes {shapes.from_input} (`input_shape` {wanted} for this input, None on the "
+                         f"others) and an `output_shape` giving the sizes of the kernel's and bias's output "
+                         f"letters; got input_shape {tuple(input_shape)}, kernel {shapes.kernel}, bias "
+                         f"{shapes.bias}.")
+    kernel_init = kernel_initializer
+    if isinstance(kernel_init, str) and kernel_init.lower() in _FANNED:
+        kernel_init = getattr(flax_init, kernel_init.lower())(in_axis=shapes.input_axes, out_axis=shapes.output_axes)
+    return {"kernel": Weight(shapes.kernel, kernel_init, argument="kernel_initializer"),
+            "bias": None if shapes.bias is None else Weight(shapes.bias, bias_initializer)}
+
+
 class EinsumDense(WeightedLayer):
     """Keras `EinsumDense(equation, output_shape, activation, bias_axes)`: `einsum(equation, x, kernel) + bias`.
 
@@ -73,20 +103,8 @@ class EinsumDense(WeightedLayer):
         return {"input_shape": tuple(n if a in shapes.from_input else None for a, n in enumerate(x.shape))}
 
     def build(self, input_shape: Sequence[int | None]) -> dict[str, Weight | None]:
-        shapes = einsum_shapes(self.equation, self.bias_axes, tuple(input_shape), self.output_shape)
-        wanted = tuple(n if a in shapes.from_input else None for a, n in enumerate(input_shape))
-        if tuple(input_shape) != wanted or None in shapes.kernel or None in (shapes.bias or ()):
-            raise ValueError(f"EinsumDense({self.equation!r}, output_shape={self.output_shape!r}) needs the sizes of "
-                             f"input axes {shapes.from_input} (`input_shape` {wanted} for this input, None on the "
-                             f"others) and an `output_shape` giving the sizes of the kernel's and bias's output "
-                             f"letters; got input_shape {tuple(input_shape)}, kernel {shapes.kernel}, bias "
-                             f"{shapes.bias}.")
-        kernel_init = self.kernel_initializer
-        if isinstance(kernel_init, str) and kernel_init.lower() in _FANNED:
-            kernel_init = getattr(flax_init, kernel_init.lower())(in_axis=shapes.input_axes,
-                                                                  out_axis=shapes.output_axes)
-        return {"kernel": Weight(shapes.kernel, kernel_init, argument="kernel_initializer"),
-                "bias": None if shapes.bias is None else Weight(shapes.bias, self.bias_initializer)}
+        return einsum_weights(self.equation, self.output_shape, self.bias_axes, input_shape,
+                              self.kernel_initializer, self.bias_initializer)
 
     def call(self, x: jax.Array, kernel: jax.Array, bias: jax.Array | None) -> jax.Array:
         einsum_shapes(self.equation, self.bias_axes, x.shape, self.output_shape)  # Keras's checks on this input

@@ -1,0 +1,178 @@
+"""`MultiHeadAttention` (linen and NNX) against Keras 3's on identical weights."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
+import pytest
+from flax import nnx
+
+from jaxlayers import functional as F
+from jaxlayers import linen as L
+from jaxlayers import nnx as N
+
+TOL = dict(rtol=1e-5, atol=1e-5)
+B, T, S, DQ, DV, DK = 2, 4, 5, 6, 3, 7
+NAMES = [f"{p}_{w}" for p in ("query", "key", "value", "attention_output") for w in ("kernel", "bias")]
+
+
+def _data(rng, with_key: bool):
+    q = rng.standard_normal((B, T, DQ)).astype(np.float32)
+    v = rng.standard_normal((B, S, DV)).astype(np.float32)
+    k = rng.standard_normal((B, S, DK)).astype(np.float32) if with_key else None
+    return q, v, k
+
+
+def _keras(rng, q, v, k, **kwargs):
+    """A built Keras MHA with random normal weights, and those weights by our names."""
+    layer = keras.layers.MultiHeadAttention(kernel_initializer="zeros", **kwargs)
+    layer.build(q.shape, v.shape, None if k is None else k.shape)
+    values = [rng.standard_normal(w.shape).astype(np.float32) * 0.5 for w in layer.weights]
+    layer.set_weights(values)
+    names = [n for n in NAMES if kwargs.get("use_bias", True) or not n.endswith("bias")]
+    return layer, dict(zip(names, values))
+
+
+def _params(weights, use_bias=True):
+    return {"params": {n: weights.get(n) for n in NAMES if use_bias or not n.endswith("bias")}}
+
+
+CASES = [dict(num_heads=2, key_dim=3), dict(num_heads=3, key_dim=2, output_shape=5),
+         dict(num_heads=2, key_dim=3, use_bias=False), dict(num_heads=1, key_dim=4, output_shape=(2,))]
+
+
+@pytest.mark.parametrize("kwargs", CASES, ids=str)
+@pytest.mark.parametrize("with_key", [False, True])
+@pytest.mark.parametrize("causal, scores", [(False, False), (True, False), (True, True)])
+def test_forward_matches_keras(kwargs, with_key, causal, scores, rng):
+    q, v, k = _data(rng, with_key)
+    layer, weights = _keras(rng, q, v, k, **kwargs)
+    expected = layer(q, v, k, return_attention_scores=scores, use_causal_mask=causal)
+    ours = L.MultiHeadAttention(**kwargs).apply(_params(weights, kwargs.get("use_bias", True)), q, v, k,
+                                                return_attention_scores=scores, use_causal_mask=causal)
+    if scores:
+        np.testing.assert_allclose(np.asarray(ours[1]), np.asarray(expected[1]), **TOL)
+        ours, expected = ours[0], expected[0]
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(expected), **TOL)
+
+
+@pytest.mark.parametrize("scores", [False, True])
+def test_attention_mask_matches_keras(scores, rng):
+    q, v, k = _data(rng, True)
+    mask = rng.random((B, T, S)) > 0.4
+    mask[:, :, 0] = True
+    mask[0, 1] = False  # a fully masked row: uniform weights without scores, zeros with (as Keras)
+    layer, weights = _keras(rng, q, v, k, num_heads=2, key_dim=3)
+    expected = layer(q, v, k, attention_mask=mask, return_attention_scores=scores, use_causal_mask=True)
+    ours = L.MultiHeadAttention(2, 3).apply(_params(weights), q, v, k, attention_mask=mask,
+                                            return_attention_scores=scores, use_causal_mask=True)
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(expected)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), **TOL)
+
+
+def test_value_dim_scores_match_keras(rng):
+    """value_dim != key_dim: Keras's JAX backend fails without scores, so compare with them."""
+    q, v, k = _data(rng, False)
+    layer, weights = _keras(rng, q, v, k, num_heads=2, key_dim=3, value_dim=4, output_shape=7)
+    out, w = layer(q, v, return_attention_scores=True)
+    model = L.MultiHeadAttention(2, 3, value_dim=4, output_shape=7)
+    ours, ours_w = model.apply(_params(weights), q, v, return_attention_scores=True)
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(out), **TOL)
+    np.testing.assert_allclose(np.asarray(ours_w), np.asarray(w), **TOL)
+    np.testing.assert_allclose(np.asarray(model.apply(_params(weights), q, v)), np.asarray(out), **TOL)
+
+
+def test_input_masks_are_keras_attention_mask(rng):
+    """query_mask and value_mask are Keras's input masks: attention_mask qm[:, :, None] & vm[:, None, :]."""
+    q, v, _ = _data(rng, False)
+    qm, vm = rng.random((B, T)) > 0.3, rng.random((B, S)) > 0.3
+    vm[:, 0] = True
+    layer, weights = _keras(rng, q, v, None, num_heads=2, key_dim=3)
+    expected = layer(q, v, attention_mask=qm[:, :, None] & vm[:, None, :], return_attention_scores=True)
+    ours = L.MultiHeadAttention(2, 3).apply(_params(weights), q, v, query_mask=qm, value_mask=vm,
+                                            return_attention_scores=True)
+    for a, b in zip(ours, expected):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), **TOL)
+
+
+def test_gradients_match_keras(rng):
+    q, v, k = _data(rng, True)
+    layer, weights = _keras(rng, q, v, k, num_heads=2, key_dim=3, output_shape=4)
+    model = L.MultiHeadAttention(2, 3, output_shape=4)
+
+    def keras_loss(values, q, v, k):
+        out, _ = layer.stateless_call(values, [], q, v, k, use_causal_mask=True)
+        return jnp.sum(jnp.sin(out))
+
+    def our_loss(params, q, v, k):
+        return jnp.sum(jnp.sin(model.apply({"params": params}, q, v, k, use_causal_mask=True)))
+
+    expected = jax.grad(keras_loss, argnums=(0, 1, 2, 3))([weights[n] for n in NAMES], q, v, k)
+    ours = jax.grad(our_loss, argnums=(0, 1, 2, 3))(_params(weights)["params"], q, v, k)
+    for name, g in zip(NAMES, expected[0]):
+        np.testing.assert_allclose(np.asarray(ours[0][name]), np.asarray(g), err_msg=name, **TOL)
+    for a, b in zip(ours[1:], expected[1:]):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), **TOL)
+
+
+def test_init_shapes_and_nnx_match_linen(rng):
+    q, v, k = _data(rng, True)
+    linen = L.MultiHeadAttention(2, 3, value_dim=4, output_shape=5)
+    params = linen.init(jax.random.key(0), q, v, k)["params"]
+    shapes = {n: p.shape for n, p in params.items()}
+    assert shapes == {"query_kernel": (DQ, 2, 3), "query_bias": (2, 3), "key_kernel": (DK, 2, 3),
+                      "key_bias": (2, 3), "value_kernel": (DV, 2, 4), "value_bias": (2, 4),
+                      "attention_output_kernel": (2, 4, 5), "attention_output_bias": (5,)}
+    layer = N.MultiHeadAttention(DQ, DV, DK, 2, 3, value_dim=4, output_shape=5, rngs=nnx.Rngs(0))
+    for n in params:
+        getattr(layer, n).value = params[n]
+    np.testing.assert_allclose(np.asarray(layer(q, v, k)), np.asarray(linen.apply({"params": params}, q, v, k)),
+                               **TOL)
+
+
+def test_dropout_in_training_only(rng):
+    q, v, _ = _data(rng, False)
+    model = L.MultiHeadAttention(2, 3, dropout=0.5)
+    params = model.init(jax.random.key(0), q, v)
+    kept = model.apply(params, q, v)
+    np.testing.assert_allclose(np.asarray(kept), np.asarray(L.MultiHeadAttention(2, 3).apply(params, q, v)), **TOL)
+    dropped = model.apply(params, q, v, deterministic=False, rngs={"dropout": jax.random.key(1)})
+    assert not np.allclose(np.asarray(dropped), np.asarray(kept))
+    _, w = model.apply(params, q, v, deterministic=False, rngs={"dropout": jax.random.key(1)},
+                       return_attention_scores=True)
+    np.testing.assert_allclose(np.asarray(w).sum(-1), 1.0, rtol=1e-5)  # scores are the weights before dropout
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(num_heads=0, key_dim=2), "num_heads"), (dict(num_heads=2, key_dim=2.0), "key_dim"),
+    (dict(num_heads=2, key_dim=2, value_dim=-1), "value_dim"), (dict(num_heads=2, key_dim=2, dropout=1.5), "dropout"),
+    (dict(num_heads=2, key_dim=2, attention_axes=(1,)), "attention_axes"),
+    (dict(num_heads=2, key_dim=2, output_shape=(2, 3)), "output_shape")])
+def test_bad_arguments(kwargs, match, rng):
+    q, v, _ = _data(rng, False)
+    with pytest.raises((ValueError, TypeError), match=match):
+        L.MultiHeadAttention(**kwargs).init(jax.random.key(0), q, v)
+
+
+def test_bad_inputs(rng):
+    q, v, _ = _data(rng, False)
+    model = L.MultiHeadAttention(2, 3)
+    with pytest.raises(ValueError, match="`query` must be"):
+        model.init(jax.random.key(0), q[0], v)
+    params = model.init(jax.random.key(0), q, v)
+    with pytest.raises(ValueError, match="`attention_mask` must broadcast to shape"):
+        model.apply(params, q, v, attention_mask=np.ones((B, S, T), bool))
+    with pytest.raises(ValueError, match="share batch"):
+        F.multi_head_attention(q, v[:1], **{n if n.startswith(("query", "key", "value")) else "output_"
+                                            + n.split("_")[-1]: p for n, p in params["params"].items()})
+
+
+def test_dtype_computes_in_bfloat16(rng):
+    q, v, _ = _data(rng, False)
+    model = L.MultiHeadAttention(2, 3, dtype="bfloat16")
+    params = model.init(jax.random.key(0), q, v)
+    out = model.apply(params, q, v)
+    assert out.dtype == jnp.bfloat16 and params["params"]["query_kernel"].dtype == jnp.float32
+    reference = L.MultiHeadAttention(2, 3).apply(params, q, v)
+    np.testing.assert_allclose(np.asarray(out, np.float32), np.asarray(reference), rtol=0.1, atol=0.1)
