@@ -150,3 +150,12 @@ def same_pads(sizes, windows, strides):
         total = max((out - 1) * s + w - n, 0)
         pads.append((total // 2, total - total // 2))
     return tuple(pads)
+
+
+def padded_mask(rng: np.random.Generator, batch: int, time: int) -> np.ndarray:
+    """A (batch, time) mask: right-padded rows, a left-padded one and one with a hole (every case Keras handles)."""
+    lengths = rng.integers(1, time + 1, batch)
+    mask = np.arange(time)[None] < lengths[:, None]
+    mask[0, : time // 2] = False
+    mask[-1, 1] = False
+    return mask
