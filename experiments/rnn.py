@@ -71,7 +71,6 @@ class RNNConfig:
     def __post_init__(self) -> None:
         check_fields(self, {"loop": LOOPS, "cell": CELLS, "optimizer": OPTIMIZERS, "data": DATA_CHOICES},
                      positive=("epochs", "batch_size", "keep_checkpoints"), optional=("limit", "stop_after_epochs"))
-        build_classifier(self.cell, self.bidirectional)  # ValueError without Bidirectional
 
     @property
     def lr(self) -> float:

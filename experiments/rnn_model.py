@@ -18,11 +18,6 @@ CLASSES = 10
 INPUT_SHAPE = (None, 28, 28)  # (batch, time, features)
 
 
-def bidirectional_layer() -> type | None:
-    """`jaxlayers.linen.Bidirectional`, or None where this checkout lacks it."""
-    return getattr(L, "Bidirectional", None)
-
-
 class RowClassifier(nn.Module):
     """x: (batch, 28, 28) images in [0, 1] -> (batch, 10) logits."""
 
@@ -33,17 +28,14 @@ class RowClassifier(nn.Module):
     def __call__(self, x: jax.Array, training: bool = False) -> jax.Array:
         recurrent = CELLS[self.cell](UNITS)
         if self.bidirectional:
-            recurrent = bidirectional_layer()(recurrent)
+            recurrent = L.Bidirectional(recurrent)
         h = recurrent(x)
         h = L.BatchNormalization()(h, use_running_average=not training)
         return L.Dense(CLASSES)(h)
 
 
 def build_classifier(cell: str = "lstm", bidirectional: bool = False) -> RowClassifier:
-    """The classifier; ValueError for an unknown `cell`, or `bidirectional` without the layer."""
+    """The classifier; ValueError for an unknown `cell`."""
     if cell not in CELLS:
         raise ValueError(f"cell must be one of {tuple(CELLS)}, got {cell!r}")
-    if bidirectional and bidirectional_layer() is None:
-        raise ValueError("bidirectional=True needs jaxlayers.linen.Bidirectional, which this checkout does "
-                         "not have yet (it is being added on branch seq2)")
     return RowClassifier(cell, bidirectional)

@@ -16,7 +16,7 @@ import jaxlayers
 from experiments import rnn
 from experiments.checkpoint import saved_epochs
 from experiments.data import load_idx_dir, load_sklearn_digits
-from experiments.rnn_model import CELLS, INPUT_SHAPE, bidirectional_layer, build_classifier
+from experiments.rnn_model import CELLS, INPUT_SHAPE, build_classifier
 
 REPO = Path(__file__).resolve().parents[1]
 N = 1024  # training examples: 32 batches of 32
@@ -44,16 +44,11 @@ def test_summary_matches_keras(cell):
     assert [(r.type, r.output_shape, r.params) for r in s.rows] == keras_rows(cell)
 
 
-needs_bidirectional = pytest.mark.skipif(bidirectional_layer() is None, reason="no jaxlayers Bidirectional yet")
-
-
-@needs_bidirectional
 def test_bidirectional_summary_matches_keras():
     s = jaxlayers.summary(build_classifier("lstm", bidirectional=True), INPUT_SHAPE)
     assert [(r.type, r.output_shape, r.params) for r in s.rows] == keras_rows("lstm", bidirectional=True)
 
 
-@needs_bidirectional
 def test_bidirectional_trains(dataset, tmp_path):
     config = rnn.RNNConfig(bidirectional=True, epochs=1, batch_size=32, out=str(tmp_path))
     result = rnn.train_rnn(config, dataset, progress=False)
@@ -135,13 +130,6 @@ def test_bad_flags_give_clear_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         rnn.parse_args(argv)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
-
-
-@pytest.mark.skipif(bidirectional_layer() is not None, reason="Bidirectional exists")
-def test_bidirectional_without_the_layer_is_refused(capsys):
-    with pytest.raises(SystemExit):
-        rnn.parse_args(["--bidirectional"])
-    assert "needs jaxlayers.linen.Bidirectional" in capsys.readouterr().err
 
 
 def test_config_refuses_unknown_cell():
