@@ -214,7 +214,8 @@ def test_op_exports_with_symbolic_shapes(name, kind):
 
 
 # The ops added with the vision and sequence layers are not in this grid yet.
-NEWER = {"activity_regularization", "adaptive_avg_pool", "adaptive_max_pool", "alpha_dropout", "center_crop",
+NEWER = {"activity_regularization", "adaptive_avg_pool", "additive_attention", "attention", "conv_lstm",
+         "multi_head_attention", "adaptive_max_pool", "alpha_dropout", "center_crop",
          "depthwise_conv", "dot", "einsum_dense", "embedding", "gaussian_dropout", "gaussian_noise", "group_norm",
          "gru", "lstm", "masking", "normalization_statistics", "normalize", "permute", "repeat_vector", "rescale",
          "resize", "rms_norm", "separable_conv", "simple_rnn", "spectral_normalize", "unit_norm"}

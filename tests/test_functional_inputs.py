@@ -51,7 +51,8 @@ CASES = [
 
 # The ops added with the vision and sequence layers check their inputs through their layers
 # (`check_single_input` in the faces); their functional forms are not covered here yet.
-NEWER = {"activity_regularization", "adaptive_avg_pool", "adaptive_max_pool", "alpha_dropout", "center_crop",
+NEWER = {"activity_regularization", "adaptive_avg_pool", "additive_attention", "attention", "conv_lstm",
+         "multi_head_attention", "adaptive_max_pool", "alpha_dropout", "center_crop",
          "depthwise_conv", "dot", "einsum_dense", "embedding", "gaussian_dropout", "gaussian_noise", "gru", "lstm",
          "masking", "normalization_statistics", "normalize", "permute", "repeat_vector", "rescale", "resize",
          "separable_conv", "simple_rnn", "spectral_normalize"}

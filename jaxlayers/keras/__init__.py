@@ -235,11 +235,12 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
                              "mask of an Embedding(mask_zero=True) or Masking, which jaxlayers does not carry to it "
                              "as Keras does (masks reach the recurrent layers, GlobalAveragePooling1D and Softmax, "
                              "through layers that support masking, not into nested models or merges).")
-        if definition is None or len(edge) != 1:
+        makes = definition is not None and definition.compute_mask is not _convert.definitions.Layer.compute_mask
+        if definition is None or len(edge) != 1 or not (makes or mine[0]):  # no mask in, none made
             ours.append(None)
             continue
-        face = L.face(definition)(**_convert.from_layer(layer, keras, call.name, None)[1])
-        ours.append(jax.eval_shape(face.compute_mask, _shapes(call.inputs), ours[edge[0]]))
+        kwargs = _convert.from_layer(layer, keras, f"Keras model {model.name!r}: {call.name!r}", None)[1]
+        ours.append(jax.eval_shape(L.face(definition)(**kwargs).compute_mask, _shapes(call.inputs), ours[edge[0]]))
 
 
 def _operation(operation: Any, args: Sequence[Any], kwargs: Mapping[str, Any], ids: Mapping[int, int], what: str,
