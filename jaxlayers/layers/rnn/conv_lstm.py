@@ -14,7 +14,7 @@ from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq, _is_int, check_bool
 from jaxlayers.functional.conv import check_arguments
 from jaxlayers.layers.layer import KernelLayer, Weight, ranked
-from jaxlayers.layers.rnn.rnn import check_dropout
+from jaxlayers.layers.rnn.rnn import RNN, check_dropout
 
 
 class ConvLSTM(KernelLayer):
@@ -131,17 +131,7 @@ class ConvLSTM(KernelLayer):
 
         return forget_ones
 
-    def compute_mask(self, x: Any, mask: jax.Array | None = None) -> jax.Array | None:
-        """The output's mask, as Keras's: the input's with `return_sequences`, else None.
-
-        Args:
-            x: the layer's input.
-            mask: the input's mask (batch, time), or None.
-
-        Returns:
-            `mask` or None.
-        """
-        return mask if self.return_sequences else None
+    compute_mask = RNN.compute_mask  # Keras's: the input's mask with `return_sequences`, else None
 
     def _masks(self, key: jax.Array, x: jax.Array, state_shape: tuple[int, ...]
                ) -> tuple[jax.Array | None, jax.Array | None]:
