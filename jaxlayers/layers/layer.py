@@ -330,7 +330,8 @@ def ranked(definition: type[Layer], pattern: str, doc: str, aliases: str | None 
         doc: their docstring, with `{name}` and `{layout}` filled in per rank.
         aliases: Keras's other names for them, e.g. "Convolution{}D", or None.
         ranks: the ranks to make (Keras has no `DepthwiseConv3D`: (1, 2)).
-        **defaults: per-rank defaults, `argument={1: value, 2: value, 3: value}`.
+        **defaults: per-rank values, `name={1: value, 2: value, 3: value}`: argument
+            defaults, or ClassVars such as `takes_mask`.
 
     Returns:
         The classes, one per rank of `ranks`.
@@ -342,8 +343,11 @@ def ranked(definition: type[Layer], pattern: str, doc: str, aliases: str | None 
                                      "__module__": definition.__module__, "__qualname__": name,
                                      "keras_aliases": () if aliases is None else (aliases.format(rank),)}
         for argument, by_rank in defaults.items():
+            if argument not in definition.__dataclass_fields__ and not hasattr(definition, argument):
+                raise TypeError(f"ranked: {definition.__name__} has no argument or ClassVar {argument!r}.")
             namespace[argument] = by_rank[rank]
-            namespace.setdefault("__annotations__", {})[argument] = definition.__dataclass_fields__[argument].type
+            if argument in definition.__dataclass_fields__:
+                namespace.setdefault("__annotations__", {})[argument] = definition.__dataclass_fields__[argument].type
         classes.append(type(name, (definition,), namespace))
     return tuple(classes)
 

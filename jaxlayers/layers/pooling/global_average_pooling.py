@@ -26,5 +26,5 @@ class GlobalAveragePooling(BaseGlobalPooling):
 
 GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D = ranked(
     GlobalAveragePooling, "GlobalAveragePooling{}D", "Keras `{name}`: x: {layout} -> (batch, channels). Arguments "
-    "as `GlobalAveragePooling`.", aliases="GlobalAvgPool{}D")
-GlobalAveragePooling1D.takes_mask = True  # Keras's 1-D layer alone averages over its input's mask
+    "as `GlobalAveragePooling`.", aliases="GlobalAvgPool{}D",
+    takes_mask={1: True, 2: False, 3: False})  # Keras's 1-D layer alone averages over its input's mask
