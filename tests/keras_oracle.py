@@ -159,3 +159,10 @@ def padded_mask(rng: np.random.Generator, batch: int, time: int) -> np.ndarray:
     mask[0, : time // 2] = False
     mask[-1, 1] = False
     return mask
+
+
+def random_weights(layer, rng: np.random.Generator, scale: float = 1.0) -> list[np.ndarray]:
+    """Sets a built Keras layer's (or model's) weights to `scale` * standard normals; returns them in its order."""
+    weights = [scale * rng.standard_normal(w.shape).astype(np.float32) for w in layer.get_weights()]
+    layer.set_weights(weights)
+    return weights

@@ -13,9 +13,9 @@ from jaxlayers import linen as L
 from jaxlayers import nnx as J
 
 try:
-    from keras_oracle import padded_mask
+    from keras_oracle import padded_mask, random_weights
 except ImportError:  # tests/ imported as a package
-    from tests.keras_oracle import padded_mask
+    from tests.keras_oracle import padded_mask, random_weights
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 DIRECTIONS = ("forward", "backward")
@@ -28,8 +28,7 @@ def keras_bidirectional(name: str, x_shape: tuple, rng: np.random.Generator, mer
     layer = keras.layers.Bidirectional(getattr(keras.layers, name)(**kwargs), merge_mode=merge_mode,
                                        backward_layer=backward_layer)
     layer.build(x_shape)
-    weights = [0.5 * rng.standard_normal(w.shape).astype(np.float32) for w in layer.get_weights()]
-    layer.set_weights(weights)
+    weights = random_weights(layer, rng, 0.5)
     names = [f"{prefix}_{w.name}" for prefix, sub in zip(DIRECTIONS, (layer.forward_layer, layer.backward_layer))
              for w in sub.weights]
     return layer, dict(zip(names, weights, strict=True))
@@ -137,7 +136,7 @@ def test_from_keras_to_keras_with_masks(rng, tmp_path):
     h = keras.layers.Bidirectional(keras.layers.LSTM(5, return_sequences=True), merge_mode="sum")(h)
     h = keras.layers.Bidirectional(keras.layers.GRU(3))(h)
     model = keras.Model(ids_in, keras.layers.Dense(2)(h))
-    model.set_weights([0.5 * rng.standard_normal(w.shape).astype(np.float32) for w in model.get_weights()])
+    random_weights(model, rng, 0.5)
     path = tmp_path / "bidirectional.keras"
     model.save(path)
     ids = rng.integers(1, 12, (5, 7)).astype(np.int32) * padded_mask(rng, 5, 7)

@@ -15,9 +15,9 @@ from jaxlayers import nnx as J
 from jaxlayers.keras import from_keras, to_keras
 
 try:
-    from keras_oracle import padded_mask
+    from keras_oracle import padded_mask, random_weights
 except ImportError:  # tests/ imported as a package
-    from tests.keras_oracle import padded_mask
+    from tests.keras_oracle import padded_mask, random_weights
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 KINDS = [("SimpleRNN", {}), ("LSTM", {}), ("GRU", {}), ("GRU", {"reset_after": False})]
@@ -28,8 +28,7 @@ def keras_rnn(name: str, x_shape: tuple, rng: np.random.Generator, **kwargs):
     """A built Keras layer with random normal weights (scaled to keep tanh out of saturation)."""
     layer = getattr(keras.layers, name)(kernel_initializer="zeros", recurrent_initializer="zeros", **kwargs)
     layer.build(x_shape)
-    weights = [0.5 * rng.standard_normal(w.shape).astype(np.float32) for w in layer.get_weights()]
-    layer.set_weights(weights)
+    weights = random_weights(layer, rng, 0.5)
     return layer, {w.name: v for w, v in zip(layer.weights, weights)}
 
 
@@ -174,7 +173,7 @@ def test_from_keras_to_keras_with_masks(rng):
     model = keras_model([keras.layers.Embedding(12, 4, mask_zero=True),
                          keras.layers.LSTM(5, return_sequences=True, go_backwards=True),
                          keras.layers.GRU(3, reset_after=False), keras.layers.Dense(2)], (7,), "int32")
-    model.set_weights([0.5 * rng.standard_normal(w.shape).astype(np.float32) for w in model.get_weights()])
+    random_weights(model, rng, 0.5)
     ids = rng.integers(1, 12, (5, 7)).astype(np.int32) * padded_mask(rng, 5, 7)
     expected = model(ids)
     unmasked = keras_model([keras.layers.Embedding(12, 4), keras.layers.LSTM(5, return_sequences=True,
