@@ -144,6 +144,8 @@ def plot_history(path: str | os.PathLike, history: list[dict], key: str, ylabel:
     ax.plot(epochs, [r[f"val_{key}"] for r in history], "s-", label="validation")
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(epochs) == 1:  # else matplotlib labels a lone epoch with fractional ticks
+        ax.set_xticks(epochs)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend()
