@@ -147,7 +147,8 @@ def test_dropout_in_training_only(rng):
 @pytest.mark.parametrize("kwargs, match", [
     (dict(num_heads=0, key_dim=2), "num_heads"), (dict(num_heads=2, key_dim=2.0), "key_dim"),
     (dict(num_heads=2, key_dim=2, value_dim=-1), "value_dim"), (dict(num_heads=2, key_dim=2, dropout=1.5), "dropout"),
-    (dict(num_heads=2, key_dim=2, attention_axes=(1,)), "attention_axes"),
+    (dict(num_heads=2, key_dim=2, attention_axes=(2,)), "attention_axes"),
+    (dict(num_heads=2, key_dim=2, attention_axes="time"), "attention_axes"),
     (dict(num_heads=2, key_dim=2, output_shape=(2, 3)), "output_shape")])
 def test_bad_arguments(kwargs, match, rng):
     q, v, _ = _data(rng, False)
