@@ -250,9 +250,9 @@ def multi_head_attention(query: jax.Array, value: jax.Array, key: jax.Array | No
     axes = normalize_axes(attention_axes, query.ndim)
     others = [i for i in range(query.ndim - 1) if i not in axes]
     if key.shape[:-1] != value.shape[:-1] or any(query.shape[i] != value.shape[i] for i in others):
-        raise ValueError(f"multi_head_attention `value` and `key` must share all sizes but the last, and `query` "
-                         f"theirs off the attention axes {axes}, got shapes {tuple(query.shape)}, "
-                         f"{tuple(value.shape)} and {tuple(key.shape)}.")
+        raise ValueError(f"multi_head_attention `query`, `value` and `key` must share batch (and every axis off the "
+                         f"attention axes {axes}), `value` and `key` all sizes but the last, got shapes "
+                         f"{tuple(query.shape)}, {tuple(value.shape)} and {tuple(key.shape)}.")
     into, out = projection_equations(query.ndim)
     q = einsum_dense(query, query_kernel, query_bias, equation=into)
     k = einsum_dense(key, key_kernel, key_bias, equation=into)
