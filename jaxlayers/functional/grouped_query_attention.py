@@ -5,7 +5,7 @@ import jax
 
 from jaxlayers._args import check_array
 from jaxlayers.functional.einsum_dense import einsum_dense
-from jaxlayers.functional.multi_head_attention import COMBINE, PROJECT, attend, sequence_mask
+from jaxlayers.functional.multi_head_attention import COMBINE, PROJECT, attend, check_weights, sequence_mask
 
 
 def grouped_query_attention(query: jax.Array, value: jax.Array, key: jax.Array | None = None, *,
@@ -58,6 +58,9 @@ def grouped_query_attention(query: jax.Array, value: jax.Array, key: jax.Array |
             scores or dropout.
     """
     key = value if key is None else key
+    check_weights("grouped_query_attention", query_kernel=query_kernel, key_kernel=key_kernel,
+                  value_kernel=value_kernel, output_kernel=output_kernel, query_bias=query_bias, key_bias=key_bias,
+                  value_bias=value_bias, output_bias=output_bias, gate_kernel=gate_kernel, gate_bias=gate_bias)
     for name, x in (("query", query), ("value", value), ("key", key)):
         check_array(x, "grouped_query_attention", name)
         if x.ndim != 3:

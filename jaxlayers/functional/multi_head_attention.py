@@ -77,6 +77,21 @@ def normalize_axes(attention_axes: int | Sequence[int] | None, rank: int) -> tup
     return axes
 
 
+def check_weights(op: str, **weights: object) -> None:
+    """`check_array` on each weight of `op` (name=value); the `*_bias` and `gate_*` ones may be None.
+
+    Args:
+        op: the op, for errors.
+        **weights: the weights by argument name.
+
+    Raises:
+        TypeError: a weight that is not an array, named.
+    """
+    for name, value in weights.items():
+        if not (value is None and (name.endswith("_bias") or name.startswith("gate_"))):
+            check_array(value, op, name)
+
+
 def _mask(mask: jax.Array | None, name: str, shape: tuple[int, ...]) -> jax.Array | None:
     if mask is None:
         return None
@@ -242,6 +257,9 @@ def multi_head_attention(query: jax.Array, value: jax.Array, key: jax.Array | No
         ValueError: bad shapes or axes; the input masks or the causal mask off a 3-D input's time axis.
     """
     key = value if key is None else key
+    check_weights("multi_head_attention", query_kernel=query_kernel, key_kernel=key_kernel, value_kernel=value_kernel,
+                  output_kernel=output_kernel, query_bias=query_bias, key_bias=key_bias, value_bias=value_bias,
+                  output_bias=output_bias)
     for name, x in (("query", query), ("value", value), ("key", key)):
         check_array(x, "multi_head_attention", name)
         if x.ndim < 3 or x.ndim != query.ndim:
