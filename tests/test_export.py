@@ -147,6 +147,28 @@ OPS["batch_norm-training"] = (2, lambda x: F.batch_norm(x, jnp.zeros(C), jnp.one
                               jnp.float32, False)
 OPS["layer_norm"] = (2, lambda x: F.layer_norm(x, _weights(C), _weights(C)), jnp.float32, False)
 OPS["layer_norm-spatial"] = (2, lambda x: F.layer_norm(x, axis=(1, 2, 3)), jnp.float32, False)
+_MHA = dict(query_kernel=_weights(C, 2, 3), key_kernel=_weights(C, 2, 3), value_kernel=_weights(C, 2, 3),
+            output_kernel=_weights(2, 3, 5), query_bias=_weights(2, 3), output_bias=_weights(5))
+_GQA = dict(query_kernel=_weights(C, 4, 2), key_kernel=_weights(C, 2, 2), value_kernel=_weights(C, 2, 2),
+            output_kernel=_weights(4, 2, C), gate_kernel=_weights(C, 4, 2))
+OPS["attention"] = (1, lambda x: F.attention(x, jnp.flip(x, 1), use_causal_mask=True, query_mask=x[..., 0] > 0),
+                    jnp.float32, False)
+OPS["attention-concat"] = (1, lambda x: F.attention(x, 2 * x, score_mode="concat", scale=jnp.float32(0.5),
+                                                    concat_score_weight=jnp.float32(2.0)), jnp.float32, False)
+OPS["additive_attention"] = (1, lambda x: F.additive_attention(x, 2 * x, scale=_weights(C), value_mask=x[..., 1] > 0),
+                             jnp.float32, False)
+OPS["multi_head_attention"] = (1, lambda x: F.multi_head_attention(x, jnp.flip(x, 1), **_MHA, use_causal_mask=True),
+                               jnp.float32, False)
+OPS["multi_head_attention-scores"] = (1, lambda x: F.multi_head_attention(
+    x, x, **_MHA, value_mask=x[..., 0] > 0, return_attention_scores=True), jnp.float32, False)
+OPS["multi_head_attention-axes2d"] = (2, lambda x: F.multi_head_attention(
+    x, x, **_MHA, attention_axes=(2,), return_attention_scores=True), jnp.float32, False)
+OPS["grouped_query_attention"] = (1, lambda x: F.grouped_query_attention(
+    x, jnp.flip(x, 1), **_GQA, use_causal_mask=True, sliding_window=3), jnp.float32, False)
+OPS["grouped_query_attention-scores"] = (1, lambda x: F.grouped_query_attention(
+    x, x, **_GQA, query_mask=x[..., 0] > 0, return_attention_scores=True), jnp.float32, False)
+OPS["conv_lstm1d"] = (2, lambda x: F.conv_lstm(x, _weights(3, C, 8), _weights(3, 2, 8), _weights(8), padding="same",
+                                               mask=x[:, :, 0, 0] > -1), jnp.float32, False)
 
 NEEDS_BOUNDS = {name for name in OPS if name.startswith("crop")}  # the cropped axis must be longer than 3
 
@@ -171,6 +193,9 @@ CORE = {
               "flatten2d", "dense", "add", "subtract", "multiply", "average", "maximum", "minimum", "add-lower-rank",
               "concatenate", "dropout-inference", "batch_norm-inference",
               "batch_norm-training", "layer_norm", "layer_norm-spatial"],
+    "attention": ["attention", "attention-concat", "additive_attention", "multi_head_attention",
+                  "multi_head_attention-scores", "multi_head_attention-axes2d", "grouped_query_attention",
+                  "grouped_query_attention-scores", "conv_lstm1d"],
 }
 
 
@@ -214,8 +239,7 @@ def test_op_exports_with_symbolic_shapes(name, kind):
 
 
 # The ops added with the vision and sequence layers are not in this grid yet.
-NEWER = {"activity_regularization", "adaptive_avg_pool", "additive_attention", "attention", "conv_lstm",
-         "multi_head_attention", "adaptive_max_pool", "alpha_dropout", "center_crop",
+NEWER = {"activity_regularization", "adaptive_avg_pool", "adaptive_max_pool", "alpha_dropout", "center_crop",
          "depthwise_conv", "dot", "einsum_dense", "embedding", "gaussian_dropout", "gaussian_noise", "group_norm",
          "gru", "lstm", "masking", "normalization_statistics", "normalize", "permute", "repeat_vector", "rescale",
          "resize", "rms_norm", "separable_conv", "simple_rnn", "spectral_normalize", "unit_norm"}

@@ -14,6 +14,10 @@ K2 = jnp.zeros((3, 3, 2, 2))
 KEY = jax.random.key(0)
 STATS = jnp.zeros((2,)), jnp.ones((2,))
 Y, IDX = F.max_pool_with_indices(X)
+Q, V = jnp.zeros((1, 3, 2)), jnp.zeros((1, 4, 2))  # attention's query (batch, T, dim), value (batch, S, dim)
+MHA = dict(query_kernel=jnp.zeros((2, 2, 3)), key_kernel=jnp.zeros((2, 2, 3)), value_kernel=jnp.zeros((2, 2, 3)),
+           output_kernel=jnp.zeros((2, 3, 2)))
+GQA = {**MHA, "key_kernel": jnp.zeros((2, 1, 3)), "value_kernel": jnp.zeros((2, 1, 3))}  # 2 query heads, 1 key head
 
 # op name -> (call taking the arguments by name, the valid arguments)
 SINGLE_INPUT = {
@@ -37,6 +41,14 @@ SINGLE_INPUT = {
     "group_norm": (lambda x: F.group_norm(x, groups=1), dict(x=X)),
     "rms_norm": (F.rms_norm, dict(x=X)),
     "unit_norm": (F.unit_norm, dict(x=X)),
+    "attention": (lambda query, value, key: F.attention(query, value, key),
+                  dict(query=Q, value=V, key=V)),
+    "additive_attention": (lambda query, value, key: F.additive_attention(query, value, key),
+                           dict(query=Q, value=V, key=V)),
+    "multi_head_attention": (F.multi_head_attention, dict(query=Q, value=V, key=V, **MHA)),
+    "grouped_query_attention": (F.grouped_query_attention, dict(query=Q, value=V, key=V, **GQA)),
+    "conv_lstm": (F.conv_lstm, dict(x=jnp.zeros((1, 3, 4, 2)), kernel=jnp.zeros((3, 2, 8)),
+                                    recurrent_kernel=jnp.zeros((3, 2, 8)), bias=jnp.zeros(8))),
 }
 MERGES = {"add", "average", "concatenate", "maximum", "minimum", "multiply", "subtract"}
 NOT_YET: set[str] = set()
@@ -51,8 +63,7 @@ CASES = [
 
 # The ops added with the vision and sequence layers check their inputs through their layers
 # (`check_single_input` in the faces); their functional forms are not covered here yet.
-NEWER = {"activity_regularization", "adaptive_avg_pool", "additive_attention", "attention", "conv_lstm",
-         "multi_head_attention", "adaptive_max_pool", "alpha_dropout", "center_crop",
+NEWER = {"activity_regularization", "adaptive_avg_pool", "adaptive_max_pool", "alpha_dropout", "center_crop",
          "depthwise_conv", "dot", "einsum_dense", "embedding", "gaussian_dropout", "gaussian_noise", "gru", "lstm",
          "masking", "normalization_statistics", "normalize", "permute", "repeat_vector", "rescale", "resize",
          "separable_conv", "simple_rnn", "spectral_normalize"}

@@ -11,6 +11,7 @@ from flax import nnx
 from jaxlayers import functional as F
 from jaxlayers import linen as L
 from jaxlayers import nnx as N
+from jaxlayers.keras import _convert
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 B, T, S, DQ, DV, DK = 2, 4, 5, 6, 3, 7
@@ -147,7 +148,8 @@ def test_dropout_in_training_only(rng):
 @pytest.mark.parametrize("kwargs, match", [
     (dict(num_heads=0, key_dim=2), "num_heads"), (dict(num_heads=2, key_dim=2.0), "key_dim"),
     (dict(num_heads=2, key_dim=2, value_dim=-1), "value_dim"), (dict(num_heads=2, key_dim=2, dropout=1.5), "dropout"),
-    (dict(num_heads=2, key_dim=2, attention_axes=(1,)), "attention_axes"),
+    (dict(num_heads=2, key_dim=2, attention_axes=(2,)), "attention_axes"),
+    (dict(num_heads=2, key_dim=2, attention_axes="time"), "attention_axes"),
     (dict(num_heads=2, key_dim=2, output_shape=(2, 3)), "output_shape")])
 def test_bad_arguments(kwargs, match, rng):
     q, v, _ = _data(rng, False)
@@ -176,3 +178,106 @@ def test_dtype_computes_in_bfloat16(rng):
     assert out.dtype == jnp.bfloat16 and params["params"]["query_kernel"].dtype == jnp.float32
     reference = L.MultiHeadAttention(2, 3).apply(params, q, v)
     np.testing.assert_allclose(np.asarray(out, np.float32), np.asarray(reference), rtol=0.1, atol=0.1)
+
+
+AXES_CASES = [((2, 3, 4, 5), None), ((2, 3, 4, 5), (1, 2)), ((2, 3, 4, 5), (2,)), ((2, 3, 4, 5), -3),
+              ((2, 3, 4, 5), (2, 1)), ((2, 2, 3, 2, 4), (1, 3))]
+
+
+def _grid_data(rng, shape, value_shape=None):
+    q = rng.standard_normal(shape).astype(np.float32)
+    v = rng.standard_normal(value_shape or shape[:-1] + (3,)).astype(np.float32)
+    return q, v
+
+
+@pytest.mark.parametrize("shape, axes", AXES_CASES, ids=str)
+@pytest.mark.parametrize("scores", [False, True])
+def test_attention_axes_match_keras(shape, axes, scores, rng):
+    q, v = _grid_data(rng, shape)
+    layer, weights = _keras(rng, q, v, None, num_heads=2, key_dim=3, attention_axes=axes)
+    expected = layer(q, v, return_attention_scores=scores)
+    ours = L.MultiHeadAttention(2, 3, attention_axes=axes).apply(_params(weights), q, v,
+                                                                 return_attention_scores=scores)
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(expected)):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), **TOL)
+
+
+def test_attention_axes_other_lengths_and_key_match_keras(rng):
+    """The value and key may differ from the query along the attention axes (not the others)."""
+    q, v = _grid_data(rng, (2, 3, 4, 5), (2, 3, 6, 3))
+    k = rng.standard_normal((2, 3, 6, 7)).astype(np.float32)
+    layer, weights = _keras(rng, q, v, k, num_heads=2, key_dim=3, attention_axes=(2,), output_shape=4)
+    expected = layer(q, v, k, return_attention_scores=True)
+    ours = L.MultiHeadAttention(2, 3, attention_axes=(2,), output_shape=4).apply(
+        _params(weights), q, v, k, return_attention_scores=True)
+    assert ours[1].shape == (2, 3, 2, 4, 6)
+    for a, b in zip(ours, expected):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), **TOL)
+
+
+@pytest.mark.parametrize("axes, mask_shape", [((2,), (2, 4, 4)), ((1, 2), (2, 3, 4, 3, 4)), ((2,), (2, 3, 1, 4, 4))])
+def test_attention_axes_mask_matches_keras(axes, mask_shape, rng):
+    """Keras expands `attention_mask` before the query's attention axes until it has the scores' rank."""
+    q, v = _grid_data(rng, (2, 3, 4, 5))
+    mask = rng.random(mask_shape) > 0.4
+    layer, weights = _keras(rng, q, v, None, num_heads=2, key_dim=3, attention_axes=axes)
+    expected = layer(q, v, attention_mask=mask, return_attention_scores=True)
+    ours = L.MultiHeadAttention(2, 3, attention_axes=axes).apply(_params(weights), q, v, attention_mask=mask,
+                                                                 return_attention_scores=True)
+    for a, b in zip(ours, expected):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), **TOL)
+
+
+def test_attention_axes_gradients_match_keras(rng):
+    q, v = _grid_data(rng, (2, 3, 4, 5))
+    layer, weights = _keras(rng, q, v, None, num_heads=2, key_dim=3, attention_axes=(1, 2))
+    model = L.MultiHeadAttention(2, 3, attention_axes=(1, 2))
+    mask = rng.random((2, 3, 4, 3, 4)) > 0.3
+
+    def keras_loss(values, q, v):
+        out, _ = layer.stateless_call(values, [], q, v, attention_mask=mask)
+        return jnp.sum(jnp.sin(out))
+
+    def our_loss(params, q, v):
+        return jnp.sum(jnp.sin(model.apply({"params": params}, q, v, attention_mask=mask)))
+
+    expected = jax.grad(keras_loss, argnums=(0, 1, 2))([weights[n] for n in NAMES], q, v)
+    ours = jax.grad(our_loss, argnums=(0, 1, 2))(_params(weights)["params"], q, v)
+    for name, g in zip(NAMES, expected[0]):
+        np.testing.assert_allclose(np.asarray(ours[0][name]), np.asarray(g), err_msg=name, **TOL)
+    for a, b in zip(ours[1:], expected[1:]):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), **TOL)
+
+
+def test_attention_axes_bad_inputs(rng):
+    q, v = _grid_data(rng, (2, 3, 4, 5))
+    with pytest.raises(ValueError, match=r"`attention_axes` must be distinct axes of a rank-4 input"):
+        L.MultiHeadAttention(2, 3, attention_axes=(3,)).init(jax.random.key(0), q, v)
+    with pytest.raises(ValueError, match=r"`attention_axes` must be distinct"):
+        L.MultiHeadAttention(2, 3, attention_axes=(1, -3)).init(jax.random.key(0), q, v)
+    model = L.MultiHeadAttention(2, 3, attention_axes=(2,))
+    params = model.init(jax.random.key(0), q, v)
+    with pytest.raises(ValueError, match="`query_mask`, `use_causal_mask` need"):
+        model.apply(params, q, v, query_mask=np.ones((2, 3), bool), use_causal_mask=True)
+    with pytest.raises(ValueError, match=r"`attention_mask` must broadcast to the scores' shape \(2, 3, 2, 4, 4\)"):
+        model.apply(params, q, v, attention_mask=np.ones((2, 4, 3), bool))
+    with pytest.raises(ValueError, match="off the attention axes"):
+        model.apply(params, q, v[:, :2])
+    with pytest.raises(ValueError, match="of the query's rank"):
+        model.apply(params, q, v[:, 0])
+
+
+def test_attention_axes_round_trip_through_keras_config(rng):
+    q, v = _grid_data(rng, (2, 3, 4, 5))
+    layer, weights = _keras(rng, q, v, None, num_heads=2, key_dim=3, attention_axes=(2,), use_bias=False)
+    definition, args = _convert.from_layer(layer, keras, "layer")
+    assert args["attention_axes"] == (2,) and not args["use_bias"]
+    structs = [jax.ShapeDtypeStruct(x.shape, jnp.float32) for x in (q, v)]
+    variables = _convert.weights_of(layer, definition, args, _convert.sizes_of(definition, args, structs), "layer")
+    ours = L.MultiHeadAttention(**args)
+    np.testing.assert_allclose(np.asarray(ours.apply(variables, q, v)), np.asarray(layer(q, v)), **TOL)
+    back = _convert.to_layer(ours, 2, keras)
+    back.build(q.shape, v.shape)
+    back.set_weights([np.asarray(variables["params"][n]) for n in _convert.keras_weight_names(definition, back)])
+    np.testing.assert_allclose(np.asarray(back(q, v)), np.asarray(layer(q, v)), **TOL)

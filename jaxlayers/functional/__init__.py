@@ -17,6 +17,7 @@ from jaxlayers.functional.dropout import (
 from jaxlayers.functional.einsum_dense import einsum_dense
 from jaxlayers.functional.embedding import embedding, masking
 from jaxlayers.functional.merging import add, average, concatenate, dot, maximum, minimum, multiply, subtract
+from jaxlayers.functional.grouped_query_attention import grouped_query_attention
 from jaxlayers.functional.multi_head_attention import multi_head_attention
 from jaxlayers.functional.normalization import (
     batch_norm, group_norm, layer_norm, rms_norm, spectral_normalize, unit_norm,

@@ -15,6 +15,7 @@ from jax import lax
 
 from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq
+from jaxlayers.functional._checks import check_arrays
 from jaxlayers.functional.conv import conv
 from jaxlayers.functional.recurrent import Activation, _mask, _scan
 
@@ -77,8 +78,10 @@ def conv_lstm(x: jax.Array, kernel: jax.Array, recurrent_kernel: jax.Array, bias
         step's, and the final states (batch, *out_spatial, filters).
 
     Raises:
+        TypeError: a non-array argument (a list, a number), named.
         ValueError: arrays of the wrong shapes, named.
     """
+    check_arrays("conv_lstm", x=x, kernel=kernel, recurrent_kernel=recurrent_kernel, bias=bias)
     x, kernel, recurrent_kernel = jnp.asarray(x), jnp.asarray(kernel), jnp.asarray(recurrent_kernel)
     bias = None if bias is None else jnp.asarray(bias)
     _check(x, kernel, recurrent_kernel, bias)

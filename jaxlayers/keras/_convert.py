@@ -46,15 +46,25 @@ def keras_only(name: str) -> bool:
 
 @functools.cache
 def by_keras_name() -> dict[str, type[definitions.Layer]]:
-    """Keras class name (aliases included) -> the definition of that layer."""
+    """Keras class name (aliases, and the class's own name where Keras exports it under another, included)
+    -> the definition of that layer."""
     keras_module()
     table = {}
     for definition in definitions.LAYERS:
         for name in (definition.keras_name if definition.keras_name is not None else definition.__name__,
                      *definition.keras_aliases):
-            if name and isinstance(getattr(keras_home(definition), name, None), type):
+            cls = getattr(keras_home(definition), name, None) if name else None
+            if isinstance(cls, type):
                 table[name] = definition
+                table.setdefault(cls.__name__, definition)  # GroupQueryAttention's class: GroupedQueryAttention
     return table
+
+
+def _is_keras_class(definition: type[definitions.Layer], cls: type) -> bool:
+    """Whether `cls` is the Keras class of `definition` (under its name or an alias)."""
+    names = (definition.keras_name if definition.keras_name is not None else definition.__name__,
+             *definition.keras_aliases)
+    return any(name and getattr(keras_home(definition), name, None) is cls for name in names)
 
 
 def keras_home(definition: type[definitions.Layer]) -> Any:
@@ -169,7 +179,7 @@ def from_layer(layer: Any, keras: Any, what: str, axis_name: Any = None) -> tupl
     """
     cls = type(layer).__name__
     definition = by_keras_name().get(cls)
-    if definition is None or getattr(keras_home(definition), cls, None) is not type(layer):
+    if definition is None or not _is_keras_class(definition, type(layer)):
         raise unsupported(what, cls)
     config = layer.get_config()
     what = f"{what} of class {cls}"
@@ -181,7 +191,8 @@ def from_layer(layer: Any, keras: Any, what: str, axis_name: Any = None) -> tupl
     for name in dict.fromkeys([*defaults, *config]):
         if name in fields and name not in _JAXLAYERS_ONLY:
             value = config[name] if name in config else getattr(layer, name) if hasattr(layer, name) else \
-                getattr(layer.cell, name)  # Keras's SimpleRNN keeps `seed` on its cell only
+                getattr(layer.cell, name) if hasattr(layer, "cell") else \
+                getattr(layer, f"_{name}")  # SimpleRNN keeps `seed` on its cell; GroupQueryAttention `_flash_attention`
             if name in ("activation", "recurrent_activation"):
                 value = activation_name(value, what)
             elif name.endswith("_initializer"):

@@ -1,17 +1,16 @@
 """Keras `Attention` (dot-product or concat scores) and `AdditiveAttention`."""
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 
 from jaxlayers import functional as F
-from jaxlayers._args import _is_int, check_bool
+from jaxlayers._args import check_bool
 from jaxlayers.functional.attention import SCORE_MODES
-from jaxlayers.functional.dropout import check_fraction
 from jaxlayers.layers.layer import Weight, WeightedLayer
+from jaxlayers.layers.regularization.dropout import Stochastic
 
 
 def _glorot_uniform_1d(key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax.Array:
@@ -20,7 +19,7 @@ def _glorot_uniform_1d(key: jax.Array, shape: tuple[int, ...], dtype: Any) -> ja
     return jax.random.uniform(key, shape, dtype, -limit, limit)
 
 
-class BaseAttention(WeightedLayer):
+class BaseAttention(Stochastic, WeightedLayer):
     """The base of `Attention` and `AdditiveAttention`: Keras's call on [query, value(, key)].
 
     The call takes `inputs` [query (batch, Tq, dim), value (batch, Tv, dim_v), optional key
@@ -35,21 +34,12 @@ class BaseAttention(WeightedLayer):
         rng_collection: the rng stream of the dropout (keyword-only).
     """
 
-    mode = "deterministic"
-    stochastic = True
     single_input = False
-
-    _: dataclasses.KW_ONLY
-    deterministic: bool = True
-    rng_collection: str = "dropout"
+    fraction = "dropout"
 
     def check(self) -> None:
         super().check()
         check_bool(self.use_scale, "use_scale")
-        check_bool(self.deterministic, "deterministic")
-        check_fraction(self.dropout, "dropout")
-        if self.seed is not None and not _is_int(self.seed):
-            raise TypeError(f"`seed` must be None or an int, got {self.seed!r}.")
 
     def split(self, inputs: Any) -> tuple[jax.Array, jax.Array, jax.Array | None]:
         """[query, value(, key)] -> (query, value, key or None).

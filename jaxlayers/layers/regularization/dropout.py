@@ -29,29 +29,26 @@ def stochastic_args(draws: str = "masks") -> str:
 """
 
 
-class StochasticLayer(Layer):
-    """The base of the layers that draw random numbers in training mode (`deterministic=False`).
+class Stochastic(Layer):
+    """The arguments and checks of every layer that draws random numbers in training mode.
 
-    Inference is the default, as Keras outside `fit`: the layer is then the identity, as
-    it is in training when its `strength` argument (`rate`, `stddev`) is 0; otherwise
-    `noise(x, key)` gives the output. The draws come from the `rng_collection` stream:
-    linen's `apply(..., rngs={"dropout": key})` (or the call's `rng=`), with `seed`
-    folded in; NNX's own stream (`seed`, or a fork of the constructor's `rngs`), or the
-    call's `rngs=`.
+    Inference is the default, as Keras outside `fit`; training (`deterministic=False`, the
+    attribute or the call's) draws from the `rng_collection` stream: linen's
+    `apply(..., rngs={"dropout": key})` (or the call's `rng=`), with `seed` folded in; NNX's
+    own stream (`seed`, or a fork of the constructor's `rngs`), or the call's `rngs=`.
+    `StochasticLayer` (Dropout, the noises) and the attention layers derive from it.
 
-    Subclasses have Keras's `seed` (an int, or None) among their arguments.
+    Subclasses have Keras's `seed` (an int, or None) among their arguments, and name in
+    `fraction` the argument that must lie in [0, 1], if any (`rate`, `dropout`).
 
     Args:
         deterministic: inference mode (keyword-only, as the argument below).
         rng_collection: the name of the rng stream.
     """
 
-    supports_masking = True  # as Keras's: a mask passes through
-
     mode = "deterministic"
     stochastic = True
-    keeps_grid = True
-    strength: ClassVar[str] = "rate"  # the argument whose 0 makes training the identity too
+    fraction: ClassVar[str | None] = None  # the argument checked to be a fraction (`rate`, `dropout`)
 
     _: dataclasses.KW_ONLY
     deterministic: bool = True
@@ -60,8 +57,27 @@ class StochasticLayer(Layer):
     def check(self) -> None:
         super().check()
         check_bool(self.deterministic, "deterministic")
+        if self.fraction is not None:
+            check_fraction(getattr(self, self.fraction), self.fraction)
         if self.seed is not None and not _is_int(self.seed):
             raise TypeError(f"`seed` must be None or an int, got {self.seed!r}.")
+
+
+class StochasticLayer(Stochastic):
+    """The base of the one-input layers that draw random numbers in training mode (`Stochastic`).
+
+    The layer is the identity in inference, as it is in training when its `strength`
+    argument (`rate`, `stddev`) is 0; otherwise `noise(x, key)` gives the output.
+
+    Args:
+        deterministic: inference mode (keyword-only, as the argument below).
+        rng_collection: the name of the rng stream.
+    """
+
+    supports_masking = True  # as Keras's: a mask passes through
+
+    keeps_grid = True
+    strength: ClassVar[str] = "rate"  # the argument whose 0 makes training the identity too
 
     def check_input(self, x: jax.Array) -> None:
         """Raise for an input the layer cannot take, in inference too (by default, none).
@@ -105,9 +121,10 @@ class Dropout(StochasticLayer):
     noise_shape: tuple[int | None, ...] | None = None
     seed: int | None = None
 
+    fraction = "rate"
+
     def check(self) -> None:
         super().check()
-        check_fraction(self.rate)
         check_noise_shape(self.noise_shape)
 
     def check_input(self, x: jax.Array) -> None:
