@@ -6,6 +6,7 @@ from jaxlayers.layers.rnn.gru import GRU, GRUCell
 from jaxlayers.layers.rnn.lstm import LSTM, LSTMCell
 from jaxlayers.layers.rnn.simple_rnn import SimpleRNN, SimpleRNNCell
 from jaxlayers.layers.rnn.stacked_rnn_cells import StackedRNNCells
+from jaxlayers.layers.rnn.time_distributed import TimeDistributed
 
 __all__ = ["Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN",
-           "SimpleRNN", "SimpleRNNCell", "StackedRNNCells"]
+           "SimpleRNN", "SimpleRNNCell", "StackedRNNCells", "TimeDistributed"]
