@@ -174,9 +174,13 @@ class RNN(WeightedLayer):
             mask: the input's mask (batch, time), or None.
 
         Returns:
-            `mask` or None.
+            `mask` or None; with `return_state`, a list of it and None per state (a stack: per cell).
         """
-        return mask if self.return_sequences else None
+        out = mask if self.return_sequences else None
+        if not self.return_state:
+            return out
+        states = len(self.cells()) if isinstance(self.cell, StackedRNNCells) else self.cell.keras_states
+        return [out, *[None] * states]
 
     def call(self, x: jax.Array, training: bool, rng: Callable[[], jax.Array], mask: jax.Array | None = None,
              initial_state: Any = None, **weights: jax.Array | None) -> Any:
