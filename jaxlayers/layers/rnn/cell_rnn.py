@@ -129,7 +129,10 @@ class RNN(WeightedLayer):
         return [w.name for w in keras_layer.weights]
 
     def cells(self) -> tuple[Cell, ...]:
-        """The cells run, in order (one for a single cell).
+        """The cells run, in order.
+
+        Returns:
+            The cells' definitions (one for a single cell).
 
         Raises:
             TypeError: `cell` is not a cell, a list of cells or a `StackedRNNCells`.

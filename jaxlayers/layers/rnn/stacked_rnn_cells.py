@@ -47,7 +47,15 @@ def prefixed(weights: dict[str, Weight | None], prefix: str, owner: Any) -> dict
 
 
 def own(weights: dict[str, Any], prefix: str) -> dict[str, Any]:
-    """The values of the weights named `<prefix>_<name>`, by `<name>` (an empty prefix: all of them)."""
+    """The values of a sub-layer's weights, named `<prefix>_<name>`, by `<name>`.
+
+    Args:
+        weights: the values by full name.
+        prefix: the sub-layer's prefix (`cells_0`); empty: all of them, unchanged.
+
+    Returns:
+        The sub-layer's values by its own names.
+    """
     if not prefix:
         return dict(weights)
     return {name[len(prefix) + 1:]: value for name, value in weights.items() if name.startswith(prefix + "_")}

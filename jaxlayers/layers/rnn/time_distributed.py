@@ -94,6 +94,9 @@ class TimeDistributed(WeightedLayer):
     def inner(self) -> Layer:
         """The wrapped layer's definition, checked.
 
+        Returns:
+            `layer`.
+
         Raises:
             TypeError: not a single-input jaxlayers layer, or one with state updates.
         """
