@@ -57,14 +57,12 @@ def keras_rnn(specs, x_shape, rng, **kwargs):
 
 
 LSTM3, GRU2 = ("LSTMCell", dict(units=3)), ("GRUCell", dict(units=2))
-CASES = [([LSTM3], dict(return_sequences=True), True),
+CASES = [([LSTM3], dict(return_sequences=True, zero_output_for_mask=True, go_backwards=True), True),
          ([("GRUCell", dict(units=4, reset_after=False))], dict(return_state=True), True),
-         ([("SimpleRNNCell", dict(units=3, activation="relu"))], dict(go_backwards=True, return_sequences=True),
-          False),
-         ([LSTM3], dict(return_sequences=True, zero_output_for_mask=True, go_backwards=True), True),
+         ([("SimpleRNNCell", dict(units=3, activation="relu"))],
+          dict(return_sequences=True, zero_output_for_mask=True, unroll=True), True),
          ([LSTM3, GRU2], dict(return_sequences=True, return_state=True), True),
-         ([GRU2, ("SimpleRNNCell", dict(units=3)), LSTM3], dict(go_backwards=True, return_state=True), True),
-         ([LSTM3, GRU2], dict(return_sequences=True, unroll=True), True)]
+         ([GRU2, ("SimpleRNNCell", dict(units=3)), LSTM3], dict(go_backwards=True, return_state=True), False)]
 
 
 @pytest.mark.parametrize("specs,kwargs,masked", CASES,
@@ -80,6 +78,8 @@ def test_rnn_equals_keras(specs, kwargs, masked, rng):
         {k: v.shape for k, v in weights.items()}
     close(module.apply({"params": weights}, x, mask=mask), expected)
     close(module.compute_mask(x, mask), layer.compute_mask(x, mask))
+    if len(specs) == 1 and not kwargs.get("return_state"):
+        return  # the NNX face on the others: the same definition
     nnx_layer = J.RNN(features, ours(J, specs, features), **kwargs, rngs=nnx.Rngs(0))
     for key, value in weights.items():
         getattr(nnx_layer, key).set_value(jnp.asarray(value))
@@ -145,7 +145,7 @@ def keras_time_distributed(inner, x_shape, rng):
 
 
 TD_CASES = [("Dense", (2, 5, 4), dict(units=3, activation="tanh"), (4,)),
-            ("Conv2D", (2, 3, 7, 6, 2), dict(filters=4, kernel_size=3, strides=2, padding="same"), (2,)),
+            ("Conv2D", (2, 2, 7, 6, 2), dict(filters=4, kernel_size=3, strides=2, padding="same"), (2,)),
             ("Conv1D", (2, 3, 8, 3), dict(filters=2, kernel_size=3, dilation_rate=2), (3,)),
             ("MaxPooling2D", (2, 3, 6, 6, 2), dict(pool_size=2), ()),
             ("Flatten", (2, 3, 2, 2, 2), dict(), ())]
@@ -171,10 +171,10 @@ def test_time_distributed_equals_keras(name, x_shape, kwargs, sizes, rng):
 
 
 def test_time_distributed_gradients_equal_keras(rng):
-    x_shape = (2, 3, 5, 5, 2)
+    x_shape = (2, 2, 5, 5, 2)
     layer, weights = keras_time_distributed(keras.layers.Conv2D(3, 2, activation="relu"), x_shape, rng)
     x = rng.standard_normal(x_shape).astype(np.float32)
-    cotangent = rng.standard_normal((2, 3, 4, 4, 3)).astype(np.float32)
+    cotangent = rng.standard_normal((2, 2, 4, 4, 3)).astype(np.float32)
     order = list(weights)
 
     def keras_loss(values, x):
@@ -243,13 +243,13 @@ def test_time_distributed_conv_models_round_trip(rng):
 
 def test_training_draws_dropout():
     x = jnp.asarray(np.random.default_rng(1).standard_normal((2, 5, 3)), jnp.float32)
-    for module in (L.RNN([L.GRUCell(4, dropout=0.5), L.LSTMCell(3, recurrent_dropout=0.5)], return_sequences=True),
+    for module in (L.RNN([L.GRUCell(4, dropout=0.5), L.SimpleRNNCell(3, recurrent_dropout=0.5)]),
                    L.TimeDistributed(L.Dropout(0.5))):
         variables = module.init(jax.random.key(0), x)
-        inference = module.apply(variables, x)
-        first = module.apply(variables, x, deterministic=False, rngs={"dropout": jax.random.key(1)})
-        close(first, module.apply(variables, x, deterministic=False, rngs={"dropout": jax.random.key(1)}))
-        assert np.abs(np.asarray(first) - np.asarray(inference)).max() > 1e-3
+        train = jax.jit(lambda key, m=module: m.apply(variables, x, deterministic=False, rngs={"dropout": key}))
+        first = train(jax.random.key(1))
+        close(first, train(jax.random.key(1)))
+        assert np.abs(np.asarray(first) - np.asarray(module.apply(variables, x))).max() > 1e-3
 
 
 @pytest.mark.parametrize("make,x,error,match", [

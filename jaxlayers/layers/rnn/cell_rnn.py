@@ -59,7 +59,8 @@ class RNN(WeightedLayer):
             all the arguments below).
         unroll: unroll the loop (`lax.scan(unroll=True)`).
         zero_output_for_mask: with `return_sequences` and a mask, zeros at the masked
-            steps (else the previous output, Keras's default).
+            steps (else the previous output, Keras's default); Keras's unrolled loop, and
+            so `unroll=True` here, ignores it.
         seed: an int folded into the dropout key, or None.
         deterministic: inference mode (no dropout).
         rng_collection: the rng stream of the dropout masks.
@@ -208,7 +209,7 @@ class RNN(WeightedLayer):
                                         training=training, rng=lambda i=i: jax.random.fold_in(rng(), i), mask=mask,
                                         initial_state=start)
             states.append(own_states)
-        if self.zero_output_for_mask and self.return_sequences and mask is not None:
+        if self.zero_output_for_mask and self.return_sequences and mask is not None and not self.unroll:
             x = jnp.where(jnp.asarray(mask, bool)[:, :, None], x, jnp.zeros((), x.dtype))
         if not self.return_state:
             return x
