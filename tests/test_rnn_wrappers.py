@@ -61,12 +61,14 @@ CASES = [([LSTM3], dict(return_sequences=True, zero_output_for_mask=True, go_bac
          ([("GRUCell", dict(units=4, reset_after=False))], dict(return_state=True), True),
          ([("SimpleRNNCell", dict(units=3, activation="relu"))],
           dict(return_sequences=True, zero_output_for_mask=True, unroll=True), True),
-         ([LSTM3, GRU2], dict(return_sequences=True, return_state=True), True),
-         ([GRU2, ("SimpleRNNCell", dict(units=3)), LSTM3], dict(go_backwards=True, return_state=True), False)]
+         ([LSTM3, GRU2], dict(return_sequences=True, return_state=True, go_backwards=True), True),
+         pytest.param([GRU2, ("SimpleRNNCell", dict(units=3)), LSTM3], dict(return_state=True), False,
+                      marks=pytest.mark.slow)]
 
 
 @pytest.mark.parametrize("specs,kwargs,masked", CASES,
-                         ids=["-".join([*(s[0] for s in c[0]), *c[1], "masked" * c[2]]) for c in CASES])
+                         ids=["-".join([*(s[0] for s in c[0]), *c[1], "masked" * c[2]])
+                              for c in (getattr(c, "values", c) for c in CASES)])
 def test_rnn_equals_keras(specs, kwargs, masked, rng):
     batch, time, features = 3, 6, 4
     layer, weights = keras_rnn(specs, (batch, time, features), rng, **kwargs)
@@ -146,12 +148,13 @@ def keras_time_distributed(inner, x_shape, rng):
 
 TD_CASES = [("Dense", (2, 5, 4), dict(units=3, activation="tanh"), (4,)),
             ("Conv2D", (2, 2, 7, 6, 2), dict(filters=4, kernel_size=3, strides=2, padding="same"), (2,)),
-            ("Conv1D", (2, 3, 8, 3), dict(filters=2, kernel_size=3, dilation_rate=2), (3,)),
+            pytest.param("Conv1D", (2, 3, 8, 3), dict(filters=2, kernel_size=3, dilation_rate=2), (3,),
+                         marks=pytest.mark.slow),
             ("MaxPooling2D", (2, 3, 6, 6, 2), dict(pool_size=2), ()),
             ("Flatten", (2, 3, 2, 2, 2), dict(), ())]
 
 
-@pytest.mark.parametrize("name,x_shape,kwargs,sizes", TD_CASES, ids=[c[0] for c in TD_CASES])
+@pytest.mark.parametrize("name,x_shape,kwargs,sizes", TD_CASES, ids=[getattr(c, "values", c)[0] for c in TD_CASES])
 def test_time_distributed_equals_keras(name, x_shape, kwargs, sizes, rng):
     layer, weights = keras_time_distributed(getattr(keras.layers, name)(**kwargs), x_shape, rng)
     x = rng.standard_normal(x_shape).astype(np.float32)
