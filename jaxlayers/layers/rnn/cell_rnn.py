@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from jaxlayers._args import check_bool
+from jaxlayers._args import _is_int, check_bool
 from jaxlayers.layers.layer import Weight, WeightedLayer
 from jaxlayers.layers.rnn.rnn import Cell, RecurrentLayer, definition_copy
 from jaxlayers.layers.rnn.stacked_rnn_cells import StackedRNNCells, cell_copy, own, prefixed, stack_of
@@ -152,7 +152,7 @@ class RNN(WeightedLayer):
         if self.stateful:
             raise ValueError("RNN(stateful=True) is not supported: jaxlayers layers keep no state between calls; "
                              "pass the states on yourself (`return_state=True`, then `initial_state=`).")
-        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
+        if self.seed is not None and not _is_int(self.seed):
             raise TypeError(f"`seed` must be None or an int, got {self.seed!r}.")
         check_bool(self.deterministic, "deterministic")
         for cell in self.cells():

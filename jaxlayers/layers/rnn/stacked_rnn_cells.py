@@ -7,6 +7,7 @@ from typing import Any
 
 import jax
 
+from jaxlayers._args import _is_int, check_bool
 from jaxlayers.layers.layer import Weight, WeightedLayer
 from jaxlayers.layers.rnn.rnn import Cell, RecurrentLayer, definition_copy
 
@@ -159,8 +160,9 @@ class StackedRNNCells(WeightedLayer):
 
     def check(self) -> None:
         super().check()
-        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
+        if self.seed is not None and not _is_int(self.seed):
             raise TypeError(f"`seed` must be None or an int, got {self.seed!r}.")
+        check_bool(self.deterministic, "deterministic")
         for cell in self.stack():
             cell.check()
 

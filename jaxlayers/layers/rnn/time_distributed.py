@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import jax
 
+from jaxlayers._args import _is_int, check_bool
 from jaxlayers.layers.layer import Layer, Weight, WeightedLayer, cast_floats
 from jaxlayers.layers.rnn.rnn import definition_copy
 from jaxlayers.layers.rnn.stacked_rnn_cells import prefixed
@@ -111,10 +112,9 @@ class TimeDistributed(WeightedLayer):
 
     def check(self) -> None:
         super().check()
-        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
+        if self.seed is not None and not _is_int(self.seed):
             raise TypeError(f"`seed` must be None or an int, got {self.seed!r}.")
-        if not isinstance(self.deterministic, bool):
-            raise TypeError(f"`deterministic` must be a bool, got {self.deterministic!r}.")
+        check_bool(self.deterministic, "deterministic")
         self.inner().check()
 
     def sizes(self, x: Any) -> dict[str, Any]:
