@@ -184,7 +184,8 @@ ELSEWHERE = {"MaxUnpooling": "below", "BatchNormalization": "test_normalization.
              **dict.fromkeys(["SimpleRNNCell", "LSTMCell", "GRUCell"], "test_rnn_cells.py"),
              **dict.fromkeys(["ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"], "test_conv_lstm.py"),
              "MultiHeadAttention": "test_multi_head_attention.py", "Bidirectional": "test_bidirectional.py",
-             "GroupedQueryAttention": "test_grouped_query_attention.py"}
+             "GroupedQueryAttention": "test_grouped_query_attention.py",
+             **dict.fromkeys(["RNN", "StackedRNNCells", "TimeDistributed"], "test_rnn_wrappers.py")}
 
 
 def test_every_linen_layer_has_an_nnx_twin():

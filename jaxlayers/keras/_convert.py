@@ -379,8 +379,10 @@ def to_layer(module: Any, rank: int, keras: Any, name: str | None = None) -> Any
             value = activation_for_keras(value, what)
         elif arg.endswith("_initializer") and not isinstance(value, str):
             continue  # a callable: Keras keeps its default; the weights are set anyway
-        elif isinstance(value, definitions.Layer):  # a wrapped layer (SpectralNormalization's)
-            value = to_layer(value, rank, keras)
+        elif isinstance(value, definitions.Layer):  # a wrapped layer (SpectralNormalization's, TimeDistributed's)
+            value = to_layer(value, rank - 1 if getattr(definition, "steps_axis", False) else rank, keras)
+        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, definitions.Layer) for v in value):
+            value = [to_layer(v, rank, keras) for v in value]  # StackedRNNCells's cells
         kwargs[arg] = value
     refusal = module.keras_refusal(cls.__name__) if hasattr(module, "keras_refusal") else None
     if refusal:

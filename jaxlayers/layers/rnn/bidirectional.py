@@ -10,12 +10,12 @@ import jax.numpy as jnp
 
 from jaxlayers._args import _is_int, check_bool
 from jaxlayers.layers.layer import Weight, WeightedLayer
-from jaxlayers.layers.rnn.rnn import RNN
+from jaxlayers.layers.rnn.rnn import RecurrentLayer, definition_copy
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 
-def spec(layer: Any, name: str, **changes: Any) -> RNN:
+def spec(layer: Any, name: str, **changes: Any) -> RecurrentLayer:
     """A recurrent layer's definition alone (no module, no variables), with `changes` to its arguments.
 
     Args:
@@ -29,13 +29,9 @@ def spec(layer: Any, name: str, **changes: Any) -> RNN:
     Raises:
         TypeError: not a recurrent layer.
     """
-    if not isinstance(layer, RNN):
+    if not isinstance(layer, RecurrentLayer):
         raise TypeError(f"`{name}` must be a recurrent layer (SimpleRNN, LSTM or GRU), got {type(layer).__name__}.")
-    definition = next(c for c in type(layer).__mro__ if "__face__" not in c.__dict__)
-    copy = object.__new__(definition)
-    for field in dataclasses.fields(definition):
-        setattr(copy, field.name, changes.get(field.name, getattr(layer, field.name)))
-    return copy
+    return definition_copy(layer, **changes)
 
 
 class Bidirectional(WeightedLayer):
@@ -77,7 +73,8 @@ class Bidirectional(WeightedLayer):
     rng_collection: str = "dropout"
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in ("layer", "backward_layer") and isinstance(value, RNN) and "__face__" in vars(type(value)):
+        if name in ("layer", "backward_layer") and isinstance(value, RecurrentLayer) and \
+                "__face__" in vars(type(value)):
             value = spec(value, name)  # its arguments only: a module's variables are not this layer's
         super().__setattr__(name, value)
 
@@ -117,7 +114,7 @@ class Bidirectional(WeightedLayer):
                 zip(("forward", "backward"), (keras_layer.forward_layer, keras_layer.backward_layer))
                 for w in direction.weights]
 
-    def directions(self) -> tuple[RNN, RNN]:
+    def directions(self) -> tuple[RecurrentLayer, RecurrentLayer]:
         """The forward and backward layers' definitions (Keras's `forward_layer`, `backward_layer`).
 
         Returns:

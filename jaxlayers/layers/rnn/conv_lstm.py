@@ -14,7 +14,7 @@ from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq, _is_int, check_bool
 from jaxlayers.functional.conv import check_arguments
 from jaxlayers.layers.layer import KernelLayer, Weight, ranked
-from jaxlayers.layers.rnn.rnn import RNN, check_dropout
+from jaxlayers.layers.rnn.rnn import RecurrentLayer, check_dropout
 
 
 class ConvLSTM(KernelLayer):
@@ -131,7 +131,7 @@ class ConvLSTM(KernelLayer):
 
         return forget_ones
 
-    compute_mask = RNN.compute_mask  # Keras's: the input's mask with `return_sequences`, else None
+    compute_mask = RecurrentLayer.compute_mask  # Keras's: the input's mask with `return_sequences`, else None
 
     def _masks(self, key: jax.Array, x: jax.Array, state_shape: tuple[int, ...]
                ) -> tuple[jax.Array | None, jax.Array | None]:

@@ -7,7 +7,7 @@ from typing import Any
 from jaxlayers import activations
 from jaxlayers import functional as F
 from jaxlayers._args import check_bool
-from jaxlayers.layers.rnn.rnn import RNN, Cell, _arguments
+from jaxlayers.layers.rnn.rnn import Cell, RecurrentLayer, _arguments
 
 
 class GRUCell(Cell):
@@ -39,7 +39,7 @@ class GRUCell(Cell):
                 "reset_after": self.reset_after}
 
 
-class GRU(RNN, GRUCell):
+class GRU(RecurrentLayer, GRUCell):
     __doc__ = """Keras `GRU(units)`: x (batch, time, features) -> (batch, units), or (batch, time, units).
 
     Gates z, r, h (Keras's order): kernel (features, 3 * units), recurrent_kernel (units,

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jaxlayers import activations, initializers
 from jaxlayers import functional as F
 from jaxlayers._args import check_bool
-from jaxlayers.layers.rnn.rnn import RNN, Cell, _arguments
+from jaxlayers.layers.rnn.rnn import Cell, RecurrentLayer, _arguments
 
 
 class LSTMCell(Cell):
@@ -48,7 +48,7 @@ class LSTMCell(Cell):
         return {**super()._loop_arguments(), "recurrent_activation": activations.get(self.recurrent_activation)}
 
 
-class LSTM(RNN, LSTMCell):
+class LSTM(RecurrentLayer, LSTMCell):
     __doc__ = """Keras `LSTM(units)`: x (batch, time, features) -> (batch, units), or (batch, time, units).
 
     Gates i, f, c, o (Keras's order): kernel (features, 4 * units), recurrent_kernel

@@ -35,6 +35,29 @@ def check_dropout(value: Any, name: str) -> float:
     return float(value)
 
 
+def definition_copy(layer: Any, **changes: Any) -> Any:
+    """A layer's definition alone (no module, no variables), with `changes` to its arguments.
+
+    An NNX layer's input sizes (`in_features`, ...) are kept as attributes of the copy,
+    so a wrapper can build the same variables.
+
+    Args:
+        layer: a `jaxlayers.linen` or `jaxlayers.nnx` layer, or a definition.
+        **changes: arguments to replace (`go_backwards=True`).
+
+    Returns:
+        An instance of the layer's definition class with the same arguments.
+    """
+    definition = next(c for c in type(layer).__mro__ if "__face__" not in c.__dict__)
+    copy = object.__new__(definition)
+    for field in dataclasses.fields(definition):
+        setattr(copy, field.name, changes.get(field.name, getattr(layer, field.name)))
+    for name in definition.input_sizes:
+        if getattr(layer, name, None) is not None:
+            object.__setattr__(copy, name, getattr(layer, name))
+    return copy
+
+
 _ARGS = """
     Args:
         units: the state's (and output's) size.
@@ -176,7 +199,7 @@ class Cell(KernelLayer):
         return h, (list(new) if nested else new[0])
 
 
-class RNN(Cell):
+class RecurrentLayer(Cell):
     __doc__ = """The base of `SimpleRNN`, `LSTM` and `GRU`: x (batch, time, features) -> (batch, units), or sequences.
 
     The call takes `mask=` (batch, time), False at the steps to skip (their state is

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from jaxlayers import functional as F
-from jaxlayers.layers.rnn.rnn import RNN, Cell, _arguments
+from jaxlayers.layers.rnn.rnn import Cell, RecurrentLayer, _arguments
 
 _STEP = "h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias); kernel (features,\n    units), " \
         "recurrent_kernel (units, units), bias (units,)."
@@ -21,7 +21,7 @@ class SimpleRNNCell(Cell):
         return rate > 0.0  # Keras's SimpleRNNCell drops even at a rate of 1
 
 
-class SimpleRNN(RNN, SimpleRNNCell):
+class SimpleRNN(RecurrentLayer, SimpleRNNCell):
     __doc__ = f"""Keras `SimpleRNN(units)`: x (batch, time, features) -> (batch, units), or (batch, time, units).
 
     {_STEP} The call takes `mask=`
