@@ -337,16 +337,17 @@ def ranked(definition: type[Layer], pattern: str, doc: str, aliases: str | None 
         The classes, one per rank of `ranks`.
     """
     classes = []
+    arguments = {f.name for f in dataclasses.fields(definition)}
     for rank in ranks:
         name = pattern.format(rank)
         namespace: dict[str, Any] = {"rank": rank, "__doc__": doc.format(name=name, layout=layout(rank)),
                                      "__module__": definition.__module__, "__qualname__": name,
                                      "keras_aliases": () if aliases is None else (aliases.format(rank),)}
         for argument, by_rank in defaults.items():
-            if argument not in definition.__dataclass_fields__ and not hasattr(definition, argument):
+            if argument not in definition.__dataclass_fields__:  # which also holds the ClassVars
                 raise TypeError(f"ranked: {definition.__name__} has no argument or ClassVar {argument!r}.")
             namespace[argument] = by_rank[rank]
-            if argument in definition.__dataclass_fields__:
+            if argument in arguments:
                 namespace.setdefault("__annotations__", {})[argument] = definition.__dataclass_fields__[argument].type
         classes.append(type(name, (definition,), namespace))
     return tuple(classes)
