@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxlayers import linen as L
-from jaxlayers._graph import Wire, check_graph
+from jaxlayers._graph import Call, Item, Ref, Wire, as_call, check_graph, pick
 from jaxlayers.keras import _convert
 from jaxlayers.layers.core.arithmetic import OPS, Arithmetic
 
@@ -71,9 +71,12 @@ def supported() -> tuple[str, ...]:
 class _Call:
     """One call in a Keras graph: a layer, a nested model or an operation, the tensor ids it takes."""
 
-    def __init__(self, operation: Any, kind: str, edge: Wire, inputs: Any, name: str, operands: tuple = ()):
+    def __init__(self, operation: Any, kind: str, edge: Wire, inputs: Any, name: str, operands: tuple = (),
+                 positional: tuple = (), extra: tuple = ()):
         self.operation, self.kind, self.edge, self.inputs, self.name = operation, kind, edge, inputs, name
         self.operands = operands  # for "op": the constants, None where a tensor goes
+        self.positional = positional or (inputs,)  # the Keras tensors (or lists) of each positional argument
+        self.extra = extra  # the Keras tensors it takes besides its first argument
 
 
 def from_keras(model_or_path: Any, *, api: str = "linen", axis_name: Hashable | None = None) -> Any:
@@ -166,19 +169,23 @@ def _walk(model: Any, keras: Any) -> tuple[list[_Call], Wire, int]:
         check_once(operation)
         kind = kind_of(operation)
         args = node.arguments.args
-        if len(node.output_tensors) != 1:
+        if len(node.output_tensors) != 1 and kind != "layer":
             raise ValueError(f"{what} gives {len(node.output_tensors)} outputs; only one is supported.")
         if kind == "op":
             edge, operands = _operation(operation, args, node.arguments.kwargs, ids, what, keras)
             calls.append(_Call(operation, kind, edge, None, operation.name, operands))
+        elif kind == "model":
+            if len(args) != 1 or any(k not in ("training", "mask") for k in node.arguments.kwargs):
+                raise ValueError(f"{what}, a nested model, is called with {len(args)} positional arguments and "
+                                 f"keywords {sorted(node.arguments.kwargs)}; only one tensor (or a list of them) "
+                                 "is supported.")
+            _training_keyword(node.arguments.kwargs.get("training"), what)
+            calls.append(_Call(operation, kind, _ref_of(args[0], ids), args[0], operation.name))
         else:
-            if len(args) != 1:  # Keyword arguments (`training`, `mask`) are Keras's own: not replayed.
-                raise ValueError(f"{what} is called with {len(args)} positional arguments; only one tensor (or a "
-                                 "list of tensors, as merges take) is supported.")
-            (arg,) = args
-            edge = tuple(ids[id(t)] for t in arg) if isinstance(arg, (list, tuple)) else ids[id(arg)]
-            calls.append(_Call(operation, kind, edge, arg, operation.name))
-        ids[id(node.output_tensors[0])] = len(model.inputs) + len(calls) - 1
+            calls.append(_layer_call(operation, node, ids, what, keras))
+        tensor = len(model.inputs) + len(calls) - 1
+        outs = node.output_tensors
+        ids.update({id(t): Item(tensor, k) for k, t in enumerate(outs)} if len(outs) > 1 else {id(outs[0]): tensor})
     if not calls:
         raise ValueError(f"Keras model {model.name!r} has no layers to convert.")
     _check_masks(model, calls, len(model.inputs))
@@ -187,8 +194,8 @@ def _walk(model: Any, keras: Any) -> tuple[list[_Call], Wire, int]:
 
 
 def _needed_nodes(model: Any, keras: Any) -> set[int]:
-    """The ids of the nodes the model's outputs are computed from through positional arguments
-    (the tensors a layer is called on; masks travel as Keras's keyword arguments)."""
+    """The ids of the nodes the model's outputs are computed from through the tensors layers are
+    called on (positional and keyword; not `mask=`: masks are Keras's own, computed again)."""
     needed: set[int] = set()
     stack = list(model.outputs)
     while stack:
@@ -197,8 +204,94 @@ def _needed_nodes(model: Any, keras: Any) -> set[int]:
         node = operation._inbound_nodes[index]
         if id(node) not in needed:
             needed.add(id(node))
-            stack.extend(t for t in keras.tree.flatten(node.arguments.args) if isinstance(t, keras.KerasTensor))
+            given = (node.arguments.args, {k: v for k, v in node.arguments.kwargs.items() if k != "mask"})
+            stack.extend(t for t in keras.tree.flatten(given) if isinstance(t, keras.KerasTensor))
     return needed
+
+
+def _ref_of(arg: Any, ids: Mapping[int, Ref]) -> Any:
+    """The tensor id (or tuple of them, for a list) of a Keras call's argument."""
+    return tuple(ids[id(t)] for t in arg) if isinstance(arg, (list, tuple)) else ids[id(arg)]
+
+
+def _training_keyword(value: Any, what: str) -> None:
+    """Refuse `training=True` in a Keras call (kept by Keras only when its model is called with training=None)."""
+    if value not in (None, False):
+        raise ValueError(f"{what} is called with training={value!r}; only training=False or None converts (Keras "
+                         "replays training=True only when the model itself is called with training=None, which a "
+                         "jaxlayers Graph has no twin of: call the Graph with training=True instead).")
+
+
+def _layer_call(layer: Any, node: Any, ids: Mapping[int, Ref], what: str, keras: Any) -> _Call:
+    """A Keras layer's call as a `_Call`: its arguments bound by Keras's `call` signature, the
+    definition's positional inputs (`sizes`' parameters) as positional tensors, its other tensors
+    as tensor keywords and its other values as constant keywords of a `Call`."""
+    import inspect
+
+    definition = _convert.by_keras_name().get(type(layer).__name__)
+    if definition is None:
+        raise _convert.unsupported(what, type(layer).__name__)
+    kwargs = dict(node.arguments.kwargs)
+    _training_keyword(kwargs.pop("training", None), what)
+    given_mask = kwargs.pop("mask", None)
+    signature = inspect.signature(layer.call)
+    try:
+        bound = signature.bind(*node.arguments.args, **kwargs).arguments
+    except TypeError as err:
+        raise ValueError(f"{what} is called with arguments its Keras call does not bind: {err}.") from None
+    for name, p in signature.parameters.items():
+        if p.kind == p.VAR_KEYWORD and name in bound:
+            bound.update(bound.pop(name))
+        elif p.kind == p.VAR_POSITIONAL and bound.get(name):
+            raise ValueError(f"{what} is called with {len(bound[name])} extra positional arguments; they do not "
+                             "convert.")
+    inputs = [n for n in inspect.signature(definition.sizes).parameters if n != "self"]
+    keras_names = [n for n, p in signature.parameters.items() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    positional = [bound.pop(n, None) for n in keras_names[:len(inputs)]]
+    while positional and positional[-1] is None:
+        positional.pop()
+    if not positional or any(a is None for a in positional):
+        raise ValueError(f"{what} is called without its argument(s) {keras_names[:len(inputs)]} in order.")
+    takes = {n for n, p in inspect.signature(definition.call).parameters.items()
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {"self", "training", "rng", "mask", *inputs}
+    keywords, constants, extra = [], [], [t for a in positional[1:] for t in keras.tree.flatten(a)]
+    for name, value in bound.items():
+        if value is None:  # a default Keras has too (`initial_state=None`)
+            continue
+        if name not in takes:
+            raise ValueError(f"{what} is called with keyword {name}={value!r}, which the converted layer does not "
+                             f"take; it takes {sorted(takes) or 'no keywords'} besides its input(s).")
+        tensors = keras.tree.flatten(value)
+        if any(isinstance(t, keras.KerasTensor) for t in tensors):
+            if not all(isinstance(t, keras.KerasTensor) for t in tensors) or (
+                    not isinstance(value, (list, tuple, keras.KerasTensor))):
+                raise ValueError(f"{what} is called with keyword {name}={value!r}: only a tensor or a list of "
+                                 "tensors converts.")
+            keywords.append((name, _ref_of(value, ids)))
+            extra.extend(tensors)
+        elif isinstance(value, (bool, int, float, str)):
+            constants.append((name, value))
+        else:
+            raise ValueError(f"{what} is called with keyword {name}={value!r}: only tensors, bools, numbers and "
+                             "strings convert.")
+    first = positional[0]
+    own = keras.tree.map_structure(lambda t: _keras_mask(t, keras), first) if given_mask is not None else None
+    if given_mask is not None and [id(m) for m in keras.tree.flatten(given_mask) if m is not None] != [
+            id(m) for m in keras.tree.flatten(own) if m is not None]:
+        raise ValueError(f"{what} is called with a mask= other than its input's own Keras mask; only the masks "
+                         "Keras attaches to tensors (Embedding(mask_zero=True), Masking) convert.")
+    args = tuple(_ref_of(a, ids) for a in positional)
+    edge = args[0] if len(args) == 1 and not keywords and not constants else Call(args, tuple(keywords),
+                                                                                 tuple(constants))
+    return _Call(layer, "layer", edge, first, layer.name, positional=tuple(positional), extra=tuple(extra))
+
+
+def _keras_mask(tensor: Any, keras: Any) -> Any:
+    """The mask Keras attached to a symbolic tensor, or None."""
+    mask = getattr(tensor, "_keras_mask", None)
+    if mask is None and hasattr(keras.backend, "get_keras_mask"):
+        mask = keras.backend.get_keras_mask(tensor)
+    return mask
 
 
 def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
@@ -215,20 +308,27 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
     keras = _convert.keras_module()
 
     def keras_mask(tensor: Any) -> bool:
-        return getattr(tensor, "_keras_mask", None) is not None or (
-            hasattr(keras.backend, "get_keras_mask") and keras.backend.get_keras_mask(tensor) is not None)
+        return _keras_mask(tensor, keras) is not None
 
     ours: list[Any] = [None] * num_inputs  # our mask of each tensor (a shape struct), or None
     for call in calls:
-        edge = call.edge if isinstance(call.edge, tuple) else (call.edge,)
+        whole = as_call(call.edge)
+        edge = whole.args[0] if isinstance(whole.args[0], tuple) else (whole.args[0],)
+        others = [r for a in (*whole.args[1:], *(v for _, v in whole.keywords))
+                  for r in (a if isinstance(a, tuple) else (a,))]
+        if any(map(keras_mask, call.extra)) or any(pick(ours, r) is not None for r in others):
+            raise ValueError(f"Keras model {model.name!r}: {call.name!r} ({type(call.operation).__name__}) is called "
+                             "with a masked tensor besides its first argument (a value, key or state), which "
+                             "jaxlayers does not carry masks to.")
         theirs = [keras_mask(t) for t in (call.inputs if isinstance(call.inputs, (list, tuple)) else [call.inputs])
                   ] if call.kind != "op" else [False] * len(edge)
         layer = call.operation if call.kind == "layer" else None
         definition = None if layer is None else _convert.by_keras_name().get(type(layer).__name__)
-        reads = layer is not None and ("mask" in inspect.signature(layer.call).parameters
+        parameters = inspect.signature(layer.call).parameters if layer is not None else {}
+        reads = layer is not None and ("mask" in parameters or "query_mask" in parameters
                                        or type(layer).__name__ in ("Maximum", "Minimum"))
         takes = definition is not None and definition.takes_mask
-        mine = [ours[j] is not None for j in edge]
+        mine = [pick(ours, j) is not None for j in edge]
         consumes = reads and any(theirs) or takes and any(mine)
         if call.kind == "model" and any(theirs) or consumes and not (takes and reads and mine == theirs):
             raise ValueError(f"Keras model {model.name!r}: {call.name!r} ({type(call.operation).__name__}) takes the "
@@ -240,7 +340,8 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
             ours.append(None)
             continue
         kwargs = _convert.from_layer(layer, keras, f"Keras model {model.name!r}: {call.name!r}", None)[1]
-        ours.append(jax.eval_shape(L.face(definition)(**kwargs).compute_mask, _shapes(call.inputs), ours[edge[0]]))
+        ours.append(jax.eval_shape(L.face(definition)(**kwargs).compute_mask, _shapes(call.inputs),
+                                   pick(ours, edge[0])))
 
 
 def _operation(operation: Any, args: Sequence[Any], kwargs: Mapping[str, Any], ids: Mapping[int, int], what: str,
@@ -277,7 +378,7 @@ def _layer(call: _Call, keras: Any, axis_name: Any, model: Any) -> tuple[type, d
         return Arithmetic, {"op": _KERAS_OPS[type(call.operation).__name__], "operands": call.operands}, {}, {}
     what = f"Keras model {model.name!r}: {call.name!r}"
     definition, kwargs = _convert.from_layer(call.operation, keras, what, axis_name)
-    sizes = _convert.sizes_of(definition, kwargs, (_shapes(call.inputs),))
+    sizes = _convert.sizes_of(definition, kwargs, tuple(_shapes(a) for a in call.positional))
     return definition, kwargs, sizes, _convert.weights_of(call.operation, definition, kwargs, sizes,
                                                           f"{what} of class {type(call.operation).__name__}")
 
@@ -437,12 +538,13 @@ def _nnx_plan(module: Any) -> _Plan:
     return layers, tuple(range(len(layers))), len(layers), 1, [None] * len(layers)
 
 
-def _output_shape(layer: Any, variables: Any, x: Any) -> Any:
-    """The output shape structs of a layer (linen, NNX or a function) on shape structs `x`."""
+def _output_shape(layer: Any, variables: Any, args: Sequence[Any], keywords: Mapping[str, Any],
+                  constants: Mapping[str, Any]) -> Any:
+    """The output shape structs of a layer (linen, NNX or a function) called on shape structs."""
     if isinstance(layer, nn.Module):
         v = {c: t for c, t in variables.items() if t}
-        return jax.eval_shape(lambda v, x: layer.apply(v, x), v, x)
-    return jax.eval_shape(layer, x)
+        return jax.eval_shape(lambda v, a, k: layer.apply(v, *a, **k, **constants), v, args, keywords)
+    return jax.eval_shape(lambda a, k: layer(*a, **k, **constants), args, keywords)
 
 
 def _keras_model(plan: _Plan, shapes: list[tuple], keras: Any, name: str | None) -> Any:
@@ -450,8 +552,11 @@ def _keras_model(plan: _Plan, shapes: list[tuple], keras: Any, name: str | None)
     tensors = [jax.ShapeDtypeStruct(tuple(1 if d is None else d for d in s), jnp.float32) for s in shapes]
     built = []
     for (layer, variables, sub), edge, key in zip(layers, edges, names):
-        x = tensors[edge] if isinstance(edge, int) else [tensors[j] for j in edge]
-        first = x if isinstance(edge, int) else x[0]
+        call = as_call(edge)
+        args = [pick(tensors, a) for a in call.args]
+        keywords = {k: pick(tensors, v) for k, v in call.keywords}
+        x = args[0]
+        first = x[0] if isinstance(x, list) else x
         if sub is not None:
             sub_shapes = [tuple(t.shape) for t in x] if sub[3] > 1 else [tuple(first.shape)]
             built.append(_keras_model(sub, [(None, *s[1:]) for s in sub_shapes], keras, key))
@@ -464,7 +569,7 @@ def _keras_model(plan: _Plan, shapes: list[tuple], keras: Any, name: str | None)
             built.append(_convert.to_layer(layer, first.ndim - 2, keras, key))
         else:
             raise TypeError(f"to_keras expects jaxlayers layers or activation functions, got {layer!r}.")
-        tensors.append(_output_shape(layer, variables, x))
+        tensors.append(_output_shape(layer, variables, args, keywords, dict(call.constants)))
     inputs = [keras.Input(s[1:]) for s in shapes]
     chain = edges == tuple(range(len(layers))) and outputs == len(layers) and num_inputs == 1
     if chain and not any(isinstance(b, tuple) for b in built):
@@ -472,14 +577,16 @@ def _keras_model(plan: _Plan, shapes: list[tuple], keras: Any, name: str | None)
     else:
         symbolic = list(inputs)
         for b, edge in zip(built, edges):
-            arg = symbolic[edge] if isinstance(edge, int) else [symbolic[j] for j in edge]
+            call = as_call(edge)
+            arg = pick(symbolic, call.args[0])
             if isinstance(b, tuple):
                 filled = iter(arg if isinstance(arg, list) else [arg])
                 symbolic.append(getattr(keras.ops, b[1].op)(*(next(filled) if v is None else v
                                                                for v in b[1].operands)))
             else:
-                symbolic.append(b(arg))
-        out = symbolic[outputs] if isinstance(outputs, int) else [symbolic[j] for j in outputs]
+                symbolic.append(b(*(pick(symbolic, a) for a in call.args),
+                                  **{k: pick(symbolic, v) for k, v in call.keywords}, **dict(call.constants)))
+        out = pick(symbolic, outputs)
         model = keras.Model(inputs[0] if num_inputs == 1 else inputs, out, name=name)
     for b, (layer, variables, sub) in zip(built, layers):
         if sub is None and not isinstance(b, tuple) and b.weights:

@@ -92,6 +92,12 @@ class MultiHeadAttention(WeightedLayer):
         if self.seed is not None and not _is_int(self.seed):
             raise TypeError(f"`seed` must be None or an int, got {self.seed!r}.")
 
+    @classmethod
+    def from_keras_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """A built Keras layer's `attention_axes` (1,), the time axis of 3-D inputs, as None (the default)."""
+        axes = config.get("attention_axes")
+        return {"attention_axes": None} if axes is not None and tuple(axes) == (1,) else {}
+
     def _out(self, query_features: int) -> int:
         """The output's last size: `output_shape`'s, else the query's."""
         shape = self.output_shape
