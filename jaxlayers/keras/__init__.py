@@ -252,8 +252,9 @@ def _layer_call(layer: Any, node: Any, ids: Mapping[int, Ref], what: str, keras:
         positional.pop()
     if not positional or any(a is None for a in positional):
         raise ValueError(f"{what} is called without its argument(s) {keras_names[:len(inputs)]} in order.")
-    takes = {n for n, p in inspect.signature(definition.call).parameters.items()
-             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {"self", "training", "rng", "mask", *inputs}
+    takes = {n for n, p in inspect.signature(definition.call).parameters.items()  # its keywords, not its weights
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty
+             } - {"training", "rng", "mask", *inputs}
     keywords, constants, extra = [], [], [t for a in positional[1:] for t in keras.tree.flatten(a)]
     for name, value in bound.items():
         if value is None:  # a default Keras has too (`initial_state=None`)
