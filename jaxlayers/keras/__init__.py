@@ -19,7 +19,13 @@ under each of Keras's names for it (`SUPPORTED`), plus `InputLayer` (dropped); n
 models (`Sequential` or functional, as nested Graphs); and the elementwise `keras.ops`
 arithmetic that appears on symbolic tensors (`x + 3.0`, `inputs * x`, `ops.maximum`, ...:
 `jaxlayers.layers.core.arithmetic.OPS`) as `Arithmetic` layers. Graphs may have several
-inputs and outputs; each layer is called once. Shared layers, other operations,
+inputs and outputs; each layer is called once, as Keras calls it: on several tensors
+(`MultiHeadAttention()(query, value, key)`, positional or keywords), with tensor keywords
+(`attention_mask=`, `initial_state=[h, c]`) and constant ones (`use_causal_mask=True`,
+`return_attention_scores=True`) as a `jaxlayers._graph.Call` edge, its outputs read one by
+one (`return_state`, the scores) as `Item`s; `training=False` is dropped and
+`training=True` refused (Keras replays it only under a model called with training=None).
+Keras's masks are not keywords: they flow through the Graph. Shared layers, other operations,
 subclassed models and any other layer are refused with a `ValueError` naming them. A
 Keras argument jaxlayers lacks must have its default (e.g. `renorm=False`); regularizers
 and constraints only matter to Keras's training and are not carried over. A layer's
@@ -229,6 +235,9 @@ def _layer_call(layer: Any, node: Any, ids: Mapping[int, Ref], what: str, keras:
     import inspect
 
     definition = _convert.by_keras_name().get(type(layer).__name__)
+    if definition is None and len(node.arguments.args) == 1:  # refused later, by `_convert.from_layer`
+        (arg,) = node.arguments.args
+        return _Call(layer, "layer", _ref_of(arg, ids), arg, layer.name)
     if definition is None:
         raise _convert.unsupported(what, type(layer).__name__)
     kwargs = dict(node.arguments.kwargs)

@@ -94,7 +94,14 @@ class MultiHeadAttention(WeightedLayer):
 
     @classmethod
     def from_keras_config(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """A built Keras layer's `attention_axes` (1,), the time axis of 3-D inputs, as None (the default)."""
+        """A built Keras layer's `attention_axes` (1,), the time axis of 3-D inputs, as None (the default).
+
+        Args:
+            config: the Keras layer's `get_config()`.
+
+        Returns:
+            `{"attention_axes": None}` for (1,), else nothing.
+        """
         axes = config.get("attention_axes")
         return {"attention_axes": None} if axes is not None and tuple(axes) == (1,) else {}
 
