@@ -49,8 +49,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxlayers import linen as L
-from jaxlayers._graph import Call, Item, Ref, Wire, as_call, check_graph, pick
+from jaxlayers._graph import Item, Wire, as_call, check_graph, pick
 from jaxlayers.keras import _convert
+from jaxlayers.keras._calls import KerasCall as _Call
+from jaxlayers.keras._calls import keras_mask as _keras_mask
+from jaxlayers.keras._calls import layer_call as _layer_call
+from jaxlayers.keras._calls import ref_of as _ref_of
+from jaxlayers.keras._calls import training_keyword as _training_keyword
 from jaxlayers.layers.core.arithmetic import OPS, Arithmetic
 
 __all__ = ["from_keras", "supported", "to_keras"]
@@ -72,17 +77,6 @@ def supported() -> tuple[str, ...]:
 
 
 # ---------------------------------------------------------------------------- Keras -> jax
-
-
-class _Call:
-    """One call in a Keras graph: a layer, a nested model or an operation, the tensor ids it takes."""
-
-    def __init__(self, operation: Any, kind: str, edge: Wire, inputs: Any, name: str, operands: tuple = (),
-                 positional: tuple = (), extra: tuple = ()):
-        self.operation, self.kind, self.edge, self.inputs, self.name = operation, kind, edge, inputs, name
-        self.operands = operands  # for "op": the constants, None where a tensor goes
-        self.positional = positional or (inputs,)  # the Keras tensors (or lists) of each positional argument
-        self.extra = extra  # the Keras tensors it takes besides its first argument
 
 
 def from_keras(model_or_path: Any, *, api: str = "linen", axis_name: Hashable | None = None) -> Any:
@@ -213,95 +207,6 @@ def _needed_nodes(model: Any, keras: Any) -> set[int]:
             given = (node.arguments.args, {k: v for k, v in node.arguments.kwargs.items() if k != "mask"})
             stack.extend(t for t in keras.tree.flatten(given) if isinstance(t, keras.KerasTensor))
     return needed
-
-
-def _ref_of(arg: Any, ids: Mapping[int, Ref]) -> Any:
-    """The tensor id (or tuple of them, for a list) of a Keras call's argument."""
-    return tuple(ids[id(t)] for t in arg) if isinstance(arg, (list, tuple)) else ids[id(arg)]
-
-
-def _training_keyword(value: Any, what: str) -> None:
-    """Refuse `training=True` in a Keras call (kept by Keras only when its model is called with training=None)."""
-    if value not in (None, False):
-        raise ValueError(f"{what} is called with training={value!r}; only training=False or None converts (Keras "
-                         "replays training=True only when the model itself is called with training=None, which a "
-                         "jaxlayers Graph has no twin of: call the Graph with training=True instead).")
-
-
-def _layer_call(layer: Any, node: Any, ids: Mapping[int, Ref], what: str, keras: Any) -> _Call:
-    """A Keras layer's call as a `_Call`: its arguments bound by Keras's `call` signature, the
-    definition's positional inputs (`sizes`' parameters) as positional tensors, its other tensors
-    as tensor keywords and its other values as constant keywords of a `Call`."""
-    import inspect
-
-    definition = _convert.by_keras_name().get(type(layer).__name__)
-    if definition is None and len(node.arguments.args) == 1:  # refused later, by `_convert.from_layer`
-        (arg,) = node.arguments.args
-        return _Call(layer, "layer", _ref_of(arg, ids), arg, layer.name)
-    if definition is None:
-        raise _convert.unsupported(what, type(layer).__name__)
-    kwargs = dict(node.arguments.kwargs)
-    _training_keyword(kwargs.pop("training", None), what)
-    given_mask = kwargs.pop("mask", None)
-    signature = inspect.signature(layer.call)
-    try:
-        bound = signature.bind(*node.arguments.args, **kwargs).arguments
-    except TypeError as err:
-        raise ValueError(f"{what} is called with arguments its Keras call does not bind: {err}.") from None
-    for name, p in signature.parameters.items():
-        if p.kind == p.VAR_KEYWORD and name in bound:
-            bound.update(bound.pop(name))
-        elif p.kind == p.VAR_POSITIONAL and bound.get(name):
-            raise ValueError(f"{what} is called with {len(bound[name])} extra positional arguments; they do not "
-                             "convert.")
-    inputs = [n for n in inspect.signature(definition.sizes).parameters if n != "self"]
-    keras_names = [n for n, p in signature.parameters.items() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    positional = [bound.pop(n, None) for n in keras_names[:len(inputs)]]
-    while positional and positional[-1] is None:
-        positional.pop()
-    if not positional or any(a is None for a in positional):
-        raise ValueError(f"{what} is called without its argument(s) {keras_names[:len(inputs)]} in order.")
-    takes = {n for n, p in inspect.signature(definition.call).parameters.items()  # its keywords, not its weights
-             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty
-             } - {"training", "rng", "mask", *inputs}
-    keywords, constants, extra = [], [], [t for a in positional[1:] for t in keras.tree.flatten(a)]
-    for name, value in bound.items():
-        if value is None:  # a default Keras has too (`initial_state=None`)
-            continue
-        if name not in takes:
-            raise ValueError(f"{what} is called with keyword {name}={value!r}, which the converted layer does not "
-                             f"take; it takes {sorted(takes) or 'no keywords'} besides its input(s).")
-        tensors = keras.tree.flatten(value)
-        if any(isinstance(t, keras.KerasTensor) for t in tensors):
-            if not all(isinstance(t, keras.KerasTensor) for t in tensors) or (
-                    not isinstance(value, (list, tuple, keras.KerasTensor))):
-                raise ValueError(f"{what} is called with keyword {name}={value!r}: only a tensor or a list of "
-                                 "tensors converts.")
-            keywords.append((name, _ref_of(value, ids)))
-            extra.extend(tensors)
-        elif isinstance(value, (bool, int, float, str)):
-            constants.append((name, value))
-        else:
-            raise ValueError(f"{what} is called with keyword {name}={value!r}: only tensors, bools, numbers and "
-                             "strings convert.")
-    first = positional[0]
-    own = keras.tree.map_structure(lambda t: _keras_mask(t, keras), first) if given_mask is not None else None
-    if given_mask is not None and [id(m) for m in keras.tree.flatten(given_mask) if m is not None] != [
-            id(m) for m in keras.tree.flatten(own) if m is not None]:
-        raise ValueError(f"{what} is called with a mask= other than its input's own Keras mask; only the masks "
-                         "Keras attaches to tensors (Embedding(mask_zero=True), Masking) convert.")
-    args = tuple(_ref_of(a, ids) for a in positional)
-    edge = args[0] if len(args) == 1 and not keywords and not constants else Call(args, tuple(keywords),
-                                                                                 tuple(constants))
-    return _Call(layer, "layer", edge, first, layer.name, positional=tuple(positional), extra=tuple(extra))
-
-
-def _keras_mask(tensor: Any, keras: Any) -> Any:
-    """The mask Keras attached to a symbolic tensor, or None."""
-    mask = getattr(tensor, "_keras_mask", None)
-    if mask is None and hasattr(keras.backend, "get_keras_mask"):
-        mask = keras.backend.get_keras_mask(tensor)
-    return mask
 
 
 def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
