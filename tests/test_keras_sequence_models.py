@@ -58,12 +58,16 @@ def seq2seq() -> keras.Model:
 
 def attentions() -> keras.Model:
     """MultiHeadAttention with query=, value=, key= as keywords, an attention_mask input and the scores as a
-    second output; Attention([q, v]) with use_causal_mask."""
+    second output; Attention([q, v]) with use_causal_mask; and the other call forms Keras binds: a positional
+    `initial_state`, `(query, value, key)` positionally, `training=False`."""
     q, v, k, m = keras.Input((4, 6)), keras.Input((5, 3)), keras.Input((5, 2)), keras.Input((4, 5))
     out, scores = KL.MultiHeadAttention(2, 3, value_dim=4)(query=q, value=v, key=k, attention_mask=m,
                                                            return_attention_scores=True)
     causal = KL.Attention(use_scale=True)([q, KL.Dense(6)(v)], use_causal_mask=True)
-    return keras.Model([q, v, k, m], [KL.Dense(2)(out), scores, causal], name="attentions")
+    _, h = KL.GRU(4, return_state=True)(v, training=False)
+    g = KL.MultiHeadAttention(1, 2)(KL.GRU(4, return_sequences=True)(q, [h]), v, k)
+    return keras.Model([q, v, k, m], [KL.Dense(2)(out), scores, causal, KL.Dropout(0.3)(g, training=False)],
+                       name="attentions")
 
 
 def data(name: str, rng: np.random.Generator) -> list[np.ndarray]:
@@ -172,19 +176,6 @@ def test_training_mode():
     train = [module.apply(variables, *xs, training=True, rngs={"dropout": jax.random.key(k)}) for k in (0, 0, 1)]
     assert not np.allclose(train[0], infer, atol=1e-3) and not np.allclose(train[0], train[2], atol=1e-3)
     np.testing.assert_array_equal(np.asarray(train[0]), np.asarray(train[1]))
-
-
-def test_call_forms():
-    """A positional `initial_state`, `(query, value, key)` positionally, `training=False`: all bound as Keras binds them."""
-    source, target = keras.Input((5, 3)), keras.Input((4, 3))
-    _, h = KL.GRU(4, return_state=True)(source, training=False)
-    y = KL.GRU(4, return_sequences=True)(target, [h])
-    y = KL.MultiHeadAttention(1, 2)(y, source, source, use_causal_mask=False)
-    model = randomize(keras.Model([source, target], KL.Dropout(0.3)(y, training=False)), seed=6)
-    rng = np.random.default_rng(7)
-    xs = [rng.standard_normal((2, 5, 3)).astype(np.float32), rng.standard_normal((2, 4, 3)).astype(np.float32)]
-    module, variables = from_keras(model)
-    assert_outputs(module.apply(variables, *xs), model(xs))
 
 
 def test_errors(monkeypatch):
