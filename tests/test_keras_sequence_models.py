@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import pytest
 
+import jaxlayers
 from jaxlayers.keras import from_keras, to_keras
 from tests.keras_oracle import padded_mask
 
@@ -176,6 +177,22 @@ def test_training_mode():
     train = [module.apply(variables, *xs, training=True, rngs={"dropout": jax.random.key(k)}) for k in (0, 0, 1)]
     assert not np.allclose(train[0], infer, atol=1e-3) and not np.allclose(train[0], train[2], atol=1e-3)
     np.testing.assert_array_equal(np.asarray(train[0]), np.asarray(train[1]))
+
+
+def test_summary_connects_keyword_tensors():
+    """`summary`'s "Connected to" names the states a decoder takes by `initial_state=`, as Keras's."""
+    model = seq2seq()
+    module, _ = from_keras(model)
+    rows = str(jaxlayers.summary(module, [(None, 5, 3), (None, 4, 2)])).splitlines()
+
+    def name(t):
+        j = next((j for j, x in enumerate(model.inputs) if x is t), None)
+        op, node, index = t._keras_history
+        return f"input_layer{f'_{j}' if j else ''}[0][0]" if j is not None else f"{op.name}[{node}][{index}]"
+
+    decoder = next(layer for layer in model.layers if len(layer._inbound_nodes[0].input_tensors) == 3)
+    want = ", ".join(name(t) for t in decoder._inbound_nodes[0].input_tensors)
+    assert any(r.startswith(decoder.name + " ") and r.rstrip().endswith(want) for r in rows), (want, rows)
 
 
 def test_errors(monkeypatch):
