@@ -3,40 +3,134 @@
 Tensors are numbered: `0 .. num_inputs - 1` are the graph's inputs and `num_inputs + i`
 is the output of layer `i`. Each layer takes one tensor (an int) or a list of them (a
 tuple of ints, as merge layers take) and may only take inputs or earlier layers' outputs.
+A layer that returns several tensors (`return_state`, `return_attention_scores`) is read
+one at a time through `Item(tensor, index)`, which may stand wherever an int does; a
+layer called with more than one tensor argument, tensor keywords or constant keywords
+(as Keras calls `MultiHeadAttention()(query, value, attention_mask=m,
+use_causal_mask=True)` or `LSTM()(x, initial_state=[h, c])`) takes a `Call`.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from jaxlayers import _training
 from jaxlayers._args import _is_int
 
-Wire = int | tuple[int, ...]
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    """Output `index` of tensor `tensor`, the tuple a layer returning several tensors gives.
+
+    Attributes:
+        tensor: the tensor id (an input, or a layer's output).
+        index: the position in that layer's outputs (Keras's order: `(output, *states)`,
+            `(output, scores)`).
+    """
+
+    tensor: int
+    index: int
+
+
+Ref = int | Item  # one tensor
+Arg = Ref | tuple[Ref, ...]  # one tensor or a list of them
+
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """A layer's call with several arguments: `layer(*args, **keywords, **constants)`.
+
+    Attributes:
+        args: the positional arguments, each a tensor (`int` or `Item`) or a tuple of
+            them (a list), e.g. `(query, value)`.
+        keywords: the tensor keywords as `(name, tensor or tuple of tensors)` pairs, e.g.
+            `(("initial_state", (5, 6)),)`.
+        constants: the other keywords as `(name, value)` pairs, replayed on every call,
+            e.g. `(("use_causal_mask", True),)`.
+    """
+
+    args: tuple[Arg, ...]
+    keywords: tuple[tuple[str, Arg], ...] = ()
+    constants: tuple[tuple[str, Any], ...] = ()
+
+
+Wire = Arg | Call
+
+
+def as_call(edge: Wire) -> Call:
+    """Any edge as a `Call` (a plain one has its tensor or list as the one argument)."""
+    return edge if isinstance(edge, Call) else Call((edge,))
+
+
+def tensor_ids(edge: Wire) -> tuple[int, ...]:
+    """The ids of the tensors an edge reads (an `Item`'s whole tensor), in order."""
+    call = as_call(edge)
+    refs = [r for a in (*call.args, *(v for _, v in call.keywords)) for r in (a if isinstance(a, tuple) else (a,))]
+    return tuple(r.tensor if isinstance(r, Item) else r for r in refs)
+
+
+def pick(values: Sequence[Any], arg: Arg) -> Any:
+    """The value of a tensor (or a list of values for a tuple) among the tensors so far.
+
+    An `Item` of a layer that gives one value (a mask of a layer that masks only its
+    first output) is that value at index 0 and None elsewhere.
+    """
+    if isinstance(arg, tuple):
+        return [pick(values, a) for a in arg]
+    if isinstance(arg, Item):
+        value = values[arg.tensor]
+        if isinstance(value, (list, tuple)):
+            return value[arg.index]
+        return value if arg.index == 0 else None
+    return values[arg]
 
 
 def check_graph(num_layers: int, edges: Sequence[Any], outputs: Any, num_inputs: int) -> tuple[tuple[Wire, ...], Wire]:
-    """`(edges, outputs)` as ints and tuples of ints, checked; outputs=None means the last layer's."""
+    """`(edges, outputs)` as ints, `Item`s, tuples of them and `Call`s, checked; outputs=None means the last layer's."""
     if not _is_int(num_inputs) or num_inputs < 1:
         raise ValueError(f"`num_inputs` must be an int >= 1, got {num_inputs!r}.")
     if isinstance(edges, str) or not isinstance(edges, Sequence) or len(edges) != num_layers:
         raise ValueError(f"`edges` must give one entry per layer ({num_layers}), got {edges!r}.")
 
-    def wire(value: Any, available: int, what: str) -> Wire:
-        ids = (value,) if _is_int(value) else value
-        if isinstance(ids, str) or not isinstance(ids, Sequence) or not ids or not all(map(_is_int, ids)):
-            raise TypeError(f"{what} must be a tensor id (int) or a non-empty tuple of them, got {value!r}.")
-        if any(not 0 <= j < available for j in ids):
+    def ref(value: Any, available: int, what: str, whole: Any) -> Ref:
+        tensor = value.tensor if isinstance(value, Item) else value
+        if not _is_int(tensor) or (isinstance(value, Item) and not (_is_int(value.index) and value.index >= 0)):
+            raise TypeError(f"{what} must be a tensor id (int, or Item(id, index >= 0)) or a non-empty tuple of "
+                            f"them, got {whole!r}.")
+        if not 0 <= tensor < available:
             raise ValueError(f"{what} must name tensors 0..{available - 1} (the {num_inputs} input(s), then "
-                             f"earlier layers' outputs), got {value!r}.")
-        return int(value) if _is_int(value) else tuple(int(j) for j in ids)
+                             f"earlier layers' outputs), got {whole!r}.")
+        return Item(int(tensor), int(value.index)) if isinstance(value, Item) else int(tensor)
+
+    def arg(value: Any, available: int, what: str) -> Arg:
+        if _is_int(value) or isinstance(value, Item):
+            return ref(value, available, what, value)
+        if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+            raise TypeError(f"{what} must be a tensor id (int, or Item(id, index >= 0)) or a non-empty tuple of "
+                            f"them, got {value!r}.")
+        return tuple(ref(v, available, what, value) for v in value)
+
+    def wire(value: Any, available: int, what: str) -> Wire:
+        if not isinstance(value, Call):
+            return arg(value, available, what)
+        if not isinstance(value.args, tuple) or not value.args:
+            raise TypeError(f"{what}.args must be a non-empty tuple of tensors, got {value.args!r}.")
+        for part in ("keywords", "constants"):
+            pairs = getattr(value, part)
+            if not isinstance(pairs, tuple) or not all(
+                    isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) and p[0] for p in pairs):
+                raise TypeError(f"{what}.{part} must be a tuple of (name, value) pairs, got {pairs!r}.")
+        return Call(tuple(arg(a, available, f"{what}.args") for a in value.args),
+                    tuple((k, arg(v, available, f"{what}.keywords[{k!r}]")) for k, v in value.keywords),
+                    value.constants)
 
     edges = tuple(wire(e, num_inputs + i, f"`edges[{i}]`") for i, e in enumerate(edges))
     if outputs is None:
         if not num_layers:
             raise ValueError("`outputs` must be given for a graph without layers.")
         outputs = num_inputs + num_layers - 1
-    return edges, wire(outputs, num_inputs + num_layers, "`outputs`")
+    return edges, arg(outputs, num_inputs + num_layers, "`outputs`")
 
 
 def check_names(names: Any, num_layers: int) -> tuple[str, ...] | None:
@@ -67,13 +161,18 @@ def run_graph(layers: Sequence[Callable], edges: tuple[Wire, ...], outputs: Wire
     Masks flow as Keras's: each layer's `compute_mask` gives its output's (Embedding with
     `mask_zero` and Masking make one, the layers that support masking pass theirs on,
     recurrent layers with `return_sequences`), given as `mask=` to the layers that take one
-    (`takes_mask`: recurrent layers, GlobalAveragePooling1D, Softmax)."""
+    (`takes_mask`: recurrent layers, GlobalAveragePooling1D, Softmax): the mask of a
+    layer's first argument when that is one tensor."""
     tensors, masks = list(inputs), [None] * len(inputs)
     with _training.mode(training):
         for layer, edge in zip(layers, edges):
-            x = tensors[edge] if isinstance(edge, int) else [tensors[j] for j in edge]
-            mask = masks[edge] if isinstance(edge, int) else None
-            use = mask is not None and getattr(layer, "takes_mask", False)
-            tensors.append(layer(x, mask=mask) if use else layer(x))
-            masks.append(layer.compute_mask(x, mask) if hasattr(layer, "compute_mask") else None)
-    return tensors[outputs] if isinstance(outputs, int) else tuple(tensors[j] for j in outputs)
+            call = as_call(edge)
+            args = [pick(tensors, a) for a in call.args]
+            keywords = {k: pick(tensors, v) for k, v in call.keywords} | dict(call.constants)
+            mask = None if isinstance(call.args[0], tuple) else pick(masks, call.args[0])
+            if mask is not None and getattr(layer, "takes_mask", False):
+                keywords["mask"] = mask
+            tensors.append(layer(*args, **keywords))
+            masks.append(layer.compute_mask(args[0], mask) if hasattr(layer, "compute_mask") else None)
+    out = pick(tensors, outputs)
+    return tuple(out) if isinstance(outputs, tuple) else out

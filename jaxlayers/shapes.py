@@ -16,7 +16,7 @@ import flax.linen as nn
 from jaxlayers import padding as pad
 from jaxlayers._args import IntOrSeq, as_tuple, layout, positive_int
 from jaxlayers._args import dilation_rate as resolve_dilation
-from jaxlayers._graph import check_graph
+from jaxlayers._graph import check_graph, tensor_ids
 from jaxlayers.functional.conv import PADDINGS, output_padding_tuple
 
 Shape = tuple[int | None, ...]
@@ -262,9 +262,9 @@ def _graph_field(graph: Any, field: Field, rank: int) -> Field:
     edges, outputs = check_graph(len(layers), graph.edges, graph.outputs, graph.num_inputs)
     fields = [field] * graph.num_inputs
     for layer, edge in zip(layers, edges):
-        fields.append(_field(layer, _widest([fields[i] for i in (edge if isinstance(edge, tuple) else (edge,))]),
+        fields.append(_field(layer, _widest([fields[i] for i in tensor_ids(edge)]),
                              rank))
-    return _widest([fields[i] for i in (outputs if isinstance(outputs, tuple) else (outputs,))])
+    return _widest([fields[i] for i in tensor_ids(outputs)])
 
 
 def _loaded(module: str, name: str) -> tuple[type, ...]:

@@ -155,7 +155,7 @@ def summary(model: nn.Module, input_shape: Sequence[int | None] | Sequence[Seque
         out = next_fun(*args, **kwargs)
         start = stack.pop()[0]
         if len(calls) == start and context.module is not None:
-            calls.append((context.module, jax.tree.leaves(args), out))
+            calls.append((context.module, jax.tree.leaves((args, kwargs)), out))
         return out
 
     def init(*xs: jax.Array) -> Any:
@@ -295,7 +295,7 @@ def _nnx_summary(nnx: Any, model: Any, structs: list[jax.ShapeDtypeStruct], unkn
             start = len(calls)
             out = call(self, *args, **kwargs)
             if len(calls) == start and id(self) in paths:
-                calls.append((paths[id(self)], type(self).__name__, jax.tree.leaves(args), out))
+                calls.append((paths[id(self)], type(self).__name__, jax.tree.leaves((args, kwargs)), out))
             return out
         return wrapper
 

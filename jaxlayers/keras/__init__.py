@@ -19,7 +19,13 @@ under each of Keras's names for it (`SUPPORTED`), plus `InputLayer` (dropped); n
 models (`Sequential` or functional, as nested Graphs); and the elementwise `keras.ops`
 arithmetic that appears on symbolic tensors (`x + 3.0`, `inputs * x`, `ops.maximum`, ...:
 `jaxlayers.layers.core.arithmetic.OPS`) as `Arithmetic` layers. Graphs may have several
-inputs and outputs; each layer is called once. Shared layers, other operations,
+inputs and outputs; each layer is called once, as Keras calls it: on several tensors
+(`MultiHeadAttention()(query, value, key)`, positional or keywords), with tensor keywords
+(`attention_mask=`, `initial_state=[h, c]`) and constant ones (`use_causal_mask=True`,
+`return_attention_scores=True`) as a `jaxlayers._graph.Call` edge, its outputs read one by
+one (`return_state`, the scores) as `Item`s; `training=False` is dropped and
+`training=True` refused (Keras replays it only under a model called with training=None).
+Keras's masks are not keywords: they flow through the Graph. Shared layers, other operations,
 subclassed models and any other layer are refused with a `ValueError` naming them. A
 Keras argument jaxlayers lacks must have its default (e.g. `renorm=False`); regularizers
 and constraints only matter to Keras's training and are not carried over. A layer's
@@ -43,8 +49,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxlayers import linen as L
-from jaxlayers._graph import Wire, check_graph
+from jaxlayers._graph import Item, Wire, as_call, check_graph, pick
 from jaxlayers.keras import _convert
+from jaxlayers.keras._calls import KerasCall as _Call
+from jaxlayers.keras._calls import keras_mask as _keras_mask
+from jaxlayers.keras._calls import layer_call as _layer_call
+from jaxlayers.keras._calls import ref_of as _ref_of
+from jaxlayers.keras._calls import training_keyword as _training_keyword
 from jaxlayers.layers.core.arithmetic import OPS, Arithmetic
 
 __all__ = ["from_keras", "supported", "to_keras"]
@@ -66,14 +77,6 @@ def supported() -> tuple[str, ...]:
 
 
 # ---------------------------------------------------------------------------- Keras -> jax
-
-
-class _Call:
-    """One call in a Keras graph: a layer, a nested model or an operation, the tensor ids it takes."""
-
-    def __init__(self, operation: Any, kind: str, edge: Wire, inputs: Any, name: str, operands: tuple = ()):
-        self.operation, self.kind, self.edge, self.inputs, self.name = operation, kind, edge, inputs, name
-        self.operands = operands  # for "op": the constants, None where a tensor goes
 
 
 def from_keras(model_or_path: Any, *, api: str = "linen", axis_name: Hashable | None = None) -> Any:
@@ -166,19 +169,23 @@ def _walk(model: Any, keras: Any) -> tuple[list[_Call], Wire, int]:
         check_once(operation)
         kind = kind_of(operation)
         args = node.arguments.args
-        if len(node.output_tensors) != 1:
+        if len(node.output_tensors) != 1 and kind != "layer":
             raise ValueError(f"{what} gives {len(node.output_tensors)} outputs; only one is supported.")
         if kind == "op":
             edge, operands = _operation(operation, args, node.arguments.kwargs, ids, what, keras)
             calls.append(_Call(operation, kind, edge, None, operation.name, operands))
+        elif kind == "model":
+            if len(args) != 1 or any(k not in ("training", "mask") for k in node.arguments.kwargs):
+                raise ValueError(f"{what}, a nested model, is called with {len(args)} positional arguments and "
+                                 f"keywords {sorted(node.arguments.kwargs)}; only one tensor (or a list of them) "
+                                 "is supported.")
+            _training_keyword(node.arguments.kwargs.get("training"), what)
+            calls.append(_Call(operation, kind, _ref_of(args[0], ids), args[0], operation.name))
         else:
-            if len(args) != 1:  # Keyword arguments (`training`, `mask`) are Keras's own: not replayed.
-                raise ValueError(f"{what} is called with {len(args)} positional arguments; only one tensor (or a "
-                                 "list of tensors, as merges take) is supported.")
-            (arg,) = args
-            edge = tuple(ids[id(t)] for t in arg) if isinstance(arg, (list, tuple)) else ids[id(arg)]
-            calls.append(_Call(operation, kind, edge, arg, operation.name))
-        ids[id(node.output_tensors[0])] = len(model.inputs) + len(calls) - 1
+            calls.append(_layer_call(operation, node, ids, what, keras))
+        tensor = len(model.inputs) + len(calls) - 1
+        outs = node.output_tensors
+        ids.update({id(t): Item(tensor, k) for k, t in enumerate(outs)} if len(outs) > 1 else {id(outs[0]): tensor})
     if not calls:
         raise ValueError(f"Keras model {model.name!r} has no layers to convert.")
     _check_masks(model, calls, len(model.inputs))
@@ -187,8 +194,8 @@ def _walk(model: Any, keras: Any) -> tuple[list[_Call], Wire, int]:
 
 
 def _needed_nodes(model: Any, keras: Any) -> set[int]:
-    """The ids of the nodes the model's outputs are computed from through positional arguments
-    (the tensors a layer is called on; masks travel as Keras's keyword arguments)."""
+    """The ids of the nodes the model's outputs are computed from through the tensors layers are
+    called on (positional and keyword; not `mask=`: masks are Keras's own, computed again)."""
     needed: set[int] = set()
     stack = list(model.outputs)
     while stack:
@@ -197,7 +204,8 @@ def _needed_nodes(model: Any, keras: Any) -> set[int]:
         node = operation._inbound_nodes[index]
         if id(node) not in needed:
             needed.add(id(node))
-            stack.extend(t for t in keras.tree.flatten(node.arguments.args) if isinstance(t, keras.KerasTensor))
+            given = (node.arguments.args, {k: v for k, v in node.arguments.kwargs.items() if k != "mask"})
+            stack.extend(t for t in keras.tree.flatten(given) if isinstance(t, keras.KerasTensor))
     return needed
 
 
@@ -215,20 +223,27 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
     keras = _convert.keras_module()
 
     def keras_mask(tensor: Any) -> bool:
-        return getattr(tensor, "_keras_mask", None) is not None or (
-            hasattr(keras.backend, "get_keras_mask") and keras.backend.get_keras_mask(tensor) is not None)
+        return _keras_mask(tensor, keras) is not None
 
     ours: list[Any] = [None] * num_inputs  # our mask of each tensor (a shape struct), or None
     for call in calls:
-        edge = call.edge if isinstance(call.edge, tuple) else (call.edge,)
+        whole = as_call(call.edge)
+        edge = whole.args[0] if isinstance(whole.args[0], tuple) else (whole.args[0],)
+        others = [r for a in (*whole.args[1:], *(v for _, v in whole.keywords))
+                  for r in (a if isinstance(a, tuple) else (a,))]
+        if any(map(keras_mask, call.extra)) or any(pick(ours, r) is not None for r in others):
+            raise ValueError(f"Keras model {model.name!r}: {call.name!r} ({type(call.operation).__name__}) is called "
+                             "with a masked tensor besides its first argument (a value, key or state), which "
+                             "jaxlayers does not carry masks to.")
         theirs = [keras_mask(t) for t in (call.inputs if isinstance(call.inputs, (list, tuple)) else [call.inputs])
                   ] if call.kind != "op" else [False] * len(edge)
         layer = call.operation if call.kind == "layer" else None
         definition = None if layer is None else _convert.by_keras_name().get(type(layer).__name__)
-        reads = layer is not None and ("mask" in inspect.signature(layer.call).parameters
+        parameters = inspect.signature(layer.call).parameters if layer is not None else {}
+        reads = layer is not None and ("mask" in parameters or "query_mask" in parameters
                                        or type(layer).__name__ in ("Maximum", "Minimum"))
         takes = definition is not None and definition.takes_mask
-        mine = [ours[j] is not None for j in edge]
+        mine = [pick(ours, j) is not None for j in edge]
         consumes = reads and any(theirs) or takes and any(mine)
         if call.kind == "model" and any(theirs) or consumes and not (takes and reads and mine == theirs):
             raise ValueError(f"Keras model {model.name!r}: {call.name!r} ({type(call.operation).__name__}) takes the "
@@ -240,7 +255,8 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
             ours.append(None)
             continue
         kwargs = _convert.from_layer(layer, keras, f"Keras model {model.name!r}: {call.name!r}", None)[1]
-        ours.append(jax.eval_shape(L.face(definition)(**kwargs).compute_mask, _shapes(call.inputs), ours[edge[0]]))
+        ours.append(jax.eval_shape(L.face(definition)(**kwargs).compute_mask, _shapes(call.inputs),
+                                   pick(ours, edge[0])))
 
 
 def _operation(operation: Any, args: Sequence[Any], kwargs: Mapping[str, Any], ids: Mapping[int, int], what: str,
@@ -277,7 +293,7 @@ def _layer(call: _Call, keras: Any, axis_name: Any, model: Any) -> tuple[type, d
         return Arithmetic, {"op": _KERAS_OPS[type(call.operation).__name__], "operands": call.operands}, {}, {}
     what = f"Keras model {model.name!r}: {call.name!r}"
     definition, kwargs = _convert.from_layer(call.operation, keras, what, axis_name)
-    sizes = _convert.sizes_of(definition, kwargs, (_shapes(call.inputs),))
+    sizes = _convert.sizes_of(definition, kwargs, tuple(_shapes(a) for a in call.positional))
     return definition, kwargs, sizes, _convert.weights_of(call.operation, definition, kwargs, sizes,
                                                           f"{what} of class {type(call.operation).__name__}")
 
@@ -437,12 +453,13 @@ def _nnx_plan(module: Any) -> _Plan:
     return layers, tuple(range(len(layers))), len(layers), 1, [None] * len(layers)
 
 
-def _output_shape(layer: Any, variables: Any, x: Any) -> Any:
-    """The output shape structs of a layer (linen, NNX or a function) on shape structs `x`."""
+def _output_shape(layer: Any, variables: Any, args: Sequence[Any], keywords: Mapping[str, Any],
+                  constants: Mapping[str, Any]) -> Any:
+    """The output shape structs of a layer (linen, NNX or a function) called on shape structs."""
     if isinstance(layer, nn.Module):
         v = {c: t for c, t in variables.items() if t}
-        return jax.eval_shape(lambda v, x: layer.apply(v, x), v, x)
-    return jax.eval_shape(layer, x)
+        return jax.eval_shape(lambda v, a, k: layer.apply(v, *a, **k, **constants), v, args, keywords)
+    return jax.eval_shape(lambda a, k: layer(*a, **k, **constants), args, keywords)
 
 
 def _keras_model(plan: _Plan, shapes: list[tuple], keras: Any, name: str | None) -> Any:
@@ -450,8 +467,11 @@ def _keras_model(plan: _Plan, shapes: list[tuple], keras: Any, name: str | None)
     tensors = [jax.ShapeDtypeStruct(tuple(1 if d is None else d for d in s), jnp.float32) for s in shapes]
     built = []
     for (layer, variables, sub), edge, key in zip(layers, edges, names):
-        x = tensors[edge] if isinstance(edge, int) else [tensors[j] for j in edge]
-        first = x if isinstance(edge, int) else x[0]
+        call = as_call(edge)
+        args = [pick(tensors, a) for a in call.args]
+        keywords = {k: pick(tensors, v) for k, v in call.keywords}
+        x = args[0]
+        first = x[0] if isinstance(x, list) else x
         if sub is not None:
             sub_shapes = [tuple(t.shape) for t in x] if sub[3] > 1 else [tuple(first.shape)]
             built.append(_keras_model(sub, [(None, *s[1:]) for s in sub_shapes], keras, key))
@@ -464,7 +484,7 @@ def _keras_model(plan: _Plan, shapes: list[tuple], keras: Any, name: str | None)
             built.append(_convert.to_layer(layer, first.ndim - 2, keras, key))
         else:
             raise TypeError(f"to_keras expects jaxlayers layers or activation functions, got {layer!r}.")
-        tensors.append(_output_shape(layer, variables, x))
+        tensors.append(_output_shape(layer, variables, args, keywords, dict(call.constants)))
     inputs = [keras.Input(s[1:]) for s in shapes]
     chain = edges == tuple(range(len(layers))) and outputs == len(layers) and num_inputs == 1
     if chain and not any(isinstance(b, tuple) for b in built):
@@ -472,14 +492,16 @@ def _keras_model(plan: _Plan, shapes: list[tuple], keras: Any, name: str | None)
     else:
         symbolic = list(inputs)
         for b, edge in zip(built, edges):
-            arg = symbolic[edge] if isinstance(edge, int) else [symbolic[j] for j in edge]
+            call = as_call(edge)
+            arg = pick(symbolic, call.args[0])
             if isinstance(b, tuple):
                 filled = iter(arg if isinstance(arg, list) else [arg])
                 symbolic.append(getattr(keras.ops, b[1].op)(*(next(filled) if v is None else v
                                                                for v in b[1].operands)))
             else:
-                symbolic.append(b(arg))
-        out = symbolic[outputs] if isinstance(outputs, int) else [symbolic[j] for j in outputs]
+                symbolic.append(b(*(pick(symbolic, a) for a in call.args),
+                                  **{k: pick(symbolic, v) for k, v in call.keywords}, **dict(call.constants)))
+        out = pick(symbolic, outputs)
         model = keras.Model(inputs[0] if num_inputs == 1 else inputs, out, name=name)
     for b, (layer, variables, sub) in zip(built, layers):
         if sub is None and not isinstance(b, tuple) and b.weights:

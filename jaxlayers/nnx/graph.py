@@ -27,7 +27,9 @@ class Graph(nnx.Module):
         layers: NNX modules (or functions), each after the layers it reads, kept in `layers`.
         edges: per layer, the tensor it takes (an int) or the list it takes (a tuple of
             ints): ids `0 .. num_inputs - 1` are the graph's inputs and `num_inputs + i`
-            the output of `layers[i]`.
+            the output of `layers[i]`; `Item(id, k)` (`jaxlayers._graph`) is output `k` of a
+            layer giving several, and a `Call(args, keywords, constants)` a call with several
+            tensors or keywords, as `from_keras` makes them.
         outputs: the id (or a tuple of ids) returned; None (default): the last layer's.
         num_inputs: how many inputs the graph takes.
         names: the layers' names (e.g. Keras's layer names, for `summary` and `to_keras`),
