@@ -69,16 +69,24 @@ def attentions() -> keras.Model:
                        name="attentions")
 
 
+def attention_axes() -> keras.Model:
+    """MultiHeadAttention over a 4-D input: over axis 1 alone, and over (1, 2) (the default, None)."""
+    x = keras.Input((3, 4, 6))
+    return keras.Model(x, [KL.MultiHeadAttention(2, 3, attention_axes=(1,))(x, x), KL.MultiHeadAttention(2, 3)(x, x)],
+                       name="attention_axes")
+
+
 def data(name: str, rng: np.random.Generator) -> list[np.ndarray]:
     if name in ("text_classifier", "encoder_block"):
         ids = rng.integers(1, VOCAB, (4, TIME))
         return [(ids * padded_mask(rng, 4, TIME) if name == "text_classifier" else ids).astype(np.int32)]
-    shapes = {"seq2seq": [(3, 5, 3), (3, 4, 2)], "attentions": [(2, 4, 6), (2, 5, 3), (2, 5, 2)]}[name]
+    shapes = {"seq2seq": [(3, 5, 3), (3, 4, 2)], "attentions": [(2, 4, 6), (2, 5, 3), (2, 5, 2)],
+              "attention_axes": [(2, 3, 4, 6)]}[name]
     xs = [rng.standard_normal(s).astype(np.float32) for s in shapes]
     return xs + [(rng.random((2, 4, 5)) > 0.3).astype(np.float32)] if name == "attentions" else xs
 
 
-BUILDERS = {f.__name__: f for f in (text_classifier, encoder_block, seq2seq, attentions)}
+BUILDERS = {f.__name__: f for f in (text_classifier, encoder_block, seq2seq, attentions, attention_axes)}
 
 
 _CASES: dict[str, tuple] = {}

@@ -69,19 +69,6 @@ class MultiHeadAttention(ProjectedAttention):
             raise TypeError(f"`attention_axes` must be None, an int or a non-empty list or tuple of ints, "
                             f"got {axes!r}.")
 
-    @classmethod
-    def from_keras_config(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """A built Keras layer's `attention_axes` (1,), the time axis of 3-D inputs, as None (the default).
-
-        Args:
-            config: the Keras layer's `get_config()`.
-
-        Returns:
-            `{"attention_axes": None}` for (1,), else nothing.
-        """
-        axes = config.get("attention_axes")
-        return {"attention_axes": None} if axes is not None and tuple(axes) == (1,) else {}
-
     def _out(self, query_features: int) -> int:
         """The output's last size: `output_shape`'s, else the query's."""
         shape = self.output_shape
