@@ -8,11 +8,11 @@
     python -m benchmarks.run --quick --only applications   # MobileNetV2 training
     python -m benchmarks.run --only rnn --mnist-dir DIR   # the RNN guide's classifier: jaxlayers, keras, torch
     python -m benchmarks.run --device gpu --only fulljob --only training --only profile \
-        --only applications --only layers --mnist-dir DIR --budget 400   # benchmarks/accelerator.sh
+        --only applications --only layers --only sequence --mnist-dir DIR --budget 400   # benchmarks/accelerator.sh
 
 Parts: layers, sequence (LSTM, GRU and MultiHeadAttention forward+backward against Flax,
-Keras and torch: benchmarks.sequence), training, fulljob (50 epochs of each autoencoder on real MNIST, needs
---mnist-dir), profile (a step's time op by op, jaxlayers and torch), applications
+Keras and torch: benchmarks.sequence), training, fulljob (50 epochs of each autoencoder
+on real MNIST, needs --mnist-dir), profile (a step's time op by op, jaxlayers and torch), applications
 (MobileNetV2 training: from_keras, Keras fit, torchvision), quality, rnn (benchmarks.rnn:
 the RNN guide's LSTM classifier in jaxlayers, Keras fit and torch). They
 run in the order given; with --budget, what is left when it runs out is recorded as
