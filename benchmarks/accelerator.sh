@@ -10,7 +10,7 @@
 # (50 epochs of each autoencoder on the MNIST IDX files in MNIST_DIR), the training
 # contenders, a per-op profile, MobileNetV2 training (from_keras, Keras fit,
 # torchvision) and the layer cases (float32 and bfloat16; MobileNetV2's depthwise convs
-# right after the autoencoder shapes), in that order, 3 timed repeats each, within
+# right after the autoencoder shapes) and the sequence layers (LSTM, GRU, MultiHeadAttention), in that order, 3 timed repeats each, within
 # --budget seconds (default 400: the 280 s the autoencoder parts and layers took on
 # the H200, plus about 2 minutes for MobileNetV2; what is left then is recorded as
 # skipped). The Keras contenders (and jaxlayers' MobileNetV2, converted from Keras's)
@@ -58,8 +58,8 @@ case " ${args[*]} " in *" --budget "*|*" --smoke "*) ;; *) args+=(--budget 400) 
 case " ${args[*]} " in *" --repeats "*|*" --smoke "*) ;; *) args+=(--repeats 3) ;; esac
 
 # --smoke leaves out MobileNetV2 (its compile alone is minutes on CPU; tests run it on its own, -m slow)
-parts=(--only fulljob --only training --only profile --only applications --only layers)
-case " ${args[*]} " in *" --smoke "*) parts=(--only fulljob --only training --only profile --only layers) ;; esac
+parts=(--only fulljob --only training --only profile --only applications --only layers --only sequence)
+case " ${args[*]} " in *" --smoke "*) parts=(--only fulljob --only training --only profile --only layers --only sequence) ;; esac
 "$python" -m benchmarks.run "${parts[@]}" \
   --mnist-dir "$mnist" --json "$out/accelerator.json" --markdown "$out/accelerator.md" "${args[@]}" \
   2>&1 | tee "$out/log.txt"

@@ -17,6 +17,10 @@ def render(result: dict, markdown: bool = False) -> str:
     lines += [f"Note: {n}" for n in result.get("notes", [])]
     if "layers" in result:
         lines += ["", "Layers (median over repeats; 'jl speedup' = contender / jaxlayers time)", layers_table(result["layers"])]
+    if "sequence" in result:
+        lines += ["", "Sequence layers, forward+backward (median over repeats; 'jl speedup' = contender / jaxlayers "
+                  "time; input: batch, time, features, units (attention: batch, tokens, heads, key_dim))",
+                  layers_table(result["sequence"])]
     if "training" in result:
         peak = result["matmul_peak"]
         lines += ["", "Training (images/s over whole epochs, batch 256; 'jl speedup' = jaxlayers / contender images/s)",

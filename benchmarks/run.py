@@ -3,14 +3,16 @@
     python -m benchmarks.run                      # layers and training, full sizes (long)
     python -m benchmarks.run --quick              # a minute or two on 2 CPU cores
     python -m benchmarks.run --only layers --json out.json
+    python -m benchmarks.run --only sequence      # LSTM, GRU, MultiHeadAttention fwd+bwd
     python -m benchmarks.run --only quality       # benchmarks.quality (minutes)
     python -m benchmarks.run --quick --only applications   # MobileNetV2 training
     python -m benchmarks.run --only rnn --mnist-dir DIR   # the RNN guide's classifier: jaxlayers, keras, torch
     python -m benchmarks.run --device gpu --only fulljob --only training --only profile \
-        --only applications --only layers --mnist-dir DIR --budget 400   # benchmarks/accelerator.sh
+        --only applications --only layers --only sequence --mnist-dir DIR --budget 400   # benchmarks/accelerator.sh
 
-Parts: layers, training, fulljob (50 epochs of each autoencoder on real MNIST, needs
---mnist-dir), profile (a step's time op by op, jaxlayers and torch), applications
+Parts: layers, sequence (LSTM, GRU and MultiHeadAttention forward+backward against Flax,
+Keras and torch: benchmarks.sequence), training, fulljob (50 epochs of each autoencoder
+on real MNIST, needs --mnist-dir), profile (a step's time op by op, jaxlayers and torch), applications
 (MobileNetV2 training: from_keras, Keras fit, torchvision), quality, rnn (benchmarks.rnn:
 the RNN guide's LSTM classifier in jaxlayers, Keras fit and torch). They
 run in the order given; with --budget, what is left when it runs out is recorded as
@@ -36,7 +38,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # allocator), but of less than its default 75%, leaving torch room.
 os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.5")
 
-PARTS = ("layers", "training", "fulljob", "profile", "applications", "quality", "rnn")
+PARTS = ("layers", "sequence", "training", "fulljob", "profile", "applications", "quality", "rnn")
 PLATFORMS = {"cpu": "cpu", "gpu": "cuda", "tpu": "tpu"}  # --device -> JAX_PLATFORMS
 
 SETTINGS = {
@@ -124,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
 
             result["layers"] = layers.run(cfg["layer_size"], platform, cfg["layer_repeats"], cfg["min_sample_s"], log,
                                           deadline)
+        elif part == "sequence":
+            from benchmarks import sequence
+
+            result["sequence"] = sequence.run(cfg["layer_size"], platform, cfg["layer_repeats"], cfg["min_sample_s"],
+                                              log, deadline)
         elif part == "training":
             from benchmarks import training
 

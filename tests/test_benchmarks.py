@@ -1,6 +1,6 @@
 """The prepared accelerator run works on CPU: `bash benchmarks/accelerator.sh DIR OUT --device cpu --smoke`.
 
-One smoke run of every part but MobileNetV2 (full job, training, profile, layers) on a tiny MNIST
+One smoke run of every part but MobileNetV2 (full job, training, profile, layers, sequence) on a tiny MNIST
 written in the IDX format: every contender appears and ran, the JSON and Markdown
 are written. No timing is asserted: speed is read from benchmarks/RESULTS.md runs.
 Torch contenders are expected only when torch is installed.
@@ -88,7 +88,7 @@ def test_json_describes_machine_and_versions(smoke):
     for lib in ("jax", "jaxlib", "flax", "keras"):
         assert result["versions"][lib]
     assert result["matmul_peak"]["peak_flops"] > 0
-    assert result["settings"]["parts"] == ["fulljob", "training", "profile", "layers"]
+    assert result["settings"]["parts"] == ["fulljob", "training", "profile", "layers", "sequence"]
 
 
 def test_every_layer_contender_ran(smoke):
@@ -103,6 +103,27 @@ def test_every_layer_contender_ran(smoke):
                 assert stats["jaxlayers_speedup"] == pytest.approx(1.0)
     for op, names in LAYER_CONTENDERS.items():
         assert _expected(names) <= seen[op], op
+
+
+SEQUENCE_CONTENDERS = {
+    "lstm": {"jaxlayers", "flax nn.RNN(OptimizedLSTMCell)", "keras LSTM (jax)", "torch nn.LSTM"},
+    "mha": {"jaxlayers", "flax nn.MultiHeadDotProductAttention", "keras MultiHeadAttention (jax)",
+            "torch nn.MultiheadAttention"},
+}
+
+
+def test_every_sequence_contender_ran(smoke):
+    result, markdown, _ = smoke
+    records = {r["op"]: r for r in result["sequence"]}
+    assert set(records) == set(SEQUENCE_CONTENDERS)
+    for op, names in SEQUENCE_CONTENDERS.items():
+        results = records[op]["results"]
+        assert _expected(names) <= set(results), op
+        for name, stats in results.items():
+            assert stats["error"] is None, (op, name, stats["error"])
+            assert 0 < stats["min"] <= stats["median"] <= stats["max"]
+        assert results["jaxlayers"]["jaxlayers_speedup"] == pytest.approx(1.0)
+    assert "Sequence layers, forward+backward" in markdown and "MultiHeadAttention (self-attention)" in markdown
 
 
 def test_every_training_contender_ran(smoke):
