@@ -226,6 +226,24 @@ def from_layer(layer: Any, keras: Any, what: str, axis_name: Any = None) -> tupl
     return definition, kwargs
 
 
+def inner_layer(config: Mapping[str, Any], what: str) -> Any:
+    """The layer a Keras wrapper holds (Bidirectional's, RNN's cell, ...), from its config, converted.
+
+    Args:
+        config: the wrapped layer's serialized config, as in the wrapper's `get_config()`.
+        what: the wrapper's words for it, e.g. "RNN's cell" (the error messages name it).
+
+    Returns:
+        A bare jaxlayers definition object with the converted arguments.
+
+    Raises:
+        ValueError: a layer jaxlayers cannot convert, named.
+    """
+    keras = keras_module()
+    inner = keras.layers.deserialize(config)
+    return _instance(*from_layer(inner, keras, f"{what} {inner.name!r}"))
+
+
 def _instance(definition: type, kwargs: Mapping[str, Any]) -> Any:
     """A bare definition object with these arguments (the defaults elsewhere), for its checks and `build`."""
     obj = object.__new__(definition)

@@ -21,12 +21,11 @@ def _vector_u_init(key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax.Ar
     return 0.02 * jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype)
 
 
-def _bare(definition: type[Layer], values: Any) -> Layer:
-    """A definition object (no face) with the fields of `values` (a layer, or a mapping of arguments)."""
+def _bare(definition: type[Layer], layer: Layer) -> Layer:
+    """A definition object (no face) with the fields of `layer`."""
     obj = object.__new__(definition)
     for f in dataclasses.fields(definition):
-        value = values.get(f.name, f.default) if isinstance(values, dict) else getattr(values, f.name)
-        object.__setattr__(obj, f.name, value)
+        object.__setattr__(obj, f.name, getattr(layer, f.name))
     return obj
 
 
@@ -101,11 +100,7 @@ class SpectralNormalization(WeightedLayer):
         """
         from jaxlayers.keras import _convert
 
-        keras = _convert.keras_module()
-        inner = keras.layers.deserialize(config["layer"])
-        what = f"the layer SpectralNormalization wraps, {inner.name!r},"
-        definition, kwargs = _convert.from_layer(inner, keras, what)
-        return {"layer": _bare(definition, kwargs)}
+        return {"layer": _convert.inner_layer(config["layer"], "SpectralNormalization's layer")}
 
     def check(self) -> None:
         super().check()

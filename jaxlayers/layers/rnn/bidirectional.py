@@ -93,11 +93,9 @@ class Bidirectional(WeightedLayer):
         """
         from jaxlayers.keras import _convert
 
-        keras, kwargs = _convert.keras_module(), {}
+        kwargs = {}
         for name in ("layer", "backward_layer"):
-            inner = keras.layers.deserialize(config[name])
-            definition, arguments = _convert.from_layer(inner, keras, f"Bidirectional's {name} {inner.name!r}")
-            kwargs[name] = spec(_convert._instance(definition, arguments), name)
+            kwargs[name] = spec(_convert.inner_layer(config[name], f"Bidirectional's {name}"), name)
         return kwargs
 
     @classmethod

@@ -110,10 +110,7 @@ class RNN(WeightedLayer):
         """
         from jaxlayers.keras import _convert
 
-        keras = _convert.keras_module()
-        inner = keras.layers.deserialize(config["cell"])
-        definition, arguments = _convert.from_layer(inner, keras, f"RNN's cell {inner.name!r}")
-        return {"cell": _convert._instance(definition, arguments)}
+        return {"cell": _convert.inner_layer(config["cell"], "RNN's cell")}
 
     @classmethod
     def keras_weight_names(cls, keras_layer: Any) -> list[str]:

@@ -126,12 +126,8 @@ class StackedRNNCells(WeightedLayer):
         """
         from jaxlayers.keras import _convert
 
-        keras, cells = _convert.keras_module(), []
-        for i, cell_config in enumerate(config["cells"]):
-            inner = keras.layers.deserialize(cell_config)
-            definition, arguments = _convert.from_layer(inner, keras, f"StackedRNNCells's cell {i} {inner.name!r}")
-            cells.append(cell_copy(_convert._instance(definition, arguments), f"cells[{i}]"))
-        return {"cells": tuple(cells)}
+        return {"cells": tuple(cell_copy(_convert.inner_layer(c, f"StackedRNNCells's cell {i}"), f"cells[{i}]")
+                               for i, c in enumerate(config["cells"]))}
 
     @classmethod
     def keras_weight_names(cls, keras_layer: Any) -> list[str]:

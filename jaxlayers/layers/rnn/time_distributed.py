@@ -64,15 +64,12 @@ class TimeDistributed(WeightedLayer):
         """
         from jaxlayers.keras import _convert
 
-        keras = _convert.keras_module()
-        inner = keras.layers.deserialize(config["layer"])
-        definition, arguments = _convert.from_layer(inner, keras, f"TimeDistributed's layer {inner.name!r}")
-        layer = _convert._instance(definition, arguments)
+        layer = _convert.inner_layer(config["layer"], "TimeDistributed's layer")
         shape = config["layer"].get("build_config", {}).get("input_shape")
-        if shape is not None and definition.input_sizes:
+        if shape is not None and layer.input_sizes:
             step = jax.ShapeDtypeStruct(tuple(1 if n is None else n for n in shape), "float32")
             sizes = layer.sizes(step)
-            for name in definition.input_sizes:
+            for name in layer.input_sizes:
                 object.__setattr__(layer, name, sizes[name])
         return {"layer": layer}
 
