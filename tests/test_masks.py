@@ -171,6 +171,18 @@ def test_cross_attention_with_only_the_value_masked(rng):
         q, v, K.Dense(5)(v))), [padded_ids(rng, time=5), padded_ids(rng)])
 
 
+@pytest.mark.parametrize("masked", ["query", "value"])
+def test_one_masked_argument_beside_a_float_input(masked, rng):
+    """A masked Embedding as the query (query_mask alone, on to the output) or the value of a float input."""
+    def build(mask_zero: bool) -> keras.Model:
+        ids, floats = keras.Input((7,), dtype="int32"), keras.Input((7, 4))
+        e = K.Embedding(12, 4, mask_zero=mask_zero)(ids)
+        args = (e, floats) if masked == "query" else (floats, e)
+        return keras.Model([ids, floats], K.Dense(3)(K.GlobalAveragePooling1D()(K.MultiHeadAttention(1, 2)(*args))))
+
+    check_attention(build, [padded_ids(rng), rng.standard_normal((5, 7, 4)).astype(np.float32)])
+
+
 def test_attention_masks_that_do_not_carry_are_refused():
     """Keras's MultiHeadAttention drops its inputs' masks when it runs: a second reader is refused, as is a
     given value_mask=."""
