@@ -25,7 +25,8 @@ inputs and outputs; each layer is called once, as Keras calls it: on several ten
 `return_attention_scores=True`) as a `jaxlayers._graph.Call` edge, its outputs read one by
 one (`return_state`, the scores) as `Item`s; `training=False` is dropped and
 `training=True` refused (Keras replays it only under a model called with training=None).
-Keras's masks are not keywords: they flow through the Graph. Shared layers, other operations,
+Keras's masks are not keywords: they flow through the Graph (into attention layers too,
+as Keras's `query_mask`/`value_mask`/`key_mask` or `mask=[query_mask, value_mask]`). Shared layers, other operations,
 subclassed models and any other layer are refused with a `ValueError` naming them. A
 Keras argument jaxlayers lacks must have its default (e.g. `renorm=False`); regularizers
 and constraints only matter to Keras's training and are not carried over. A layer's
