@@ -160,18 +160,26 @@ def run_graph(layers: Sequence[Callable], edges: tuple[Wire, ...], outputs: Wire
 
     Masks flow as Keras's: each layer's `compute_mask` gives its output's (Embedding with
     `mask_zero` and Masking make one, the layers that support masking pass theirs on,
-    recurrent layers with `return_sequences`), given as `mask=` to the layers that take one
-    (`takes_mask`: recurrent layers, GlobalAveragePooling1D, Softmax): the mask of a
-    layer's first argument when that is one tensor."""
+    recurrent layers with `return_sequences`, attention layers the query's), given as
+    `mask=` to the layers that take one (`takes_mask`: recurrent layers,
+    GlobalAveragePooling1D, Softmax, Attention): the mask of a layer's first argument (a
+    list of masks for a list, as Attention's [query, value]); and as Keras's
+    `<argument>_mask` (`argument_masks`: MultiHeadAttention's `query_mask`, `value_mask`,
+    `key_mask`), the mask of each positional argument."""
     tensors, masks = list(inputs), [None] * len(inputs)
     with _training.mode(training):
         for layer, edge in zip(layers, edges):
             call = as_call(edge)
             args = [pick(tensors, a) for a in call.args]
             keywords = {k: pick(tensors, v) for k, v in call.keywords} | dict(call.constants)
-            mask = None if isinstance(call.args[0], tuple) else pick(masks, call.args[0])
+            arg_masks = [pick(masks, a) for a in call.args]
+            mask = arg_masks[0] if not isinstance(arg_masks[0], list) or any(
+                m is not None for m in arg_masks[0]) else None
             if mask is not None and getattr(layer, "takes_mask", False):
                 keywords["mask"] = mask
+            for name, arg_mask in zip(getattr(layer, "argument_masks", ()), arg_masks):
+                if arg_mask is not None:
+                    keywords[name] = arg_mask
             tensors.append(layer(*args, **keywords))
             masks.append(layer.compute_mask(args[0], mask) if hasattr(layer, "compute_mask") else None)
     out = pick(tensors, outputs)

@@ -229,11 +229,6 @@ def test_errors(monkeypatch):
     lstm = KL.LSTM(2, name="lstm")(KL.Embedding(5, 3)(i), mask=m)
     with pytest.raises(ValueError, match="'lstm' .*mask= other than its input's own Keras mask"):
         from_keras(keras.Model([i, m], lstm))
-    e, v = KL.Embedding(5, 4, mask_zero=True)(i), keras.Input((4, 4))
-    with pytest.raises(ValueError, match=r"'mha' \(MultiHeadAttention\) takes the mask"):
-        from_keras(keras.Model([i, v], KL.MultiHeadAttention(1, 2, name="mha")(e, v)))
-    with pytest.raises(ValueError, match=r"'mha_1' \(MultiHeadAttention\) is called with a masked tensor besides"):
-        from_keras(keras.Model([i, v], KL.MultiHeadAttention(1, 2, name="mha_1")(v, e)))
     q, v = keras.Input((4, 6)), keras.Input((5, 6))
     model = keras.Model([q, v], KL.Attention(name="att")([q, v], use_causal_mask=True))
     from jaxlayers.layers.attention.attention import Attention

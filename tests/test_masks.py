@@ -1,5 +1,6 @@
 """Keras masks in imported graphs: made by Embedding(mask_zero=True), passed through the layers
-that support masking, read by recurrent layers and GlobalAveragePooling1D; Keras is the oracle.
+that support masking, read by recurrent layers, GlobalAveragePooling1D and the attention layers
+(MultiHeadAttention's query, value and key masks, Attention's [query, value]); Keras is the oracle.
 Models whose masks jaxlayers cannot carry as Keras does are refused, naming the layer."""
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from jaxlayers import functional as F
 from jaxlayers.keras import from_keras, to_keras
+from tests.keras_oracle import random_weights
 
 K = keras.layers
 TOL = dict(rtol=1e-5, atol=1e-5)
@@ -99,3 +101,97 @@ def test_unmasked_graphs_are_unaffected(rng):
     ids = padded_ids(rng)
     module, variables = from_keras(model)
     np.testing.assert_allclose(np.asarray(module.apply(variables, ids)), np.asarray(model(ids)), **TOL)
+
+
+# ------------------------------------------------------------------ attention layers
+
+ATTENTION_TOL = dict(rtol=1e-4, atol=1e-4)
+
+
+def check_attention(build, inputs, api: str = "linen") -> None:
+    """`build(mask_zero)` -> a Keras model: the masked one's `predict` equals the conversion's (to 1e-4),
+    and differs from the same weights unmasked (so the masks are what is being checked)."""
+    model, plain = build(True), build(False)
+    weights = random_weights(model, np.random.default_rng(1), 0.5)
+    plain.set_weights(weights)
+    want = model.predict(inputs, verbose=0)
+    assert np.abs(want - plain.predict(inputs, verbose=0)).max() > 1e-3
+    if api == "nnx":
+        got = from_keras(model, api="nnx")(*inputs) if isinstance(inputs, list) else from_keras(model, api="nnx")(inputs)
+    else:
+        module, variables = from_keras(model)
+        got = module.apply(variables, *inputs) if isinstance(inputs, list) else module.apply(variables, inputs)
+    np.testing.assert_allclose(np.asarray(got), want, **ATTENTION_TOL)
+
+
+def self_attention(attention, mask_zero: bool) -> keras.Model:
+    """The Keras Transformer text model's core: Embedding -> attention(x, x) -> GlobalAveragePooling1D -> Dense."""
+    ids = keras.Input((7,), dtype="int32")
+    x = K.Embedding(12, 8, mask_zero=mask_zero)(ids)
+    return keras.Model(ids, K.Dense(3)(K.GlobalAveragePooling1D()(attention(x))))
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("api", ["linen", "nnx"])
+def test_masked_self_attention(causal, api, rng):
+    """MultiHeadAttention takes the Embedding's mask as query_mask and value_mask; its output carries the
+    query's mask on to GlobalAveragePooling1D."""
+    check_attention(lambda mask_zero: self_attention(
+        lambda x: K.MultiHeadAttention(2, 4)(x, x, use_causal_mask=causal), mask_zero), padded_ids(rng), api)
+
+
+def test_masked_grouped_query_attention(rng):
+    check_attention(lambda mask_zero: self_attention(
+        lambda x: K.GroupQueryAttention(4, 2, 1)(x, x), mask_zero), padded_ids(rng))
+
+
+def two_inputs(mask_zero: bool, query_mask_zero: bool, call) -> keras.Model:
+    """query ids (batch, 5) and value ids (batch, 7), each embedded; `call(query, value)` -> GAP1D -> Dense."""
+    q_ids, v_ids = keras.Input((5,), dtype="int32"), keras.Input((7,), dtype="int32")
+    q = K.Embedding(12, 8, mask_zero=mask_zero and query_mask_zero)(q_ids)
+    v = K.Embedding(12, 6, mask_zero=mask_zero)(v_ids)
+    return keras.Model([q_ids, v_ids], K.Dense(3)(K.GlobalAveragePooling1D()(call(q, v))))
+
+
+@pytest.mark.parametrize("layer", [K.Attention, K.AdditiveAttention])
+@pytest.mark.parametrize("with_key", [False, True])
+def test_masked_attention_list(layer, with_key, rng):
+    """Attention([q, v(, k)]) takes mask=[q_mask, v_mask(, k_mask)]; its output has the query's mask."""
+    def call(q, v):
+        return layer(use_scale=True)([q, v, K.Dense(8)(v)] if with_key else [q, K.Dense(8)(v)])
+
+    check_attention(lambda mask_zero: two_inputs(mask_zero, True, call), [padded_ids(rng, time=5), padded_ids(rng)])
+
+
+def test_cross_attention_with_only_the_value_masked(rng):
+    """An unmasked query attends to a masked value (and key): value_mask (and key_mask) alone."""
+    check_attention(lambda mask_zero: two_inputs(mask_zero, False, lambda q, v: K.MultiHeadAttention(2, 4)(q, v)),
+                    [padded_ids(rng, time=5), padded_ids(rng)])
+    check_attention(lambda mask_zero: two_inputs(mask_zero, False, lambda q, v: K.MultiHeadAttention(2, 4)(
+        q, v, K.Dense(5)(v))), [padded_ids(rng, time=5), padded_ids(rng)])
+
+
+@pytest.mark.parametrize("masked", ["query", "value"])
+def test_one_masked_argument_beside_a_float_input(masked, rng):
+    """A masked Embedding as the query (query_mask alone, on to the output) or the value of a float input."""
+    def build(mask_zero: bool) -> keras.Model:
+        ids, floats = keras.Input((7,), dtype="int32"), keras.Input((7, 4))
+        e = K.Embedding(12, 4, mask_zero=mask_zero)(ids)
+        args = (e, floats) if masked == "query" else (floats, e)
+        return keras.Model([ids, floats], K.Dense(3)(K.GlobalAveragePooling1D()(K.MultiHeadAttention(1, 2)(*args))))
+
+    check_attention(build, [padded_ids(rng), rng.standard_normal((5, 7, 4)).astype(np.float32)])
+
+
+def test_attention_masks_that_do_not_carry_are_refused():
+    """Keras's MultiHeadAttention drops its inputs' masks when it runs: a second reader is refused, as is a
+    given value_mask=."""
+    ids = keras.Input((7,), dtype="int32")
+    x = K.Embedding(12, 8, mask_zero=True)(ids)
+    a = K.MultiHeadAttention(2, 4, name="first")(x, x)
+    with pytest.raises(ValueError, match="'second'.*'first' \\(MultiHeadAttention\\) reads too"):
+        from_keras(keras.Model(ids, K.MultiHeadAttention(2, 4, name="second")(x, a)))
+    floats = keras.Input((7, 8))
+    given = K.MultiHeadAttention(2, 4, name="given")(floats, floats, value_mask=K.Lambda(lambda t: t[..., 0] > 0)(floats))
+    with pytest.raises(ValueError, match="'given'.*value_mask="):
+        from_keras(keras.Model(floats, given))

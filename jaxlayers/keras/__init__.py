@@ -25,7 +25,8 @@ inputs and outputs; each layer is called once, as Keras calls it: on several ten
 `return_attention_scores=True`) as a `jaxlayers._graph.Call` edge, its outputs read one by
 one (`return_state`, the scores) as `Item`s; `training=False` is dropped and
 `training=True` refused (Keras replays it only under a model called with training=None).
-Keras's masks are not keywords: they flow through the Graph. Shared layers, other operations,
+Keras's masks are not keywords: they flow through the Graph (into attention layers too,
+as Keras's `query_mask`/`value_mask`/`key_mask` or `mask=[query_mask, value_mask]`). Shared layers, other operations,
 subclassed models and any other layer are refused with a `ValueError` naming them. A
 Keras argument jaxlayers lacks must have its default (e.g. `renorm=False`); regularizers
 and constraints only matter to Keras's training and are not carried over. A layer's
@@ -49,7 +50,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxlayers import linen as L
-from jaxlayers._graph import Item, Wire, as_call, check_graph, pick
+from jaxlayers._graph import Call, Item, Wire, as_call, check_graph, pick
+from jaxlayers._graph import tensor_ids as _tensor_ids
 from jaxlayers.keras import _convert
 from jaxlayers.keras._calls import KerasCall as _Call
 from jaxlayers.keras._calls import keras_mask as _keras_mask
@@ -216,7 +218,10 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
     on through the layers that support masking; a jaxlayers Graph does the same by the
     layers' `compute_mask`. Every layer whose Keras call reads a mask (its `mask` argument;
     `Maximum`/`Minimum`, which mask their operands) must take one in jaxlayers and get a
-    mask exactly where Keras's gets one; a nested model may not get one.
+    mask exactly where Keras's gets one; a layer taking its arguments' masks
+    (`argument_masks`: MultiHeadAttention's query, value and key) must get them on the
+    same arguments; a nested model may not get one. Keras's MultiHeadAttention drops its
+    inputs' masks when it runs, so a masked tensor it reads may not be read elsewhere.
     """
     import inspect
 
@@ -225,38 +230,54 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
     def keras_mask(tensor: Any) -> bool:
         return _keras_mask(tensor, keras) is not None
 
+    def refuse(call: _Call, why: str) -> ValueError:
+        return ValueError(f"Keras model {model.name!r}: {call.name!r} ({type(call.operation).__name__}) {why}")
+
     ours: list[Any] = [None] * num_inputs  # our mask of each tensor (a shape struct), or None
+    dropped: dict[int, _Call] = {}  # tensor -> the MultiHeadAttention that drops its mask in Keras
     for call in calls:
         whole = as_call(call.edge)
         edge = whole.args[0] if isinstance(whole.args[0], tuple) else (whole.args[0],)
-        others = [r for a in (*whole.args[1:], *(v for _, v in whole.keywords))
-                  for r in (a if isinstance(a, tuple) else (a,))]
-        if any(map(keras_mask, call.extra)) or any(pick(ours, r) is not None for r in others):
-            raise ValueError(f"Keras model {model.name!r}: {call.name!r} ({type(call.operation).__name__}) is called "
-                             "with a masked tensor besides its first argument (a value, key or state), which "
-                             "jaxlayers does not carry masks to.")
-        theirs = [keras_mask(t) for t in (call.inputs if isinstance(call.inputs, (list, tuple)) else [call.inputs])
-                  ] if call.kind != "op" else [False] * len(edge)
         layer = call.operation if call.kind == "layer" else None
         definition = None if layer is None else _convert.by_keras_name().get(type(layer).__name__)
-        parameters = inspect.signature(layer.call).parameters if layer is not None else {}
-        reads = layer is not None and ("mask" in parameters or "query_mask" in parameters
-                                       or type(layer).__name__ in ("Maximum", "Minimum"))
-        takes = definition is not None and definition.takes_mask
+        for t in _tensor_ids(call.edge):
+            if t in dropped and dropped[t] is not call:
+                raise refuse(call, f"reads a masked tensor that {dropped[t].name!r} (MultiHeadAttention) reads too; "
+                                   "Keras's MultiHeadAttention drops its inputs' masks when it runs, so whether this "
+                                   "layer sees the mask depends on Keras's order, which jaxlayers does not follow.")
         mine = [pick(ours, j) is not None for j in edge]
-        consumes = reads and any(theirs) or takes and any(mine)
-        if call.kind == "model" and any(theirs) or consumes and not (takes and reads and mine == theirs):
-            raise ValueError(f"Keras model {model.name!r}: {call.name!r} ({type(call.operation).__name__}) takes the "
-                             "mask of an Embedding(mask_zero=True) or Masking, which jaxlayers does not carry to it "
-                             "as Keras does (masks reach the recurrent layers, GlobalAveragePooling1D and Softmax, "
-                             "through layers that support masking, not into nested models or merges).")
+        if definition is not None and definition.argument_masks:
+            theirs = [keras_mask(t) if not isinstance(t, (list, tuple)) else any(map(keras_mask, t))
+                      for t in call.positional]
+            if theirs != [pick(ours, a) is not None for a in whole.args]:
+                raise refuse(call, "gets the masks of its arguments (query, value, key) from Embedding(mask_zero="
+                                   "True) or Masking other than Keras does, which jaxlayers does not carry.")
+            if isinstance(layer, keras.layers.MultiHeadAttention):
+                dropped.update({t: call for t, masked in zip(_tensor_ids(Call(whole.args)), theirs) if masked})
+        else:
+            others = [r for a in (*whole.args[1:], *(v for _, v in whole.keywords))
+                      for r in (a if isinstance(a, tuple) else (a,))]
+            if any(map(keras_mask, call.extra)) or any(pick(ours, r) is not None for r in others):
+                raise refuse(call, "is called with a masked tensor besides its first argument (a value, key or "
+                                   "state), which jaxlayers does not carry masks to.")
+            theirs = [keras_mask(t) for t in (call.inputs if isinstance(call.inputs, (list, tuple))
+                                              else [call.inputs])] if call.kind != "op" else [False] * len(edge)
+            parameters = inspect.signature(layer.call).parameters if layer is not None else {}
+            reads = layer is not None and ("mask" in parameters or type(layer).__name__ in ("Maximum", "Minimum"))
+            takes = definition is not None and definition.takes_mask
+            consumes = reads and any(theirs) or takes and any(mine)
+            if call.kind == "model" and any(theirs) or consumes and not (takes and reads and mine == theirs):
+                raise refuse(call, "takes the mask of an Embedding(mask_zero=True) or Masking, which jaxlayers does "
+                                   "not carry to it as Keras does (masks reach the recurrent layers, "
+                                   "GlobalAveragePooling1D, Softmax and the attention layers, through layers that "
+                                   "support masking, not into nested models or merges).")
         makes = definition is not None and definition.compute_mask is not _convert.definitions.Layer.compute_mask
-        if definition is None or len(edge) != 1 or not (makes or mine[0]):  # no mask in, none made
+        if definition is None or not (makes or any(mine)):  # no mask in, none made
             ours.append(None)
             continue
         kwargs = _convert.from_layer(layer, keras, f"Keras model {model.name!r}: {call.name!r}", None)[1]
-        ours.append(jax.eval_shape(L.face(definition)(**kwargs).compute_mask, _shapes(call.inputs),
-                                   pick(ours, edge[0])))
+        masks = pick(ours, edge[0]) if len(edge) == 1 else [pick(ours, j) for j in edge]
+        ours.append(jax.eval_shape(L.face(definition)(**kwargs).compute_mask, _shapes(call.inputs), masks))
 
 
 def _operation(operation: Any, args: Sequence[Any], kwargs: Mapping[str, Any], ids: Mapping[int, int], what: str,

@@ -6,7 +6,7 @@ e.g. `query, value, key`) become positional tensors, other tensors tensor keywor
 (`attention_mask=`, `initial_state=[h, c]`) and other values constant keywords
 (`use_causal_mask=True`), all as a `jaxlayers._graph.Call` (a plain tensor or list when
 there is nothing else). `training=False` is dropped; `mask=` must be the input's own
-Keras mask (masks flow through the Graph).
+Keras mask and `query_mask=`-like keywords are refused (masks flow through the Graph).
 """
 from __future__ import annotations
 
@@ -115,11 +115,14 @@ def layer_call(layer: Any, node: Any, ids: Mapping[int, Ref], what: str, keras: 
         raise ValueError(f"{what} is called without its argument(s) {keras_names[:len(inputs)]} in order.")
     takes = {n for n, p in inspect.signature(definition.call).parameters.items()  # its keywords, not its weights
              if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty
-             } - {"training", "rng", "mask", *inputs}
+             } - {"training", "rng", "mask", *inputs, *definition.argument_masks}
     keywords, constants, extra = [], [], [t for a in positional[1:] for t in keras.tree.flatten(a)]
     for name, value in bound.items():
         if value is None:  # a default Keras has too (`initial_state=None`)
             continue
+        if name in definition.argument_masks:
+            raise ValueError(f"{what} is called with {name}={value!r}; only the masks Keras attaches to its "
+                             "arguments (Embedding(mask_zero=True), Masking) convert, not a given one.")
         if name not in takes:
             raise ValueError(f"{what} is called with keyword {name}={value!r}, which the converted layer does not "
                              f"take; it takes {sorted(takes) or 'no keywords'} besides its input(s).")
@@ -158,7 +161,7 @@ def keras_mask(tensor: Any, keras: Any) -> Any:
     """
     mask = getattr(tensor, "_keras_mask", None)
     if mask is None and hasattr(keras.backend, "get_keras_mask"):
-        mask = keras.backend.getkeras_mask(tensor)
+        mask = keras.backend.get_keras_mask(tensor)
     return mask
 
 

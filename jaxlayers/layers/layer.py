@@ -135,6 +135,9 @@ class Layer:
     single_input: ClassVar[bool] = True  # `call` takes one array (a list is refused, naming the layer)
     supports_masking: ClassVar[bool] = False  # Keras's: the input's mask is the output's (`compute_mask`)
     takes_mask: ClassVar[bool] = False  # `call` takes `mask=`: a Graph gives it its input's, as Keras's call
+    # the keywords of `call` taking its positional arguments' masks, in order (Keras's `<argument>_mask`,
+    # `query_mask` ...): a Graph gives each masked argument's
+    argument_masks: ClassVar[tuple[str, ...]] = ()
     keras_name: ClassVar[str | None] = None  # the Keras class; None: the class's own name, if Keras has it
     keras_aliases: ClassVar[tuple[str, ...]] = ()  # Keras's other names for the class (MaxPool2D, ...)
     keras_module: ClassVar[str] = "keras.layers"  # where Keras keeps the class (applications: their own)

@@ -35,11 +35,24 @@ class BaseAttention(Stochastic, WeightedLayer):
     """
 
     single_input = False
+    takes_mask = True  # a Graph gives it [query's mask, value's mask], as Keras's call
     fraction = "dropout"
 
     def check(self) -> None:
         super().check()
         check_bool(self.use_scale, "use_scale")
+
+    def compute_mask(self, inputs: Any, mask: Sequence[Any] | None = None) -> Any:
+        """The output's mask, as Keras's: the query's.
+
+        Args:
+            inputs: [query, value(, key)].
+            mask: [query_mask (batch, Tq), value_mask (batch, Tv)(, key_mask)], either None, or None.
+
+        Returns:
+            query_mask, or None.
+        """
+        return mask[0] if mask else None
 
     def split(self, inputs: Any) -> tuple[jax.Array, jax.Array, jax.Array | None]:
         """[query, value(, key)] -> (query, value, key or None).

@@ -43,6 +43,8 @@ class ProjectedAttention(Stochastic, WeightedLayer):
     """
 
     single_input = False
+    supports_masking = True  # as Keras's: the output has the query's mask
+    argument_masks = ("query_mask", "value_mask", "key_mask")
     fraction = "dropout"
     input_sizes = {"query_features": "the query's last axis (dim_q).",
                    "value_features": "the value's last axis (dim_v).",
