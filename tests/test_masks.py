@@ -140,6 +140,19 @@ def test_masked_self_attention(causal, api, rng):
         lambda x: K.MultiHeadAttention(2, 4)(x, x, use_causal_mask=causal), mask_zero), padded_ids(rng), api)
 
 
+def test_masked_self_attention_round_trips(tmp_path, rng):
+    """The converted masked Transformer core back to Keras (masks made there again), and from a `.keras` file."""
+    model = self_attention(lambda x: K.MultiHeadAttention(2, 4)(x, x), True)
+    random_weights(model, rng, 0.5)
+    ids = padded_ids(rng)
+    want = model.predict(ids, verbose=0)
+    module, variables = from_keras(model)
+    np.testing.assert_allclose(to_keras(module, variables, (None, 7)).predict(ids, verbose=0), want, **ATTENTION_TOL)
+    model.save(tmp_path / "m.keras")
+    module, variables = from_keras(tmp_path / "m.keras")
+    np.testing.assert_allclose(np.asarray(module.apply(variables, ids)), want, **ATTENTION_TOL)
+
+
 def test_masked_grouped_query_attention(rng):
     check_attention(lambda mask_zero: self_attention(
         lambda x: K.GroupQueryAttention(4, 2, 1)(x, x), mask_zero), padded_ids(rng))
@@ -183,13 +196,25 @@ def test_one_masked_argument_beside_a_float_input(masked, rng):
     check_attention(build, [padded_ids(rng), rng.standard_normal((5, 7, 4)).astype(np.float32)])
 
 
+def test_masked_residual_attention_block(rng):
+    """Embedding(mask_zero) -> x + MultiHeadAttention(x, x) -> LayerNormalization -> Flatten -> Dense: the
+    residual Add takes the tensor whose mask MultiHeadAttention drops, and passes no mask on."""
+    def build(mask_zero: bool) -> keras.Model:
+        ids = keras.Input((7,), dtype="int32")
+        x = K.Embedding(12, 8, mask_zero=mask_zero)(ids)
+        y = K.LayerNormalization()(K.Add()([x, K.MultiHeadAttention(2, 4)(x, x)]))
+        return keras.Model(ids, K.Dense(3)(K.Flatten()(y)))
+
+    check_attention(build, padded_ids(rng))
+
+
 def test_attention_masks_that_do_not_carry_are_refused():
     """Keras's MultiHeadAttention drops its inputs' masks when it runs: a second reader is refused, as is a
     given value_mask=."""
     ids = keras.Input((7,), dtype="int32")
     x = K.Embedding(12, 8, mask_zero=True)(ids)
     a = K.MultiHeadAttention(2, 4, name="first")(x, x)
-    with pytest.raises(ValueError, match="'second'.*'first' \\(MultiHeadAttention\\) reads too"):
+    with pytest.raises(ValueError, match="'second'.*mask of a tensor that 'first' \\(MultiHeadAttention\\) reads"):
         from_keras(keras.Model(ids, K.MultiHeadAttention(2, 4, name="second")(x, a)))
     floats = keras.Input((7, 8))
     given = K.MultiHeadAttention(2, 4, name="given")(floats, floats, value_mask=K.Lambda(lambda t: t[..., 0] > 0)(floats))

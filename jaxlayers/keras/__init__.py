@@ -221,7 +221,8 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
     mask exactly where Keras's gets one; a layer taking its arguments' masks
     (`argument_masks`: MultiHeadAttention's query, value and key) must get them on the
     same arguments; a nested model may not get one. Keras's MultiHeadAttention drops its
-    inputs' masks when it runs, so a masked tensor it reads may not be read elsewhere.
+    inputs' masks when it runs, so no other layer may read or pass on a masked tensor it
+    reads (a merge, which drops masks in jaxlayers, may take it).
     """
     import inspect
 
@@ -240,18 +241,15 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
         edge = whole.args[0] if isinstance(whole.args[0], tuple) else (whole.args[0],)
         layer = call.operation if call.kind == "layer" else None
         definition = None if layer is None else _convert.by_keras_name().get(type(layer).__name__)
-        for t in _tensor_ids(call.edge):
-            if t in dropped and dropped[t] is not call:
-                raise refuse(call, f"reads a masked tensor that {dropped[t].name!r} (MultiHeadAttention) reads too; "
-                                   "Keras's MultiHeadAttention drops its inputs' masks when it runs, so whether this "
-                                   "layer sees the mask depends on Keras's order, which jaxlayers does not follow.")
         mine = [pick(ours, j) is not None for j in edge]
+        late = [dropped[t] for t in _tensor_ids(call.edge) if t in dropped]  # read after a MultiHeadAttention
         if definition is not None and definition.argument_masks:
             theirs = [keras_mask(t) if not isinstance(t, (list, tuple)) else any(map(keras_mask, t))
                       for t in call.positional]
             if theirs != [pick(ours, a) is not None for a in whole.args]:
                 raise refuse(call, "gets the masks of its arguments (query, value, key) from Embedding(mask_zero="
                                    "True) or Masking other than Keras does, which jaxlayers does not carry.")
+            uses = any(theirs)
             if isinstance(layer, keras.layers.MultiHeadAttention):
                 dropped.update({t: call for t, masked in zip(_tensor_ids(Call(whole.args)), theirs) if masked})
         else:
@@ -271,13 +269,18 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
                                    "not carry to it as Keras does (masks reach the recurrent layers, "
                                    "GlobalAveragePooling1D, Softmax and the attention layers, through layers that "
                                    "support masking, not into nested models or merges).")
+            uses = consumes
         makes = definition is not None and definition.compute_mask is not _convert.definitions.Layer.compute_mask
         if definition is None or not (makes or any(mine)):  # no mask in, none made
             ours.append(None)
-            continue
-        kwargs = _convert.from_layer(layer, keras, f"Keras model {model.name!r}: {call.name!r}", None)[1]
-        masks = pick(ours, edge[0]) if len(edge) == 1 else [pick(ours, j) for j in edge]
-        ours.append(jax.eval_shape(L.face(definition)(**kwargs).compute_mask, _shapes(call.inputs), masks))
+        else:
+            kwargs = _convert.from_layer(layer, keras, f"Keras model {model.name!r}: {call.name!r}", None)[1]
+            masks = pick(ours, edge[0]) if len(edge) == 1 else [pick(ours, j) for j in edge]
+            ours.append(jax.eval_shape(L.face(definition)(**kwargs).compute_mask, _shapes(call.inputs), masks))
+        if late and (uses or ours[-1] is not None):
+            raise refuse(call, f"reads or passes on the mask of a tensor that {late[0].name!r} (MultiHeadAttention) "
+                               "reads too; Keras's MultiHeadAttention drops its inputs' masks when it runs, so whether "
+                               "this layer sees the mask depends on Keras's order, which jaxlayers does not follow.")
 
 
 def _operation(operation: Any, args: Sequence[Any], kwargs: Mapping[str, Any], ids: Mapping[int, int], what: str,
