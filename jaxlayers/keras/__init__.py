@@ -181,7 +181,7 @@ def _walk(model: Any, keras: Any) -> tuple[list[_Call], Wire, int]:
                 raise ValueError(f"{what}, a nested model, is called with {len(args)} positional arguments and "
                                  f"keywords {sorted(node.arguments.kwargs)}; only one tensor (or a list of them) "
                                  "is supported.")
-            _training_keyword(node.arguments.kwargs.get("training"), what)
+            _training_keyword(node.arguments.kwargs.get("training"), operation.call, what)
             calls.append(_Call(operation, kind, _ref_of(args[0], ids), args[0], operation.name))
         else:
             calls.append(_layer_call(operation, node, ids, what, keras))

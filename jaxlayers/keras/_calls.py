@@ -51,17 +51,22 @@ def ref_of(arg: Any, ids: Mapping[int, Ref]) -> Any:
     return tuple(ids[id(t)] for t in arg) if isinstance(arg, (list, tuple)) else ids[id(arg)]
 
 
-def training_keyword(value: Any, what: str) -> None:
-    """Refuse `training=True` in a Keras call (kept by Keras only when its model is called with training=None).
+def training_keyword(value: Any, call: Any, what: str) -> None:
+    """Refuse a `training=True` given in a Keras call (kept by Keras only when its model is called with training=None).
+
+    A value equal to the call's own default converts: Keras records it in the node without the
+    user asking (`Resizing.call(inputs, training=True)`), and `predict` overrides it.
 
     Args:
         value: the call's `training`.
+        call: the Keras layer's (or model's) `call`, whose default is looked up.
         what: the layer, for errors.
 
     Raises:
-        ValueError: anything but None or False.
+        ValueError: anything but None, False or the call's default.
     """
-    if value not in (None, False):
+    parameter = inspect.signature(call).parameters.get("training")
+    if value not in (None, False) and (parameter is None or value is not parameter.default):
         raise ValueError(f"{what} is called with training={value!r}; only training=False or None converts (Keras "
                          "replays training=True only when the model itself is called with training=None, which a "
                          "jaxlayers Graph has no twin of: call the Graph with training=True instead).")
@@ -93,7 +98,7 @@ def layer_call(layer: Any, node: Any, ids: Mapping[int, Ref], what: str, keras: 
     if definition is None:
         raise _convert.unsupported(what, type(layer).__name__)
     kwargs = dict(node.arguments.kwargs)
-    training_keyword(kwargs.pop("training", None), what)
+    training_keyword(kwargs.pop("training", None), layer.call, what)
     given_mask = kwargs.pop("mask", None)
     signature = inspect.signature(layer.call)
     try:
