@@ -330,11 +330,7 @@ def run(size: str, platform: str, repeats: int, min_sample_s: float, log: Callab
             if tc is not None:
                 contenders.append(Contender(*tc))
         log(f"  {op.title} {case} {shape} {dtype} {mode}: {', '.join(c.name for c in contenders)}")
-        stats = measure(contenders, repeats=repeats, warmup=2, min_sample_s=min_sample_s, deadline=deadline)
-        base = stats[JAXLAYERS].median
-        log("    " + "; ".join(f"{name} {st.median * 1e3:.3g} ms" + (f" ({st.median / base:.2f}x)" if base else "")
-                               if st.median else f"{name} failed" for name, st in stats.items()))
-        record["results"] = {name: _record(st, base) for name, st in stats.items()}
+        record["results"] = measure_results(contenders, repeats, min_sample_s, log, deadline)
         records.append(record)
     return records
 
@@ -347,6 +343,17 @@ def _torch_device(platform: str) -> str | None:
     if platform == "cpu":
         return "cpu"
     return "cuda" if platform == "gpu" and torch.cuda.is_available() else None
+
+
+def measure_results(contenders: list[Contender], repeats: int, min_sample_s: float,
+                    log: Callable[[str], None], deadline: Deadline | None) -> dict:
+    """Time `contenders` side by side, log each median with its ratio to jaxlayers', and return
+    the records by contender name."""
+    stats = measure(contenders, repeats=repeats, warmup=2, min_sample_s=min_sample_s, deadline=deadline)
+    base = stats[JAXLAYERS].median
+    log("    " + "; ".join(f"{name} {st.median * 1e3:.3g} ms" + (f" ({st.median / base:.2f}x)" if base else "")
+                           if st.median else f"{name} failed" for name, st in stats.items()))
+    return {name: _record(st, base) for name, st in stats.items()}
 
 
 def _record(st, base: float | None) -> dict:

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks import contenders as optional
-from benchmarks.layers import JAXLAYERS, _record, _torch_device, jax_build
-from benchmarks.timing import Contender, Deadline, Prepared, measure
+from benchmarks.layers import JAXLAYERS, _torch_device, jax_build, measure_results
+from benchmarks.timing import Contender, Deadline, Prepared
 
 # (batch, time, features, units) for the recurrent cases; (batch, tokens, heads, key_dim) for attention.
 SHAPES = {
@@ -131,10 +131,6 @@ def run(size: str, platform: str, repeats: int, min_sample_s: float, log: Callab
         else:
             contenders.append(Contender(*torch_contender(key, shape, torch_device)))
         log(f"  {TITLES[key]} {shape}: {', '.join(c.name for c in contenders)}")
-        stats = measure(contenders, repeats=repeats, warmup=2, min_sample_s=min_sample_s, deadline=deadline)
-        base = stats[JAXLAYERS].median
-        log("    " + "; ".join(f"{name} {st.median * 1e3:.3g} ms" + (f" ({st.median / base:.2f}x)" if base else "")
-                               if st.median else f"{name} failed" for name, st in stats.items()))
-        record["results"] = {name: _record(st, base) for name, st in stats.items()}
+        record["results"] = measure_results(contenders, repeats, min_sample_s, log, deadline)
         records.append(record)
     return records
