@@ -162,8 +162,9 @@ def run_graph(layers: Sequence[Callable], edges: tuple[Wire, ...], outputs: Wire
     `mask_zero` and Masking make one, the layers that support masking pass theirs on,
     recurrent layers with `return_sequences`, attention layers the query's), given as
     `mask=` to the layers that take one (`takes_mask`: recurrent layers,
-    GlobalAveragePooling1D, Softmax, Attention): the mask of a layer's first argument (a
-    list of masks for a list, as Attention's [query, value]); and as Keras's
+    GlobalAveragePooling1D, Softmax, Attention) called on one tensor argument (an RNN given
+    `initial_state=` gets none, as in Keras): the mask of that argument (a list of masks
+    for a list, as Attention's [query, value]); and as Keras's
     `<argument>_mask` (`argument_masks`: MultiHeadAttention's `query_mask`, `value_mask`,
     `key_mask`), the mask of each positional argument."""
     tensors, masks = list(inputs), [None] * len(inputs)
@@ -175,7 +176,7 @@ def run_graph(layers: Sequence[Callable], edges: tuple[Wire, ...], outputs: Wire
             arg_masks = [pick(masks, a) for a in call.args]
             mask = arg_masks[0] if not isinstance(arg_masks[0], list) or any(
                 m is not None for m in arg_masks[0]) else None
-            if mask is not None and getattr(layer, "takes_mask", False):
+            if mask is not None and len(call.args) + len(call.keywords) == 1 and getattr(layer, "takes_mask", False):
                 keywords["mask"] = mask
             for name, arg_mask in zip(getattr(layer, "argument_masks", ()), arg_masks):
                 if arg_mask is not None:

@@ -57,6 +57,16 @@ def seq2seq() -> keras.Model:
     return keras.Model([source, target], KL.Dense(3)(decoded), name="seq2seq")
 
 
+def masked_seq2seq() -> keras.Model:
+    """seq2seq on zero-padded token ids: the encoder skips its padding; the decoder, given `initial_state=`
+    (two tensor arguments), gets no `mask=` in Keras and runs every step, yet its output carries its input's
+    mask on to GlobalAveragePooling1D, which averages over the unmasked steps."""
+    source, target = keras.Input((TIME,), dtype="int32"), keras.Input((TIME,), dtype="int32")
+    _, h, c = KL.LSTM(4, return_state=True)(KL.Embedding(VOCAB, 3, mask_zero=True)(source))
+    decoded = KL.LSTM(4, return_sequences=True)(KL.Embedding(VOCAB, 3, mask_zero=True)(target), initial_state=[h, c])
+    return keras.Model([source, target], KL.Dense(2)(KL.GlobalAveragePooling1D()(decoded)), name="masked_seq2seq")
+
+
 def attentions() -> keras.Model:
     """MultiHeadAttention with query=, value=, key= as keywords, an attention_mask input and the scores as a
     second output; Attention([q, v]) with use_causal_mask; `(query, value, key)` positionally; `training=False`."""
@@ -80,13 +90,18 @@ def data(name: str, rng: np.random.Generator) -> list[np.ndarray]:
     if name in ("text_classifier", "encoder_block"):
         ids = rng.integers(1, VOCAB, (4, TIME))
         return [(ids * padded_mask(rng, 4, TIME) if name == "text_classifier" else ids).astype(np.int32)]
+    if name == "masked_seq2seq":  # the decoder's rows keep a step each (GlobalAveragePooling1D of none is NaN)
+        target = np.arange(TIME)[None] < np.array([[TIME], [4], [2], [5]])
+        target[0, 1] = target[3, 2] = False
+        return [(rng.integers(1, VOCAB, (4, TIME)) * m).astype(np.int32) for m in (padded_mask(rng, 4, TIME), target)]
     shapes = {"seq2seq": [(3, 5, 3), (3, 4, 2)], "attentions": [(2, 4, 6), (2, 5, 3), (2, 5, 2)],
               "attention_axes": [(2, 3, 4, 6)]}[name]
     xs = [rng.standard_normal(s).astype(np.float32) for s in shapes]
     return xs + [(rng.random((2, 4, 5)) > 0.3).astype(np.float32)] if name == "attentions" else xs
 
 
-BUILDERS = {f.__name__: f for f in (text_classifier, encoder_block, seq2seq, attentions, attention_axes)}
+BUILDERS = {f.__name__: f for f in (text_classifier, encoder_block, seq2seq, masked_seq2seq, attentions,
+                                    attention_axes)}
 
 
 _CASES: dict[str, tuple] = {}
@@ -112,6 +127,7 @@ def assert_outputs(got, want) -> None:
     got, want = as_list(got), as_list(want)
     assert len(got) == len(want)
     for g, w in zip(got, want):
+        assert np.isfinite(w).all()  # NaN would equal NaN
         np.testing.assert_allclose(g, w, **TOL)
 
 
@@ -229,6 +245,11 @@ def test_errors(monkeypatch):
     lstm = KL.LSTM(2, name="lstm")(KL.Embedding(5, 3)(i), mask=m)
     with pytest.raises(ValueError, match="'lstm' .*mask= other than its input's own Keras mask"):
         from_keras(keras.Model([i, m], lstm))
+    e = KL.Embedding(5, 3, mask_zero=True)(i)
+    _, h = KL.GRU(2, return_state=True)(e)
+    given = KL.GRU(2, name="gru")(e, initial_state=[h], mask=e._keras_mask)
+    with pytest.raises(ValueError, match="'gru' .*mask= beside other tensor arguments"):
+        from_keras(keras.Model(i, given))
     q, v = keras.Input((4, 6)), keras.Input((5, 6))
     model = keras.Model([q, v], KL.Attention(name="att")([q, v], use_causal_mask=True))
     from jaxlayers.layers.attention.attention import Attention

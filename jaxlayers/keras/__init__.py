@@ -261,8 +261,10 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
             theirs = [keras_mask(t) for t in (call.inputs if isinstance(call.inputs, (list, tuple))
                                               else [call.inputs])] if call.kind != "op" else [False] * len(edge)
             parameters = inspect.signature(layer.call).parameters if layer is not None else {}
-            reads = layer is not None and ("mask" in parameters or type(layer).__name__ in ("Maximum", "Minimum"))
-            takes = definition is not None and definition.takes_mask
+            single = len(whole.args) + len(whole.keywords) == 1  # Keras gives `mask=` to one tensor argument only
+            reads = single and layer is not None and ("mask" in parameters
+                                                      or type(layer).__name__ in ("Maximum", "Minimum"))
+            takes = single and definition is not None and definition.takes_mask
             consumes = reads and any(theirs) or takes and any(mine)
             if call.kind == "model" and any(theirs) or consumes and not (takes and reads and mine == theirs):
                 raise refuse(call, "takes the mask of an Embedding(mask_zero=True) or Masking, which jaxlayers does "

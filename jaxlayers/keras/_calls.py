@@ -148,6 +148,9 @@ def layer_call(layer: Any, node: Any, ids: Mapping[int, Ref], what: str, keras: 
     if given_mask is not None and not _own_mask(given_mask, first, keras):
         raise ValueError(f"{what} is called with a mask= other than its input's own Keras mask; only the masks "
                          "Keras attaches to tensors (Embedding(mask_zero=True), Masking) convert.")
+    if given_mask is not None and (keywords or len(positional) > 1):
+        raise ValueError(f"{what} is called with mask= beside other tensor arguments; Keras's masks convert only "
+                         "where Keras attaches them itself (a call on one tensor argument).")
     args = tuple(ref_of(a, ids) for a in positional)
     edge = args[0] if len(args) == 1 and not keywords and not constants else Call(args, tuple(keywords),
                                                                                  tuple(constants))
