@@ -196,7 +196,8 @@ class Bidirectional(WeightedLayer):
             if forward.return_sequences:
                 if index == 1:
                     out = jnp.flip(out, axis=1)
-                if mask is not None:  # Keras's Bidirectional sets zero_output_for_mask
+                if mask is not None and not direction.unroll:  # Keras's Bidirectional sets zero_output_for_mask,
+                    # which its unrolled loop ignores
                     out = jnp.where(jnp.asarray(mask, bool)[:, :, None], out, jnp.zeros((), out.dtype))
             outputs.append(out)
         y, y_rev = self.promote(*outputs)
