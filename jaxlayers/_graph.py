@@ -12,7 +12,8 @@ use_causal_mask=True)` or `LSTM()(x, initial_state=[h, c])`) takes a `Call`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from jaxlayers import _training
@@ -68,6 +69,108 @@ def tensor_ids(edge: Wire) -> tuple[int, ...]:
     call = as_call(edge)
     refs = [r for a in (*call.args, *(v for _, v in call.keywords)) for r in (a if isinstance(a, tuple) else (a,))]
     return tuple(r.tensor if isinstance(r, Item) else r for r in refs)
+
+
+def call_inputs(definition: Any) -> list[str]:
+    """The names of a layer's tensor arguments, its `sizes`' parameters: `query, value, key`, `x`, `inputs`.
+
+    Args:
+        definition: a `jaxlayers.layers` definition (the class or a layer).
+
+    Returns:
+        The names, in order.
+    """
+    return [n for n in inspect.signature(definition.sizes).parameters if n != "self"]
+
+
+def call_keywords(definition: Any) -> set[str]:
+    """The keywords a layer's call takes besides its tensor arguments, its weights, its mode, its rng and its
+    masks (which flow through the Graph): `initial_state`, `attention_mask`, `use_causal_mask`, ...
+
+    Args:
+        definition: a `jaxlayers.layers` definition (the class or a layer).
+
+    Returns:
+        The names.
+    """
+    return {n for n, p in inspect.signature(definition.call).parameters.items()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty
+            } - {"training", "rng", "mask", *call_inputs(definition), *definition.argument_masks}
+
+
+def check_positional(positional: list[Any], names: Sequence[str], what: str) -> list[Any]:
+    """A call's tensor arguments in order (None: not given), the trailing missing ones dropped.
+
+    Args:
+        positional: the value of each of `names`, None where not given.
+        names: the arguments' names, for the error.
+        what: the layer, for errors.
+
+    Returns:
+        The given ones.
+
+    Raises:
+        ValueError: none given, or one missing before a given one.
+    """
+    positional = list(positional)
+    while positional and positional[-1] is None:
+        positional.pop()
+    if not positional or any(a is None for a in positional):
+        raise ValueError(f"{what} is called without its argument(s) {list(names)} in order.")
+    return positional
+
+
+def _leaves(value: Any) -> list[Any]:
+    return [t for v in value for t in _leaves(v)] if isinstance(value, (list, tuple)) else [value]
+
+
+def sort_keywords(definition: Any, bound: Mapping[str, Any], what: str, is_tensor: Callable[[Any], bool],
+                  subject: str = "the converted layer") -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
+    """A call's keywords (besides its tensor arguments) as a `Call`'s tensor keywords and constants.
+
+    The one rule of `from_keras` and of a Graph written with `Input`/`Model`: a keyword the
+    layer's call takes (`call_keywords`) is a tensor keyword when its value is a tensor or a
+    list of them, a constant when a bool, number or string; None is left out (the default).
+
+    Args:
+        definition: the layer's `jaxlayers.layers` definition (the class or a layer).
+        bound: keyword -> value.
+        what: the layer, for errors.
+        is_tensor: whether a value is a symbolic tensor.
+        subject: the layer in the words of the unknown-keyword error.
+
+    Returns:
+        `(keywords, constants)`, lists of `(name, value)` pairs in the order of the layer's call.
+
+    Raises:
+        ValueError: a mask keyword (`query_mask=`), a keyword the layer does not take, a list
+            mixing tensors and other values, or a value that is not a tensor, bool, number or
+            string, naming the layer and the keyword.
+    """
+    takes = call_keywords(definition)
+    order = list(inspect.signature(definition.call).parameters)
+    keywords, constants = [], []
+    for name, value in sorted(bound.items(), key=lambda item: order.index(item[0]) if item[0] in order else -1):
+        if value is None:  # a default (`initial_state=None`)
+            continue
+        if name in definition.argument_masks:
+            raise ValueError(f"{what} is called with {name}={value!r}; only the masks Keras attaches to its "
+                             "arguments (Embedding(mask_zero=True), Masking) convert, not a given one.")
+        if name not in takes:
+            raise ValueError(f"{what} is called with keyword {name}={value!r}, which {subject} does not "
+                             f"take; it takes {sorted(takes) or 'no keywords'} besides its input(s).")
+        leaves = _leaves(value)
+        if any(map(is_tensor, leaves)):
+            if not (is_tensor(value) or (isinstance(value, (list, tuple)) and value and all(map(is_tensor, value)))):
+                raise ValueError(f"{what} is called with keyword {name}={value!r}: only a tensor or a list of "
+                                 "tensors converts.")
+            keywords.append((name, value))
+        elif isinstance(value, (bool, int, float, str)):
+            constants.append((name, value))
+        else:
+            raise ValueError(f"{what} is called with keyword {name}={value!r}: only tensors, bools, numbers and "
+                             "strings convert.")
+    return keywords, constants
 
 
 def pick(values: Sequence[Any], arg: Arg) -> Any:

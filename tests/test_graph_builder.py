@@ -111,7 +111,9 @@ def test_own_names_are_kept_and_generated_ones_avoid_them():
     (lambda: L.Model(L.Input((4,)), L.Dense(2)(L.Input((4,)))), "depend on an `Input`.*not among `inputs`"),
     (lambda: (lambda d, x: L.Model(x, d(d(x))))(L.Dense(4), L.Input((4,))), "called twice.*not shared"),
     (lambda: L.Model(L.Dense(2), L.Input((4,))), "`inputs` must be an `Input`"),
-    (lambda: L.Dense(2)(L.Input((4,)), deterministic=True), "takes one Tensor"),
+    (lambda: L.Dense(2)(L.Input((4,)), deterministic=True), "Dense is called with keyword deterministic=True, "
+                                                            "which the layer does not take; it takes no keywords"),
+    (lambda: L.Model(x := L.Input((4,)), L.Dense(2)(x))(L.Input((4,)), L.Input((4,))), "Graph.* takes one Tensor"),
     (lambda: L.Add()([L.Input((4,)), jnp.zeros((1, 4))]), "mixing symbolic Tensors"),
     (lambda: L.Input((0, 3)), "`shape` must be a sequence of positive ints"),
     (lambda: L.Dense(0)(L.Input((4,))), "`units`"),

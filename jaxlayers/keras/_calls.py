@@ -14,7 +14,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from jaxlayers._graph import Call, Ref, Wire
+from jaxlayers._graph import Call, Ref, Wire, call_inputs, check_positional, sort_keywords
 from jaxlayers.keras import _convert
 
 
@@ -111,39 +111,13 @@ def layer_call(layer: Any, node: Any, ids: Mapping[int, Ref], what: str, keras: 
         elif p.kind == p.VAR_POSITIONAL and bound.get(name):
             raise ValueError(f"{what} is called with {len(bound[name])} extra positional arguments; they do not "
                              "convert.")
-    inputs = [n for n in inspect.signature(definition.sizes).parameters if n != "self"]
+    inputs = call_inputs(definition)
     keras_names = [n for n, p in signature.parameters.items() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    positional = [bound.pop(n, None) for n in keras_names[:len(inputs)]]
-    while positional and positional[-1] is None:
-        positional.pop()
-    if not positional or any(a is None for a in positional):
-        raise ValueError(f"{what} is called without its argument(s) {keras_names[:len(inputs)]} in order.")
-    takes = {n for n, p in inspect.signature(definition.call).parameters.items()  # its keywords, not its weights
-             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty
-             } - {"training", "rng", "mask", *inputs, *definition.argument_masks}
-    keywords, constants, extra = [], [], [t for a in positional[1:] for t in keras.tree.flatten(a)]
-    for name, value in bound.items():
-        if value is None:  # a default Keras has too (`initial_state=None`)
-            continue
-        if name in definition.argument_masks:
-            raise ValueError(f"{what} is called with {name}={value!r}; only the masks Keras attaches to its "
-                             "arguments (Embedding(mask_zero=True), Masking) convert, not a given one.")
-        if name not in takes:
-            raise ValueError(f"{what} is called with keyword {name}={value!r}, which the converted layer does not "
-                             f"take; it takes {sorted(takes) or 'no keywords'} besides its input(s).")
-        tensors = keras.tree.flatten(value)
-        if any(isinstance(t, keras.KerasTensor) for t in tensors):
-            if not all(isinstance(t, keras.KerasTensor) for t in tensors) or (
-                    not isinstance(value, (list, tuple, keras.KerasTensor))):
-                raise ValueError(f"{what} is called with keyword {name}={value!r}: only a tensor or a list of "
-                                 "tensors converts.")
-            keywords.append((name, ref_of(value, ids)))
-            extra.extend(tensors)
-        elif isinstance(value, (bool, int, float, str)):
-            constants.append((name, value))
-        else:
-            raise ValueError(f"{what} is called with keyword {name}={value!r}: only tensors, bools, numbers and "
-                             "strings convert.")
+    positional = check_positional([bound.pop(n, None) for n in keras_names[:len(inputs)]], keras_names[:len(inputs)],
+                                  what)
+    keywords, constants = sort_keywords(definition, bound, what, lambda t: isinstance(t, keras.KerasTensor))
+    extra = [t for a in (*positional[1:], *(v for _, v in keywords)) for t in keras.tree.flatten(a)]
+    keywords = [(name, ref_of(value, ids)) for name, value in keywords]
     first = positional[0]
     if given_mask is not None and not _own_mask(given_mask, first, keras):
         raise ValueError(f"{what} is called with a mask= other than its input's own Keras mask; only the masks "

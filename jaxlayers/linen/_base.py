@@ -55,7 +55,7 @@ class Layer(definitions.Layer, nn.Module):
         super().__post_init__()
 
     def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
-        if _builder.is_symbolic(inputs):  # writing a Graph: `Conv2D(...)(Input(shape))`
+        if _builder.is_symbolic(inputs, kwargs):  # writing a Graph: `Conv2D(...)(Input(shape))`
             self.check()
             return _builder.record(self, inputs, kwargs)
         return self._run(*inputs, **kwargs)

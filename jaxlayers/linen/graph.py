@@ -79,6 +79,10 @@ def Model(inputs: Tensor | Sequence[Tensor], outputs: Tensor | Sequence[Tensor])
     The layers are named as Keras names them (their own `name`, else `conv2d`, `conv2d_1`,
     ...), which are their variables' keys and `summary`'s rows. Each layer is called once
     (a Graph's layers are not shared); a Graph may be called on tensors as a layer.
+    Layers are called as Keras calls them: on several tensors (`MultiHeadAttention(...)(q, v)`,
+    also by name), with tensor keywords (`initial_state=[h, c]`) and constant ones
+    (`use_causal_mask=True`), and a layer giving several outputs unpacks
+    (`seq, h, c = LSTM(..., return_state=True)(x)`): `Call` and `Item` edges.
 
     Args:
         inputs: the `Input` tensor, or a list of them (the Graph's inputs, in order).

@@ -92,7 +92,7 @@ class Layer(definitions.Layer, nnx.Module):
             self.rngs = nnx.data(None)
 
     def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
-        if _builder.is_symbolic(inputs):  # writing a Graph: `Conv2D(...)(Input(shape))`
+        if _builder.is_symbolic(inputs, kwargs):  # writing a Graph: `Conv2D(...)(Input(shape))`
             return _builder.record(self, inputs, kwargs)
         if self.single_input and inputs:
             check_single_input(self, inputs[0])
