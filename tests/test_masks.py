@@ -4,6 +4,7 @@ that support masking, read by recurrent layers, GlobalAveragePooling1D and the a
 Models whose masks jaxlayers cannot carry as Keras does are refused, naming the layer."""
 from __future__ import annotations
 
+import jax
 import keras
 import numpy as np
 import pytest
@@ -83,11 +84,12 @@ def test_batch_normalization_given_a_mask_is_refused():
     refused(functional(K.Embedding(12, 4, mask_zero=True), K.BatchNormalization(name="bn"), K.LSTM(3)), "bn")
 
 
-def test_masked_maximum_is_refused():
-    """Keras's Maximum and Minimum replace masked operands' values: refused."""
+@pytest.mark.parametrize("merge", [K.Maximum, K.Minimum, K.Multiply])
+def test_masked_maximum_is_refused(merge):
+    """Keras's Maximum, Minimum and Multiply replace masked operands' values: refused."""
     inputs = keras.Input((7,), dtype="int32")
     a, b = K.Embedding(12, 4, mask_zero=True)(inputs), K.Embedding(12, 4, mask_zero=True)(inputs)
-    refused(keras.Model(inputs, K.Maximum(name="max")([a, b])), "max")
+    refused(keras.Model(inputs, merge(name="merge")([a, b])), "merge")
 
 
 def test_masked_input_to_a_nested_model_is_refused():
@@ -198,7 +200,7 @@ def test_one_masked_argument_beside_a_float_input(masked, rng):
 
 def test_masked_residual_attention_block(rng):
     """Embedding(mask_zero) -> x + MultiHeadAttention(x, x) -> LayerNormalization -> Flatten -> Dense: the
-    residual Add takes the tensor whose mask MultiHeadAttention drops, and passes no mask on."""
+    residual Add takes the tensor whose mask MultiHeadAttention clears (Flatten drops the mask)."""
     def build(mask_zero: bool) -> keras.Model:
         ids = keras.Input((7,), dtype="int32")
         x = K.Embedding(12, 8, mask_zero=mask_zero)(ids)
@@ -209,14 +211,116 @@ def test_masked_residual_attention_block(rng):
 
 
 def test_attention_masks_that_do_not_carry_are_refused():
-    """Keras's MultiHeadAttention drops its inputs' masks when it runs: a second reader is refused, as is a
-    given value_mask=."""
+    """Keras's MultiHeadAttention reads its query's mask off the tensor and clears its arguments' masks when it
+    runs: a second one taking such a query (itself, or a tensor whose mask comes off it, as the residual Add of
+    a second Transformer block) is refused, as is a given value_mask=."""
     ids = keras.Input((7,), dtype="int32")
     x = K.Embedding(12, 8, mask_zero=True)(ids)
     a = K.MultiHeadAttention(2, 4, name="first")(x, x)
-    with pytest.raises(ValueError, match="'second'.*mask of a tensor that 'first' \\(MultiHeadAttention\\) reads"):
+    match = "'second'.*query a masked tensor whose mask 'first' \\(MultiHeadAttention\\) may clear"
+    with pytest.raises(ValueError, match=match):
         from_keras(keras.Model(ids, K.MultiHeadAttention(2, 4, name="second")(x, a)))
+    y = K.LayerNormalization()(K.Add()([x, a]))
+    with pytest.raises(ValueError, match=match):
+        from_keras(keras.Model(ids, K.MultiHeadAttention(2, 4, name="second")(y, y)))
+    d = K.Dropout(0.1)(x)  # Keras's Dropout gives back its input itself: one array, one mask
+    a = K.MultiHeadAttention(2, 4, name="first")(d, d)
+    with pytest.raises(ValueError, match=match):
+        from_keras(keras.Model(ids, K.MultiHeadAttention(2, 4, name="second")(x, a)))
+    b = K.MultiHeadAttention(2, 4, name="second")(K.Embedding(12, 8, mask_zero=True)(ids), a)  # a query of its own
+    from_keras(keras.Model(ids, b))
     floats = keras.Input((7, 8))
     given = K.MultiHeadAttention(2, 4, name="given")(floats, floats, value_mask=K.Lambda(lambda t: t[..., 0] > 0)(floats))
     with pytest.raises(ValueError, match="'given'.*value_mask="):
         from_keras(keras.Model(floats, given))
+
+
+def test_masked_transformer_encoder_block(rng):
+    """The Keras text Transformer: Embedding(mask_zero) -> x + MultiHeadAttention(x, x) -> LayerNormalization ->
+    h + Dense(Dense(h)) -> LayerNormalization -> GlobalAveragePooling1D -> Dense. Keras's residual Adds pass on
+    the OR of their inputs' masks (MultiHeadAttention's output has the query's), so the pooling averages over
+    the unmasked steps."""
+    def build(mask_zero: bool) -> keras.Model:
+        ids = keras.Input((7,), dtype="int32")
+        x = K.Embedding(12, 8, mask_zero=mask_zero)(ids)
+        h = K.LayerNormalization()(K.Add()([x, K.MultiHeadAttention(2, 4)(x, x, use_causal_mask=True)]))
+        h = K.LayerNormalization()(K.Add()([h, K.Dense(8)(K.Dense(16, activation="relu")(h))]))
+        return keras.Model(ids, K.Dense(3)(K.GlobalAveragePooling1D()(h)))
+
+    check_attention(build, padded_ids(rng))
+    check_attention(build, padded_ids(rng), "nnx")
+
+
+# ------------------------------------------------------------------ merges
+
+
+def merged(merge, masked: tuple[bool, bool], time: int = 7) -> keras.Model:
+    """ids (batch, time), ids2 (batch, time) -> [Embedding(mask_zero=masked[0]), Dense(Embedding(mask_zero=
+    masked[1]))] -> merge -> GlobalAveragePooling1D -> Dense."""
+    ids, ids2 = keras.Input((time,), dtype="int32"), keras.Input((time,), dtype="int32")
+    a = K.Embedding(12, 4, mask_zero=masked[0])(ids)
+    b = K.Dense(4)(K.Embedding(12, 4, mask_zero=masked[1])(ids2))
+    return keras.Model([ids, ids2], K.Dense(3)(K.GlobalAveragePooling1D()(merge([a, b]))))
+
+
+def two_padded(rng: np.random.Generator) -> list[np.ndarray]:
+    """Two id batches whose paddings differ, with steps padded in both."""
+    first, second = padded_ids(rng), np.flip(padded_ids(rng), 1).copy()
+    first[2], second[2] = [0, 0, 5, 6, 0, 0, 0], [0, 3, 0, 4, 0, 0, 0]
+    return [first, second]
+
+
+@pytest.mark.parametrize("merge", ["Add", "Subtract", "Average", "Concatenate"])
+def test_merges_pass_on_the_or_of_their_inputs_masks(merge, rng):
+    """Two masked inputs -> merge -> GlobalAveragePooling1D: Keras's output mask is the OR of both (a step
+    padded in both is left out of the average); Concatenate on the features axis gives the same."""
+    check_attention(lambda mask_zero: merged(getattr(K, merge)(), (mask_zero, mask_zero)), two_padded(rng))
+
+
+def test_a_merge_with_an_unmasked_input_passes_no_mask_on(rng):
+    """Keras's elementwise merges pass on no mask if any input has none: the average is over every step."""
+    model = merged(K.Add(), (True, False))
+    random_weights(model, rng, 0.5)
+    inputs = two_padded(rng)
+    module, variables = from_keras(model)
+    np.testing.assert_allclose(np.asarray(module.apply(variables, *inputs)), model.predict(inputs, verbose=0),
+                               **ATTENTION_TOL)
+    pooled = keras.Model(model.inputs, model.layers[-2].output).predict(inputs, verbose=0)
+    summed = keras.Model(model.inputs, model.layers[-3].output).predict(inputs, verbose=0)
+    np.testing.assert_allclose(pooled, summed.mean(1), rtol=1e-5, atol=1e-6)  # Keras's own: unmasked
+
+
+@pytest.mark.parametrize("masked", [(True, True), (True, False), (False, True)])
+def test_concatenate_along_time_joins_the_masks(masked, rng):
+    """Concatenate(axis=1) of two sequences: the mask is both masks joined (an unmasked input's steps all
+    valid), read by an LSTM after it."""
+    def build(mask_zero: bool) -> keras.Model:
+        ids, ids2 = keras.Input((7,), dtype="int32"), keras.Input((5,), dtype="int32")
+        a = K.Embedding(12, 4, mask_zero=mask_zero and masked[0])(ids)
+        b = K.Embedding(12, 4, mask_zero=mask_zero and masked[1])(ids2)
+        return keras.Model([ids, ids2], K.Dense(3)(K.LSTM(4)(K.Concatenate(axis=1)([a, b]))))
+
+    check_attention(build, [padded_ids(rng), padded_ids(rng, time=5)])
+
+
+def test_merge_masks_in_a_hand_written_graph(rng):
+    """linen Input/Model: the mask of Embedding(mask_zero) flows through Add (both masked) to the pooling, and an
+    Add with an unmasked input passes none on; checked against NumPy."""
+    from jaxlayers import linen as L
+
+    ids = L.Input((7,))
+    e = L.Embedding(12, 4, mask_zero=True, name="e")(ids)
+    both = L.GlobalAveragePooling1D()(L.Add()([e, L.Dense(4, name="d")(e)]))
+    model = L.Model(ids, [both, L.GlobalAveragePooling1D()(L.Add()([e, L.Dense(4, name="u")(L.Embedding(
+        12, 4, name="e2")(ids))]))])
+    tokens = padded_ids(rng)
+    variables = model.init(jax.random.key(0), tokens)
+    got_both, got_none = model.apply(variables, tokens)
+    p = variables["params"]
+    table = np.asarray(p["e"]["embeddings"])
+    emb = table[tokens]
+    summed = emb + emb @ np.asarray(p["d"]["kernel"]) + np.asarray(p["d"]["bias"])
+    keep = (tokens != 0)[..., None]
+    np.testing.assert_allclose(np.asarray(got_both), (summed * keep).sum(1) / keep.sum(1), rtol=1e-5, atol=1e-5)
+    plain = emb + np.asarray(p["e2"]["embeddings"])[tokens] @ np.asarray(p["u"]["kernel"]) + np.asarray(p["u"]["bias"])
+    np.testing.assert_allclose(np.asarray(got_none), plain.mean(1), rtol=1e-5, atol=1e-5)

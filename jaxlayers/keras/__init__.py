@@ -211,6 +211,11 @@ def _needed_nodes(model: Any, keras: Any) -> set[int]:
     return needed
 
 
+# Keras layers whose call gives back its input itself (at inference): one array, one mask attribute
+_PASSTHROUGH = frozenset({"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianDropout",
+                          "GaussianNoise", "AlphaDropout", "Identity", "ActivityRegularization"})
+
+
 def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
     """Refuse a model whose Keras masks would not reach the same layers in the Graph.
 
@@ -220,9 +225,12 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
     `Maximum`/`Minimum`, which mask their operands) must take one in jaxlayers and get a
     mask exactly where Keras's gets one; a layer taking its arguments' masks
     (`argument_masks`: MultiHeadAttention's query, value and key) must get them on the
-    same arguments; a nested model may not get one. Keras's MultiHeadAttention drops its
-    inputs' masks when it runs, so no other layer may read or pass on a masked tensor it
-    reads (a merge, which drops masks in jaxlayers, may take it).
+    same arguments; a nested model may not get one. Keras wires the masks a layer reads
+    into its graph when the model is built, with one exception: MultiHeadAttention reads
+    its query's mask off the tensor at run time, and clears its arguments' masks off them
+    when it runs. A MultiHeadAttention whose query may have lost its mask so (another
+    MultiHeadAttention reads it, or it comes from such a tensor through layers that take
+    their input's mask off the tensor) is refused.
     """
     import inspect
 
@@ -234,24 +242,51 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
     def refuse(call: _Call, why: str) -> ValueError:
         return ValueError(f"Keras model {model.name!r}: {call.name!r} ({type(call.operation).__name__}) {why}")
 
+    def is_mha(call: _Call) -> bool:
+        return call.kind == "layer" and isinstance(call.operation, keras.layers.MultiHeadAttention)
+
+    def passes_through(call: _Call) -> bool:  # Keras's call returns its input itself (at inference)
+        name = type(call.operation).__name__
+        return call.kind == "layer" and (name in _PASSTHROUGH or name == "Activation" and call.operation.get_config()[
+            "activation"] == "linear") and isinstance(as_call(call.edge).args[0], int)
+
+    # a tensor's array in Keras: its own, or the one a layer returning its input passes on
+    array = list(range(num_inputs))
+    readers: dict[int, set[int]] = {}  # array -> the MultiHeadAttention calls that clear its mask in Keras
+    after: list[set[int]] = [set() for _ in range(num_inputs)]  # tensor -> the MultiHeadAttention calls before it
+    for k, call in enumerate(calls):
+        before = set().union(*(after[t] for t in _tensor_ids(call.edge)))
+        after.append(before | {k} if is_mha(call) else before)
+        array.append(array[as_call(call.edge).args[0]] if passes_through(call) else num_inputs + k)
+        if is_mha(call):
+            for t in _tensor_ids(Call(as_call(call.edge).args)):
+                readers.setdefault(array[t], set()).add(k)
     ours: list[Any] = [None] * num_inputs  # our mask of each tensor (a shape struct), or None
-    dropped: dict[int, _Call] = {}  # tensor -> the MultiHeadAttention that drops its mask in Keras
-    for call in calls:
+    # tensor -> the MultiHeadAttention calls that may clear its mask off it (or off a tensor it takes its mask from)
+    clearers: list[set[int]] = [readers.get(t, set()) for t in range(num_inputs)]
+    for k, call in enumerate(calls):
         whole = as_call(call.edge)
         edge = whole.args[0] if isinstance(whole.args[0], tuple) else (whole.args[0],)
         layer = call.operation if call.kind == "layer" else None
         definition = None if layer is None else _convert.by_keras_name().get(type(layer).__name__)
         mine = [pick(ours, j) is not None for j in edge]
-        late = [dropped[t] for t in _tensor_ids(call.edge) if t in dropped]  # read after a MultiHeadAttention
+        first = [r.tensor if isinstance(r, Item) else r for r in edge]
+        # the others that may run first: not this one, nor those that read what it gives
+        earlier = {m for m in clearers[first[0]] if m != k and k not in after[num_inputs + m]} if is_mha(call) else ()
+        if mine and mine[0] and earlier:
+            other = calls[min(earlier)].name
+            raise refuse(call, f"takes as its query a masked tensor whose mask {other!r} (MultiHeadAttention) may "
+                               "clear: Keras's MultiHeadAttention reads its query's mask off the tensor and clears its "
+                               "arguments' masks when it runs, so this query's mask depends on Keras's order, which "
+                               "jaxlayers does not follow.")
+        parameters = inspect.signature(layer.call).parameters if layer is not None else {}
+        single = len(whole.args) + len(whole.keywords) == 1  # Keras gives `mask=` to one tensor argument only
         if definition is not None and definition.argument_masks:
             theirs = [keras_mask(t) if not isinstance(t, (list, tuple)) else any(map(keras_mask, t))
                       for t in call.positional]
             if theirs != [pick(ours, a) is not None for a in whole.args]:
                 raise refuse(call, "gets the masks of its arguments (query, value, key) from Embedding(mask_zero="
                                    "True) or Masking other than Keras does, which jaxlayers does not carry.")
-            uses = any(theirs)
-            if isinstance(layer, keras.layers.MultiHeadAttention):
-                dropped.update({t: call for t, masked in zip(_tensor_ids(Call(whole.args)), theirs) if masked})
         else:
             others = [r for a in (*whole.args[1:], *(v for _, v in whole.keywords))
                       for r in (a if isinstance(a, tuple) else (a,))]
@@ -260,18 +295,15 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
                                    "state), which jaxlayers does not carry masks to.")
             theirs = [keras_mask(t) for t in (call.inputs if isinstance(call.inputs, (list, tuple))
                                               else [call.inputs])] if call.kind != "op" else [False] * len(edge)
-            parameters = inspect.signature(layer.call).parameters if layer is not None else {}
-            single = len(whole.args) + len(whole.keywords) == 1  # Keras gives `mask=` to one tensor argument only
             reads = single and layer is not None and ("mask" in parameters
-                                                      or type(layer).__name__ in ("Maximum", "Minimum"))
+                                                      or type(layer).__name__ in ("Maximum", "Minimum", "Multiply"))
             takes = single and definition is not None and definition.takes_mask
             consumes = reads and any(theirs) or takes and any(mine)
             if call.kind == "model" and any(theirs) or consumes and not (takes and reads and mine == theirs):
                 raise refuse(call, "takes the mask of an Embedding(mask_zero=True) or Masking, which jaxlayers does "
                                    "not carry to it as Keras does (masks reach the recurrent layers, "
                                    "GlobalAveragePooling1D, Softmax and the attention layers, through layers that "
-                                   "support masking, not into nested models or merges).")
-            uses = consumes
+                                   "support masking and merges, not into nested models).")
         makes = definition is not None and definition.compute_mask is not _convert.definitions.Layer.compute_mask
         if definition is None or not (makes or any(mine)):  # no mask in, none made
             ours.append(None)
@@ -279,10 +311,10 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
             kwargs = _convert.from_layer(layer, keras, f"Keras model {model.name!r}: {call.name!r}", None)[1]
             masks = pick(ours, edge[0]) if len(edge) == 1 else [pick(ours, j) for j in edge]
             ours.append(jax.eval_shape(L.face(definition)(**kwargs).compute_mask, _shapes(call.inputs), masks))
-        if late and (uses or ours[-1] is not None):
-            raise refuse(call, f"reads or passes on the mask of a tensor that {late[0].name!r} (MultiHeadAttention) "
-                               "reads too; Keras's MultiHeadAttention drops its inputs' masks when it runs, so whether "
-                               "this layer sees the mask depends on Keras's order, which jaxlayers does not follow.")
+        # a layer given the graph's mask (`mask=`, one tensor argument) passes that on; any other its input's off it
+        off_tensor = ours[-1] is not None and not (single and "mask" in parameters)
+        clearers.append(set().union(*(clearers[t] for t in first)) if off_tensor else set())
+        clearers[-1] |= readers.get(array[num_inputs + k], set())
 
 
 def _operation(operation: Any, args: Sequence[Any], kwargs: Mapping[str, Any], ids: Mapping[int, int], what: str,

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from jaxlayers import functional as F
 from jaxlayers._args import _is_int
@@ -27,6 +29,25 @@ class Concatenate(Merge):
 
     def call(self, inputs: Sequence[jax.Array]) -> jax.Array:
         return F.concatenate(inputs, self.axis)
+
+    def compute_mask(self, inputs: Sequence[Any], mask: Sequence[Any] | None = None) -> Any:
+        """The output's mask, as Keras's: the inputs' masks (all True for an unmasked input) joined
+        along `axis`, then reduced by OR over the last axis.
+
+        Args:
+            inputs: the list of (batch, ..., features) arrays.
+            mask: their masks (batch, ...) (one axis fewer than the input) or of the input's shape,
+                None for an unmasked one; or None.
+
+        Returns:
+            The joined mask, or None where no input is masked.
+        """
+        if mask is None or all(m is None for m in mask):
+            return None
+        full = [jnp.ones(x.shape, bool) if m is None
+                else jnp.broadcast_to(m[..., None], x.shape) if m.ndim < len(x.shape) else m
+                for x, m in zip(inputs, mask)]
+        return jnp.any(jnp.concatenate(full, axis=self.axis), axis=-1)
 
     def mixed_axes(self, ndim: int) -> tuple[int, ...]:
         """The axis joined along, for `ndim`-D inputs (`shapes.receptive_field` keeps the grid on the last).

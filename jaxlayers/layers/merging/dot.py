@@ -44,5 +44,17 @@ class Dot(Merge):
         check_bool(self.normalize, "normalize")
         check_precision(self.precision)
 
+    def compute_mask(self, inputs: Sequence[jax.Array], mask: Sequence[jax.Array] | None = None) -> None:
+        """None, as Keras's: the products have no steps to mask.
+
+        Args:
+            inputs: [x, y].
+            mask: their masks, or None.
+
+        Returns:
+            None.
+        """
+        return None
+
     def call(self, inputs: Sequence[jax.Array]) -> jax.Array:
         return F.dot(inputs, self.axes, self.normalize, precision=self.precision)

@@ -5,9 +5,12 @@ batch size; lower-rank inputs get size-1 axes after the batch axis, then broadca
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from jaxlayers import functional as F
 from jaxlayers.layers.layer import Layer
@@ -22,6 +25,20 @@ class Merge(Layer):
 
     single_input = False
     keeps_grid = True  # elementwise; Concatenate checks its axis (`mixed_axes`)
+
+    def compute_mask(self, inputs: Sequence[Any], mask: Sequence[Any] | None = None) -> Any:
+        """The output's mask, as Keras's merges: the OR of the inputs' masks if every input has one.
+
+        Args:
+            inputs: the list of arrays.
+            mask: their masks (batch, time), None for an unmasked one; or None.
+
+        Returns:
+            The OR of the masks, or None where any input is unmasked.
+        """
+        if mask is None or any(m is None for m in mask):
+            return None
+        return functools.reduce(jnp.logical_or, mask)
 
 
 class Add(Merge):
