@@ -281,3 +281,86 @@ def test_attention_axes_round_trip_through_keras_config(rng):
     back.build(q.shape, v.shape)
     back.set_weights([np.asarray(variables["params"][n]) for n in _convert.keras_weight_names(definition, back)])
     np.testing.assert_allclose(np.asarray(back(q, v)), np.asarray(layer(q, v)), **TOL)
+
+
+# ------------------------------------------------------------------ sliding_window, use_gate (Keras 3.15)
+
+
+def _keras_named(rng, q, v, k, **kwargs):
+    """A built Keras MHA with random weights, and those weights by their Keras paths (`gate_kernel`, ...)."""
+    layer = keras.layers.MultiHeadAttention(**kwargs)
+    layer.build(q.shape, v.shape, None if k is None else k.shape)
+    values = [rng.standard_normal(w.shape).astype(np.float32) * 0.5 for w in layer.weights]
+    layer.set_weights(values)
+    return layer, {"_".join(w.path.split("/")[-2:]): x for w, x in zip(layer.weights, values)}
+
+
+@pytest.mark.parametrize("kwargs", [dict(sliding_window=2), dict(sliding_window=1), dict(use_gate=True),
+                                    dict(use_gate=True, use_bias=False, output_shape=5),
+                                    dict(sliding_window=3, use_gate=True)], ids=str)
+@pytest.mark.parametrize("causal", [False, True])
+def test_sliding_window_and_gate_match_keras(kwargs, causal, rng):
+    """The band |i - j| < sliding_window (with the causal mask too) and the sigmoid gate of the query, forward
+    with scores and under grad (inputs and weights)."""
+    q, v, k = _data(rng, True)
+    q, v, k = q[:, :4], v[:, :4], k[:, :4]  # self-length sequences: the band is about equal positions
+    layer, weights = _keras_named(rng, q, v, k, num_heads=2, key_dim=3, **kwargs)
+    model = L.MultiHeadAttention(2, 3, **kwargs)
+    params = {"params": {n: weights.get(n) for n in model.init(jax.random.key(0), q, v, k)["params"]}}
+    assert set(params["params"]) == set(weights)
+    out, scores = layer(q, v, k, use_causal_mask=causal, return_attention_scores=True)
+    ours, our_scores = model.apply(params, q, v, k, use_causal_mask=causal, return_attention_scores=True)
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(out), **TOL)
+    np.testing.assert_allclose(np.asarray(our_scores), np.asarray(scores), **TOL)
+    if "sliding_window" in kwargs:  # the band, independently: no weight beyond it
+        far = np.abs(np.arange(4)[:, None] - np.arange(4)[None]) >= kwargs["sliding_window"]
+        assert np.all(np.asarray(our_scores)[:, :, far] == 0)
+
+    names = [w.path for w in layer.weights]
+
+    def keras_loss(values, q, v, k):
+        return jnp.sum(jnp.sin(layer.stateless_call(values, [], q, v, k, use_causal_mask=causal)[0]))
+
+    def our_loss(p, q, v, k):
+        return jnp.sum(jnp.sin(model.apply({"params": p}, q, v, k, use_causal_mask=causal)))
+
+    want = jax.grad(keras_loss, argnums=(0, 1, 2, 3))([weights["_".join(n.split("/")[-2:])] for n in names], q, v, k)
+    got = jax.grad(our_loss, argnums=(0, 1, 2, 3))(params["params"], q, v, k)
+    for name, g in zip(names, want[0]):
+        np.testing.assert_allclose(np.asarray(got[0]["_".join(name.split("/")[-2:])]), np.asarray(g), err_msg=name,
+                                   **TOL)
+    for a, b in zip(got[1:], want[1:]):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), **TOL)
+
+
+def test_gated_windowed_attention_converts_and_round_trips(rng):
+    """from_keras (linen and NNX) and to_keras of a model with a gated, windowed, causal MultiHeadAttention."""
+    from jaxlayers.keras import from_keras, to_keras
+
+    x = keras.Input((6, 8))
+    out = keras.layers.MultiHeadAttention(2, 4, sliding_window=2, use_gate=True)(x, x, use_causal_mask=True)
+    model = keras.Model(x, keras.layers.Dense(3)(out))
+    for w in model.weights:
+        w.assign(rng.standard_normal(w.shape).astype(np.float32) * 0.5)
+    data = rng.standard_normal((3, 6, 8)).astype(np.float32)
+    want = model.predict(data, verbose=0)
+    module, variables = from_keras(model)
+    np.testing.assert_allclose(np.asarray(module.apply(variables, data)), want, **TOL)
+    np.testing.assert_allclose(np.asarray(from_keras(model, api="nnx")(data)), want, **TOL)
+    np.testing.assert_allclose(to_keras(module, variables, (None, 6, 8)).predict(data, verbose=0), want, **TOL)
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(sliding_window=0), "sliding_window"),
+                                           (dict(sliding_window=2.5), "sliding_window"),
+                                           (dict(use_gate="yes"), "use_gate")])
+def test_bad_window_and_gate(kwargs, match, rng):
+    q, v, _ = _data(rng, False)
+    with pytest.raises((ValueError, TypeError), match=match):
+        L.MultiHeadAttention(2, 3, **kwargs).init(jax.random.key(0), q, v)
+
+
+def test_sliding_window_needs_a_time_axis(rng):
+    """Keras's band is over axis 1 of (batch, time, features); over other axes it is refused, named."""
+    q = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    with pytest.raises(ValueError, match="`sliding_window` need"):
+        L.MultiHeadAttention(2, 3, sliding_window=2).init(jax.random.key(0), q, q)

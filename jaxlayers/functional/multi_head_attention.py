@@ -219,7 +219,9 @@ def multi_head_attention(query: jax.Array, value: jax.Array, key: jax.Array | No
                          key_bias: jax.Array | None = None, value_bias: jax.Array | None = None,
                          output_bias: jax.Array | None = None, attention_mask: jax.Array | None = None,
                          query_mask: jax.Array | None = None, value_mask: jax.Array | None = None,
-                         key_mask: jax.Array | None = None, use_causal_mask: bool = False, dropout: float = 0.0,
+                         key_mask: jax.Array | None = None, use_causal_mask: bool = False,
+                         sliding_window: int | None = None, gate_kernel: jax.Array | None = None,
+                         gate_bias: jax.Array | None = None, dropout: float = 0.0,
                          rng_key: jax.Array | None = None, return_attention_scores: bool = False,
                          attention_axes: int | Sequence[int] | None = None) -> tuple[jax.Array, jax.Array | None]:
     """Keras `MultiHeadAttention`: projections, scaled dot-product over `attention_axes`, output projection.
@@ -242,6 +244,11 @@ def multi_head_attention(query: jax.Array, value: jax.Array, key: jax.Array | No
         value_mask: (batch, S) bool, Keras's mask of the value: False positions get no weight.
         key_mask: (batch, S) bool, as `value_mask` (Keras's mask of the key).
         use_causal_mask: whether query i attends only to positions <= i.
+        sliding_window: query i attends only to positions j with |i - j| < sliding_window
+            (3-D inputs); None: all.
+        gate_kernel, gate_bias: (dim_q, heads, value_dim), (heads, value_dim): Keras's `use_gate`,
+            the context times sigmoid(the query's gate projection) before the output projection;
+            None: no gate.
         dropout: the fraction of attention weights dropped (with `rng_key` only: training).
         rng_key: a PRNG key for dropout; None: no dropout.
         return_attention_scores: whether to compute the weights (batch, heads, T, S); over other
@@ -254,12 +261,13 @@ def multi_head_attention(query: jax.Array, value: jax.Array, key: jax.Array | No
 
     Raises:
         TypeError: a non-array input.
-        ValueError: bad shapes or axes; the input masks or the causal mask off a 3-D input's time axis.
+        ValueError: bad shapes or axes; the input masks, the causal mask or the sliding window off a
+            3-D input's time axis.
     """
     key = value if key is None else key
     check_weights("multi_head_attention", query_kernel=query_kernel, key_kernel=key_kernel, value_kernel=value_kernel,
                   output_kernel=output_kernel, query_bias=query_bias, key_bias=key_bias, value_bias=value_bias,
-                  output_bias=output_bias)
+                  output_bias=output_bias, gate_kernel=gate_kernel, gate_bias=gate_bias)
     for name, x in (("query", query), ("value", value), ("key", key)):
         check_array(x, "multi_head_attention", name)
         if x.ndim < 3 or x.ndim != query.ndim:
@@ -280,16 +288,19 @@ def multi_head_attention(query: jax.Array, value: jax.Array, key: jax.Array | No
                          f"share the heads, got {q.shape[-2:]}, {k.shape[-2:]} and {v.shape[-2:]}.")
     if query.ndim == 3:
         mask = sequence_mask(query.shape[0], query.shape[1], value.shape[1], attention_mask, query_mask,
-                             value_mask, key_mask, use_causal_mask)
+                             value_mask, key_mask, use_causal_mask, sliding_window)
         context, scores = attend(q, k, v, mask, dropout=dropout, rng_key=rng_key,
                                  return_attention_scores=return_attention_scores)
     else:
         given = [n for n, m in (("query_mask", query_mask), ("value_mask", value_mask), ("key_mask", key_mask),
-                                ("use_causal_mask", use_causal_mask or None)) if m is not None]
+                                ("use_causal_mask", use_causal_mask or None), ("sliding_window", sliding_window))
+                 if m is not None]
         if given:
             raise ValueError(f"multi_head_attention: {', '.join(f'`{n}`' for n in given)} need (batch, time, "
                              f"features) inputs (Keras's are over axis 1 only); inputs of shape "
                              f"{tuple(query.shape)} take `attention_mask` only.")
         context, scores = _attend_over_axes(q, k, v, axes, attention_mask, dropout, rng_key)
         scores = scores if return_attention_scores else None
+    if gate_kernel is not None:
+        context = context * jax.nn.sigmoid(einsum_dense(query, gate_kernel, gate_bias, equation=into))
     return einsum_dense(context, output_kernel, output_bias, equation=out), scores

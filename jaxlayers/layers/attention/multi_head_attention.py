@@ -8,7 +8,7 @@ import jax
 
 from jaxlayers import functional as F
 from jaxlayers import initializers
-from jaxlayers._args import _is_int
+from jaxlayers._args import _is_int, check_bool
 from jaxlayers.functional.multi_head_attention import normalize_axes
 from jaxlayers.layers.attention.projected import ProjectedAttention, positive
 from jaxlayers.layers.layer import Weight
@@ -27,7 +27,8 @@ class MultiHeadAttention(ProjectedAttention):
     weights are then (batch, <other axes>, num_heads, <query's attention axes>, <key's>).
     Weights: Keras's sublayers' `query_kernel` (dim_q, num_heads, key_dim), `key_kernel`
     (dim_k, num_heads, key_dim), `value_kernel` (dim_v, num_heads, value_dim),
-    `attention_output_kernel` (num_heads, value_dim, out) and (with `use_bias`) their biases
+    `attention_output_kernel` (num_heads, value_dim, out), with `use_gate` `gate_kernel`
+    (dim_q, num_heads, value_dim), and (with `use_bias`) their biases
     (num_heads, key_dim|value_dim), (out,), at any rank.
 
     Args:
@@ -39,8 +40,13 @@ class MultiHeadAttention(ProjectedAttention):
         output_shape: the output's last size (an int or a 1-tuple); None: dim_q.
         attention_axes: the input axes attended over (an int or a sequence of them, negative
             ones from the end); None: all but batch and features (time, for 3-D inputs).
+        sliding_window: query i attends only to positions j with |i - j| < sliding_window (a
+            band; with `use_causal_mask`, the causal window), on (batch, time, features) inputs;
+            None: all.
         kernel_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
         bias_initializer: a Keras initializer name or a callable `(key, shape, dtype)`.
+        use_gate: whether the context is gated by sigmoid(a `gate` projection of the query,
+            (dim_q, num_heads, value_dim)) before the output projection, as Keras's.
         seed: the dropout's seed (an int, or None).
         deterministic: inference mode (keyword-only).
         rng_collection: the rng stream of the dropout (keyword-only).
@@ -53,8 +59,10 @@ class MultiHeadAttention(ProjectedAttention):
     use_bias: bool = True
     output_shape: int | tuple[int] | None = None
     attention_axes: int | tuple[int, ...] | None = None
+    sliding_window: int | None = None
     kernel_initializer: initializers.Initializer = "glorot_uniform"
     bias_initializer: initializers.Initializer = "zeros"
+    use_gate: bool = False
     seed: int | None = None
 
     def check(self) -> None:
@@ -63,6 +71,8 @@ class MultiHeadAttention(ProjectedAttention):
         positive(self.key_dim, "key_dim")
         positive(self.value_dim, "value_dim", optional=True)
         self._out(1)
+        positive(self.sliding_window, "sliding_window", optional=True)
+        check_bool(self.use_gate, "use_gate")
         axes = self.attention_axes
         if not (axes is None or _is_int(axes)
                 or (isinstance(axes, (tuple, list)) and axes and all(_is_int(a) for a in axes))):
@@ -94,8 +104,10 @@ class MultiHeadAttention(ProjectedAttention):
 
     def build(self, query_features: int, value_features: int, key_features: int) -> dict[str, Weight | None]:
         value_dim = self.value_dim or self.key_dim
+        gate = self.projection("gate", self.num_heads, value_dim, query_features)
         return {**self.projection("query", self.num_heads, self.key_dim, query_features),
                 **self.projection("key", self.num_heads, self.key_dim, key_features),
+                **(gate if self.use_gate else dict.fromkeys(gate)),
                 **self.projection("value", self.num_heads, value_dim, value_features),
                 **self.projection("attention_output", self.num_heads, value_dim, None, self._out(query_features))}
 
@@ -111,6 +123,7 @@ class MultiHeadAttention(ProjectedAttention):
             value_kernel=w["value_kernel"], output_kernel=w["attention_output_kernel"], query_bias=w["query_bias"],
             key_bias=w["key_bias"], value_bias=w["value_bias"], output_bias=w["attention_output_bias"],
             attention_mask=attention_mask, query_mask=query_mask, value_mask=value_mask, key_mask=key_mask,
-            use_causal_mask=use_causal_mask, dropout=self.dropout, rng_key=rng_key,
+            use_causal_mask=use_causal_mask, sliding_window=self.sliding_window, gate_kernel=w["gate_kernel"],
+            gate_bias=w["gate_bias"], dropout=self.dropout, rng_key=rng_key,
             return_attention_scores=return_attention_scores, attention_axes=self.attention_axes)
         return (out, scores) if return_attention_scores else out
