@@ -84,14 +84,6 @@ def test_batch_normalization_given_a_mask_is_refused():
     refused(functional(K.Embedding(12, 4, mask_zero=True), K.BatchNormalization(name="bn"), K.LSTM(3)), "bn")
 
 
-@pytest.mark.parametrize("merge", [K.Maximum, K.Minimum, K.Multiply])
-def test_masked_maximum_is_refused(merge):
-    """Keras's Maximum, Minimum and Multiply replace masked operands' values: refused."""
-    inputs = keras.Input((7,), dtype="int32")
-    a, b = K.Embedding(12, 4, mask_zero=True)(inputs), K.Embedding(12, 4, mask_zero=True)(inputs)
-    refused(keras.Model(inputs, merge(name="merge")([a, b])), "merge")
-
-
 def test_masked_input_to_a_nested_model_is_refused():
     inner = keras.Sequential([keras.Input((7, 4)), K.LSTM(3)], name="inner")
     refused(functional(K.Embedding(12, 4, mask_zero=True), inner), "inner")
@@ -217,7 +209,7 @@ def test_attention_masks_that_do_not_carry_are_refused():
     ids = keras.Input((7,), dtype="int32")
     x = K.Embedding(12, 8, mask_zero=True)(ids)
     a = K.MultiHeadAttention(2, 4, name="first")(x, x)
-    match = "'second'.*query a masked tensor whose mask 'first' \\(MultiHeadAttention\\) may clear"
+    match = "'second'.*reads the mask of a masked tensor off it.*whose mask 'first' \\(MultiHeadAttention\\) may clear"
     with pytest.raises(ValueError, match=match):
         from_keras(keras.Model(ids, K.MultiHeadAttention(2, 4, name="second")(x, a)))
     y = K.LayerNormalization()(K.Add()([x, a]))
@@ -227,6 +219,8 @@ def test_attention_masks_that_do_not_carry_are_refused():
     a = K.MultiHeadAttention(2, 4, name="first")(d, d)
     with pytest.raises(ValueError, match=match):
         from_keras(keras.Model(ids, K.MultiHeadAttention(2, 4, name="second")(x, a)))
+    with pytest.raises(ValueError, match=match.replace("second", "max")):  # Maximum reads its operands' masks off them
+        from_keras(keras.Model(ids, K.Maximum(name="max")([x, a])))
     b = K.MultiHeadAttention(2, 4, name="second")(K.Embedding(12, 8, mask_zero=True)(ids), a)  # a query of its own
     from_keras(keras.Model(ids, b))
     floats = keras.Input((7, 8))
@@ -324,3 +318,38 @@ def test_merge_masks_in_a_hand_written_graph(rng):
     np.testing.assert_allclose(np.asarray(got_both), (summed * keep).sum(1) / keep.sum(1), rtol=1e-5, atol=1e-5)
     plain = emb + np.asarray(p["e2"]["embeddings"])[tokens] @ np.asarray(p["u"]["kernel"]) + np.asarray(p["u"]["bias"])
     np.testing.assert_allclose(np.asarray(got_none), plain.mean(1), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("merge", ["Maximum", "Minimum", "Multiply"])
+@pytest.mark.parametrize("masked", [(True, True), (True, False), (False, True)])
+def test_masked_maximum_minimum_multiply(merge, masked, rng):
+    """Keras's Maximum, Minimum and Multiply replace masked operands' values (the other's, or 1; Multiply's steps
+    masked in both give 0), then pass on the OR of the masks if both have one."""
+    check_attention(lambda mask_zero: merged(getattr(K, merge)(), (mask_zero and masked[0], mask_zero and masked[1])),
+                    two_padded(rng))
+
+
+@pytest.mark.parametrize("op", ["maximum", "minimum", "multiply"])
+def test_functional_masked_merges_match_keras(op, rng):
+    """F.maximum/minimum/multiply with `masks` against Keras's layer called on tensors carrying those masks: three
+    inputs, some unmasked, with ties, NaN and infinities among the values."""
+    from keras.src.backend import set_keras_mask
+
+    xs = [rng.standard_normal((3, 5, 4)).astype(np.float32) for _ in range(3)]
+    xs[1][0, 0] = xs[0][0, 0]  # ties
+    xs[0][1, 2, 0], xs[2][2, 1, 1], xs[1][0, 3, 2] = np.nan, np.inf, -np.inf
+    layer = getattr(K, op.capitalize())()
+    for pattern in [(True, True, True), (True, False, True), (False, True, True), (True, True, False)]:
+        masks = [rng.uniform(size=(3, 5)) > 0.4 if on else None for on in pattern]
+        tensors = [keras.ops.convert_to_tensor(x) for x in xs]
+        for t, m in zip(tensors, masks):
+            if m is not None:
+                set_keras_mask(t, keras.ops.convert_to_tensor(m))
+        want = np.asarray(layer(tensors))
+        got = np.asarray(getattr(F, op)([jax.numpy.asarray(x) for x in xs], masks))
+        np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=str(pattern))
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    with pytest.raises(ValueError, match="`masks` must be a list of one mask"):
+        getattr(F, op)(xs, [None])
+    with pytest.raises(ValueError, match=r"mask shape \(3, 4\) for an input of shape \(3, 5, 4\)"):
+        getattr(F, op)(xs, [np.ones((3, 4), bool), None, None])

@@ -44,6 +44,42 @@ def _elementwise(op: Callable[[jax.Array, jax.Array], jax.Array], inputs: Sequen
     return functools.reduce(op, xs)
 
 
+def _step_masks(xs: list[jax.Array], masks: Sequence[jax.Array | None], what: str) -> list[jax.Array | None]:
+    """Each input's mask (batch, ...) (its shape but the last axis) broadcast over the last axis, or None."""
+    if not isinstance(masks, (list, tuple)) or len(masks) != len(xs):
+        raise ValueError(f"{what} `masks` must be a list of one mask (or None) per input ({len(xs)}), got "
+                         f"{masks!r}.")
+    out = []
+    for x, m in zip(xs, masks):
+        if m is not None and tuple(jnp.shape(m)) != x.shape[:-1]:
+            raise ValueError(f"{what} `masks` must be (batch, ...) of the inputs' shapes but the last axis, got mask "
+                             f"shape {tuple(jnp.shape(m))} for an input of shape {x.shape}.")
+        out.append(None if m is None else jnp.broadcast_to(jnp.asarray(m, bool)[..., None], x.shape))
+    return out
+
+
+def _masked_extreme(op: Callable[[jax.Array, jax.Array], jax.Array], inputs: Sequence[jax.Array],
+                    masks: Sequence[jax.Array | None] | None, what: str) -> jax.Array:
+    """Keras's masked `Maximum`/`Minimum`: a masked operand takes the value so far, a masked value so far the
+    operand's, while every input so far has a mask."""
+    xs = _check_list(inputs, what)
+    steps = _step_masks(xs, masks, what)
+    if all(m is None for m in steps):
+        return _elementwise(op, xs, what)
+    out, out_mask = xs[0], None
+    for k, (x, m) in enumerate(zip(xs, steps)):
+        if k == 0:
+            out_mask = m
+            continue
+        if m is not None:
+            x = jnp.where(m, x, out)
+        if out_mask is not None:
+            out = jnp.where(out_mask, out, x)
+        out_mask = out_mask | m if m is not None and out_mask is not None else None
+        out = op(out, x)
+    return out
+
+
 def add(inputs: Sequence[jax.Array]) -> jax.Array:
     """Keras `Add`: the elementwise sum of a list of (batch, ...) arrays.
 
@@ -79,21 +115,35 @@ def subtract(inputs: Sequence[jax.Array]) -> jax.Array:
     return _elementwise(jnp.subtract, inputs, "subtract", count=2)
 
 
-def multiply(inputs: Sequence[jax.Array]) -> jax.Array:
+def multiply(inputs: Sequence[jax.Array], masks: Sequence[jax.Array | None] | None = None) -> jax.Array:
     """Keras `Multiply`: the elementwise product of a list of (batch, ...) arrays.
 
     Args:
         inputs: a list (or tuple) of at least one array, each (batch, ...) with one batch
             size; lower-rank inputs get size-1 axes after the batch axis, then broadcast.
+        masks: Keras's masks of the inputs, one per input: (batch, ...) bool (the input's
+            shape but the last axis) or None; masked steps count as 1, and where every input
+            has a mask, steps masked in all give 0. None: no masks.
 
     Returns:
         Their elementwise product, of the inputs' broadcast shape.
 
     Raises:
         TypeError: `inputs` is not a list of arrays.
-        ValueError: no inputs, different batch sizes or shapes that do not broadcast.
+        ValueError: no inputs, different batch sizes, shapes that do not broadcast, or masks
+            not one per input of its shape.
     """
-    return _elementwise(jnp.multiply, inputs, "multiply")
+    if masks is None:
+        return _elementwise(jnp.multiply, inputs, "multiply")
+    xs = _check_list(inputs, "multiply")
+    steps = _step_masks(xs, masks, "multiply")
+    if all(m is None for m in steps):
+        return _elementwise(jnp.multiply, xs, "multiply")
+    out = functools.reduce(jnp.multiply, [x if m is None else jnp.where(m, x, jnp.ones((), x.dtype))
+                                          for x, m in zip(xs, steps)])
+    if all(m is not None for m in steps):
+        out = jnp.where(functools.reduce(jnp.logical_or, steps), out, jnp.zeros((), out.dtype))
+    return out
 
 
 def average(inputs: Sequence[jax.Array]) -> jax.Array:
@@ -113,38 +163,52 @@ def average(inputs: Sequence[jax.Array]) -> jax.Array:
     return _elementwise(jnp.add, inputs, "average") / len(inputs)
 
 
-def maximum(inputs: Sequence[jax.Array]) -> jax.Array:
+def maximum(inputs: Sequence[jax.Array], masks: Sequence[jax.Array | None] | None = None) -> jax.Array:
     """Keras `Maximum`: the elementwise maximum of a list of (batch, ...) arrays.
 
     Args:
         inputs: a list (or tuple) of at least one array, each (batch, ...) with one batch
             size; lower-rank inputs get size-1 axes after the batch axis, then broadcast.
+        masks: Keras's masks of the inputs, one per input: (batch, ...) bool (the input's
+            shape but the last axis) or None; as Keras's, a masked operand takes the maximum
+            so far, and a masked maximum so far the operand, while every input so far has a
+            mask. None: no masks.
 
     Returns:
         Their elementwise maximum, of the inputs' broadcast shape.
 
     Raises:
         TypeError: `inputs` is not a list of arrays.
-        ValueError: no inputs, different batch sizes or shapes that do not broadcast.
+        ValueError: no inputs, different batch sizes, shapes that do not broadcast, or masks
+            not one per input of its shape.
     """
-    return _elementwise(jnp.maximum, inputs, "maximum")
+    if masks is None:
+        return _elementwise(jnp.maximum, inputs, "maximum")
+    return _masked_extreme(jnp.maximum, inputs, masks, "maximum")
 
 
-def minimum(inputs: Sequence[jax.Array]) -> jax.Array:
+def minimum(inputs: Sequence[jax.Array], masks: Sequence[jax.Array | None] | None = None) -> jax.Array:
     """Keras `Minimum`: the elementwise minimum of a list of (batch, ...) arrays.
 
     Args:
         inputs: a list (or tuple) of at least one array, each (batch, ...) with one batch
             size; lower-rank inputs get size-1 axes after the batch axis, then broadcast.
+        masks: Keras's masks of the inputs, one per input: (batch, ...) bool (the input's
+            shape but the last axis) or None; as Keras's, a masked operand takes the minimum
+            so far, and a masked minimum so far the operand, while every input so far has a
+            mask. None: no masks.
 
     Returns:
         Their elementwise minimum, of the inputs' broadcast shape.
 
     Raises:
         TypeError: `inputs` is not a list of arrays.
-        ValueError: no inputs, different batch sizes or shapes that do not broadcast.
+        ValueError: no inputs, different batch sizes, shapes that do not broadcast, or masks
+            not one per input of its shape.
     """
-    return _elementwise(jnp.minimum, inputs, "minimum")
+    if masks is None:
+        return _elementwise(jnp.minimum, inputs, "minimum")
+    return _masked_extreme(jnp.minimum, inputs, masks, "minimum")
 
 
 def concatenate(inputs: Sequence[jax.Array], axis: int = -1) -> jax.Array:

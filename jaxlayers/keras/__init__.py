@@ -211,6 +211,8 @@ def _needed_nodes(model: Any, keras: Any) -> set[int]:
     return needed
 
 
+# Keras layers whose call reads its operands' masks off them (not given as `mask=`)
+_OFF_TENSOR = frozenset({"Maximum", "Minimum", "Multiply"})
 # Keras layers whose call gives back its input itself (at inference): one array, one mask attribute
 _PASSTHROUGH = frozenset({"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianDropout",
                           "GaussianNoise", "AlphaDropout", "Identity", "ActivityRegularization"})
@@ -222,7 +224,7 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
     Keras attaches masks to tensors (Embedding(mask_zero=True), Masking) and passes them
     on through the layers that support masking; a jaxlayers Graph does the same by the
     layers' `compute_mask`. Every layer whose Keras call reads a mask (its `mask` argument;
-    `Maximum`/`Minimum`, which mask their operands) must take one in jaxlayers and get a
+    `Maximum`/`Minimum`/`Multiply`, which mask their operands) must take one in jaxlayers and get a
     mask exactly where Keras's gets one; a layer taking its arguments' masks
     (`argument_masks`: MultiHeadAttention's query, value and key) must get them on the
     same arguments; a nested model may not get one. Keras wires the masks a layer reads
@@ -271,14 +273,17 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
         definition = None if layer is None else _convert.by_keras_name().get(type(layer).__name__)
         mine = [pick(ours, j) is not None for j in edge]
         first = [r.tensor if isinstance(r, Item) else r for r in edge]
-        # the others that may run first: not this one, nor those that read what it gives
-        earlier = {m for m in clearers[first[0]] if m != k and k not in after[num_inputs + m]} if is_mha(call) else ()
-        if mine and mine[0] and earlier:
+        # the tensors whose masks Keras reads off the tensor at run time: MultiHeadAttention's query, the operands
+        # of Maximum, Minimum, Multiply; the other MultiHeadAttentions that may clear them first (not this one,
+        # nor those that read what it gives)
+        off = first[:1] if is_mha(call) else first if type(layer).__name__ in _OFF_TENSOR else []
+        earlier = {m for t, masked in zip(off, mine) if masked
+                   for m in clearers[t] if m != k and k not in after[num_inputs + m]}
+        if earlier:
             other = calls[min(earlier)].name
-            raise refuse(call, f"takes as its query a masked tensor whose mask {other!r} (MultiHeadAttention) may "
-                               "clear: Keras's MultiHeadAttention reads its query's mask off the tensor and clears its "
-                               "arguments' masks when it runs, so this query's mask depends on Keras's order, which "
-                               "jaxlayers does not follow.")
+            raise refuse(call, f"reads the mask of a masked tensor off it (as Keras's does) whose mask {other!r} "
+                               "(MultiHeadAttention) may clear: Keras's MultiHeadAttention clears its arguments' masks "
+                               "when it runs, so this mask depends on Keras's order, which jaxlayers does not follow.")
         parameters = inspect.signature(layer.call).parameters if layer is not None else {}
         single = len(whole.args) + len(whole.keywords) == 1  # Keras gives `mask=` to one tensor argument only
         if definition is not None and definition.argument_masks:
@@ -295,8 +300,7 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
                                    "state), which jaxlayers does not carry masks to.")
             theirs = [keras_mask(t) for t in (call.inputs if isinstance(call.inputs, (list, tuple))
                                               else [call.inputs])] if call.kind != "op" else [False] * len(edge)
-            reads = single and layer is not None and ("mask" in parameters
-                                                      or type(layer).__name__ in ("Maximum", "Minimum", "Multiply"))
+            reads = single and layer is not None and ("mask" in parameters or type(layer).__name__ in _OFF_TENSOR)
             takes = single and definition is not None and definition.takes_mask
             consumes = reads and any(theirs) or takes and any(mine)
             if call.kind == "model" and any(theirs) or consumes and not (takes and reads and mine == theirs):

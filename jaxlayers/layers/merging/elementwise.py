@@ -58,8 +58,10 @@ class Subtract(Merge):
 class Multiply(Merge):
     """Keras `Multiply`: a list of (batch, ...) arrays -> their elementwise product."""
 
-    def call(self, inputs: Sequence[jax.Array]) -> jax.Array:
-        return F.multiply(inputs)
+    takes_mask = True  # Keras's replaces masked operands' values
+
+    def call(self, inputs: Sequence[jax.Array], mask: Sequence[jax.Array | None] | None = None) -> jax.Array:
+        return F.multiply(inputs, mask)
 
 
 class Average(Merge):
@@ -72,12 +74,16 @@ class Average(Merge):
 class Maximum(Merge):
     """Keras `Maximum`: a list of (batch, ...) arrays -> their elementwise maximum."""
 
-    def call(self, inputs: Sequence[jax.Array]) -> jax.Array:
-        return F.maximum(inputs)
+    takes_mask = True  # Keras's replaces masked operands' values
+
+    def call(self, inputs: Sequence[jax.Array], mask: Sequence[jax.Array | None] | None = None) -> jax.Array:
+        return F.maximum(inputs, mask)
 
 
 class Minimum(Merge):
     """Keras `Minimum`: a list of (batch, ...) arrays -> their elementwise minimum."""
 
-    def call(self, inputs: Sequence[jax.Array]) -> jax.Array:
-        return F.minimum(inputs)
+    takes_mask = True  # Keras's replaces masked operands' values
+
+    def call(self, inputs: Sequence[jax.Array], mask: Sequence[jax.Array | None] | None = None) -> jax.Array:
+        return F.minimum(inputs, mask)
