@@ -66,9 +66,7 @@ def as_call(edge: Wire) -> Call:
 
 def tensor_ids(edge: Wire) -> tuple[int, ...]:
     """The ids of the tensors an edge reads (an `Item`'s whole tensor), in order."""
-    call = as_call(edge)
-    refs = [r for a in (*call.args, *(v for _, v in call.keywords)) for r in (a if isinstance(a, tuple) else (a,))]
-    return tuple(r.tensor if isinstance(r, Item) else r for r in refs)
+    return tuple(r.tensor if isinstance(r, Item) else r for r in _refs(as_call(edge)))
 
 
 def call_inputs(definition: Any) -> list[str]:
@@ -189,6 +187,32 @@ def pick(values: Sequence[Any], arg: Arg) -> Any:
     return values[arg]
 
 
+def records_mask(edge: Wire) -> bool:
+    """Whether a layer called so reads the mask its model recorded (Keras's, for a call on one tensor and nothing
+    else), not the one on the tensor at run time."""
+    return not isinstance(edge, (Call, tuple))
+
+
+def _first_mask(mask: Any) -> Any:
+    """The mask of a first argument: a tensor's, or a list's (None when none of it is masked)."""
+    return mask if not isinstance(mask, list) or any(m is not None for m in mask) else None
+
+
+def _refs(call: Call) -> list[Ref]:
+    """The tensors a call reads, as refs."""
+    return [r for a in (*call.args, *(v for _, v in call.keywords)) for r in (a if isinstance(a, tuple) else (a,))]
+
+
+def _clear(masks: list[Any], ref: Ref) -> None:
+    """Set a tensor's mask (an `Item`'s, in its layer's list) to None."""
+    if not isinstance(ref, Item):
+        masks[ref] = None
+    elif isinstance(masks[ref.tensor], (list, tuple)):
+        masks[ref.tensor] = [None if i == ref.index else m for i, m in enumerate(masks[ref.tensor])]
+    elif ref.index == 0:
+        masks[ref.tensor] = None
+
+
 def check_graph(num_layers: int, edges: Sequence[Any], outputs: Any, num_inputs: int) -> tuple[tuple[Wire, ...], Wire]:
     """`(edges, outputs)` as ints, `Item`s, tuples of them and `Call`s, checked; outputs=None means the last layer's."""
     if not _is_int(num_inputs) or num_inputs < 1:
@@ -269,22 +293,35 @@ def run_graph(layers: Sequence[Callable], edges: tuple[Wire, ...], outputs: Wire
     `initial_state=` gets none, as in Keras): the mask of that argument (a list of masks
     for a list, as Attention's [query, value]); and as Keras's
     `<argument>_mask` (`argument_masks`: MultiHeadAttention's `query_mask`, `value_mask`,
-    `key_mask`), the mask of each positional argument."""
-    tensors, masks = list(inputs), [None] * len(inputs)
+    `key_mask`), the mask of each positional argument.
+
+    Keras also keeps each tensor's mask on the tensor at run time, which every layer reads
+    (`mask=`, `query_mask=`, the merges' operands) but one called on one tensor and nothing
+    else, which reads the mask its model recorded when it was built; MultiHeadAttention
+    clears its arguments' masks off them when it runs (`clears_masks`). A Graph does the
+    same, in its layers' order: a second Transformer block's query (the first block's
+    residual `Add`, of a tensor the first attention cleared) has no mask there."""
+    tensors, masks, live = list(inputs), [None] * len(inputs), [None] * len(inputs)
     with _training.mode(training):
         for layer, edge in zip(layers, edges):
             call = as_call(edge)
             args = [pick(tensors, a) for a in call.args]
             keywords = {k: pick(tensors, v) for k, v in call.keywords} | dict(call.constants)
-            arg_masks = [pick(masks, a) for a in call.args]
-            mask = arg_masks[0] if not isinstance(arg_masks[0], list) or any(
-                m is not None for m in arg_masks[0]) else None
-            if mask is not None and len(call.args) + len(call.keywords) == 1 and getattr(layer, "takes_mask", False):
-                keywords["mask"] = mask
-            for name, arg_mask in zip(getattr(layer, "argument_masks", ()), arg_masks):
+            recorded = [pick(masks, a) for a in call.args]  # as the model recorded them
+            current = [pick(live, a) for a in call.args]  # on the tensors now
+            first = _first_mask(recorded[0] if records_mask(edge) else current[0])
+            given = first is not None and len(call.args) + len(call.keywords) == 1 and getattr(layer, "takes_mask", False)
+            if given:
+                keywords["mask"] = first
+            for name, arg_mask in zip(getattr(layer, "argument_masks", ()), current):
                 if arg_mask is not None:
                     keywords[name] = arg_mask
             tensors.append(layer(*args, **keywords))
-            masks.append(layer.compute_mask(args[0], mask) if hasattr(layer, "compute_mask") else None)
+            compute = getattr(layer, "compute_mask", lambda x, m: None)
+            masks.append(compute(args[0], _first_mask(recorded[0])))
+            live.append(compute(args[0], first if given else _first_mask(current[0])))
+            if getattr(layer, "clears_masks", False):
+                for ref in _refs(call):
+                    _clear(live, ref)
     out = pick(tensors, outputs)
     return tuple(out) if isinstance(outputs, tuple) else out

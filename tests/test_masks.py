@@ -203,30 +203,67 @@ def test_masked_residual_attention_block(rng):
 
 
 def test_attention_masks_that_do_not_carry_are_refused():
-    """Keras's MultiHeadAttention reads its query's mask off the tensor and clears its arguments' masks when it
-    runs: a second one taking such a query (itself, or a tensor whose mask comes off it, as the residual Add of
-    a second Transformer block) is refused, as is a given value_mask=."""
+    """Keras's MultiHeadAttention clears its arguments' masks off them when it runs, and Keras's own order decides
+    whether another reading a mask off a tensor (a query, Maximum's operands) sees it: where that order is not
+    fixed, or the mask was cleared off another tensor of the same array (Dropout gives back its input itself), the
+    model is refused; so is a given value_mask=."""
     ids = keras.Input((7,), dtype="int32")
     x = K.Embedding(12, 8, mask_zero=True)(ids)
-    a = K.MultiHeadAttention(2, 4, name="first")(x, x)
-    match = "'second'.*reads the mask of a masked tensor off it.*whose mask 'first' \\(MultiHeadAttention\\) may clear"
-    with pytest.raises(ValueError, match=match):
-        from_keras(keras.Model(ids, K.MultiHeadAttention(2, 4, name="second")(x, a)))
-    y = K.LayerNormalization()(K.Add()([x, a]))
-    with pytest.raises(ValueError, match=match):
-        from_keras(keras.Model(ids, K.MultiHeadAttention(2, 4, name="second")(y, y)))
-    d = K.Dropout(0.1)(x)  # Keras's Dropout gives back its input itself: one array, one mask
+    match = "'{}'.*reads a mask that 'first' \\(MultiHeadAttention\\) clears off its arguments"
+    d = K.Dropout(0.1)(x)
     a = K.MultiHeadAttention(2, 4, name="first")(d, d)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=match.format("second")):
         from_keras(keras.Model(ids, K.MultiHeadAttention(2, 4, name="second")(x, a)))
-    with pytest.raises(ValueError, match=match.replace("second", "max")):  # Maximum reads its operands' masks off them
-        from_keras(keras.Model(ids, K.Maximum(name="max")([x, a])))
-    b = K.MultiHeadAttention(2, 4, name="second")(K.Embedding(12, 8, mask_zero=True)(ids), a)  # a query of its own
-    from_keras(keras.Model(ids, b))
+    a = K.MultiHeadAttention(2, 4, name="first")(x, x)
+    unrelated = K.Maximum(name="max")([x, K.Dense(8)(x)])  # may run before or after "first"
+    with pytest.raises(ValueError, match=match.format("max")):
+        from_keras(keras.Model(ids, [K.GlobalAveragePooling1D()(a), K.GlobalAveragePooling1D()(unrelated)]))
+    late = K.LSTM(3, name="lstm")(x, training=False)  # a keyword: Keras reads the mask on x, may be cleared by then
+    with pytest.raises(ValueError, match=match.format("lstm")):
+        from_keras(keras.Model(ids, [K.GlobalAveragePooling1D()(a), late]))
+    from_keras(keras.Model(ids, [K.GlobalAveragePooling1D()(a), K.LSTM(3)(x)]))  # the recorded mask: converts
     floats = keras.Input((7, 8))
     given = K.MultiHeadAttention(2, 4, name="given")(floats, floats, value_mask=K.Lambda(lambda t: t[..., 0] > 0)(floats))
     with pytest.raises(ValueError, match="'given'.*value_mask="):
         from_keras(keras.Model(floats, given))
+
+
+def cleared_by_attention(kind: str, mask_zero: bool) -> keras.Model:
+    """Models whose masks Keras's MultiHeadAttention clears before another layer reads them off the tensors."""
+    ids = keras.Input((7,), dtype="int32")
+    x = K.Embedding(12, 8, mask_zero=mask_zero)(ids)
+    a = K.MultiHeadAttention(2, 4)(x, x)
+    if kind == "second query":  # the second's query x has lost its mask; its value a keeps the graph's
+        y = K.MultiHeadAttention(2, 4)(x, a)
+    elif kind == "maximum":  # x unmasked by then, a masked (the query's mask, read before clearing)
+        y = K.Maximum()([x, a])
+    else:  # two Transformer blocks: the second's query, the first's residual Add of x, has none
+        h = K.LayerNormalization()(K.Add()([x, a]))
+        h = K.LayerNormalization()(K.Add()([h, K.MultiHeadAttention(2, 4)(h, h, use_causal_mask=True)]))
+        y = K.LayerNormalization()(K.Add()([h, K.Dense(8)(K.Dense(16, activation="relu")(h))]))
+    return keras.Model(ids, K.Dense(3)(K.GlobalAveragePooling1D()(y)))
+
+
+@pytest.mark.parametrize("kind", ["second query", "maximum", "two blocks"])
+@pytest.mark.parametrize("api", ["linen", "nnx"])
+def test_masks_cleared_by_attention_as_keras(kind, api, rng):
+    """The Graph clears the masks as Keras's MultiHeadAttention does, so layers reading them off the tensors after
+    it (a second attention's query, Maximum, a second Transformer block) see what Keras's see."""
+    check_attention(lambda mask_zero: cleared_by_attention(kind, mask_zero), padded_ids(rng), api)
+
+
+def test_cleared_masks_matter(rng):
+    """The clearing is real: the second block's attention given the masks its model recorded (its query's and
+    value's) computes other values at the valid steps than with none, as Keras runs it."""
+    model = cleared_by_attention("two blocks", True)
+    random_weights(model, np.random.default_rng(1), 0.5)
+    ids = padded_ids(rng)
+    second = [layer for layer in model.layers if isinstance(layer, K.MultiHeadAttention)][1]
+    h = keras.Model(model.inputs, second.input[0]).predict(ids, verbose=0)
+    valid = ids != 0
+    recorded = second(h, h, query_mask=valid, value_mask=valid, use_causal_mask=True)
+    cleared = second(h, h, use_causal_mask=True)
+    assert np.abs(np.asarray(recorded) - np.asarray(cleared))[valid].max() > 1e-3
 
 
 def test_masked_transformer_encoder_block(rng):

@@ -51,6 +51,7 @@ import numpy as np
 
 from jaxlayers import linen as L
 from jaxlayers._graph import Call, Item, Wire, as_call, check_graph, pick
+from jaxlayers._graph import records_mask as _records_mask
 from jaxlayers._graph import tensor_ids as _tensor_ids
 from jaxlayers.keras import _convert
 from jaxlayers.keras._calls import KerasCall as _Call
@@ -227,12 +228,12 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
     `Maximum`/`Minimum`/`Multiply`, which mask their operands) must take one in jaxlayers and get a
     mask exactly where Keras's gets one; a layer taking its arguments' masks
     (`argument_masks`: MultiHeadAttention's query, value and key) must get them on the
-    same arguments; a nested model may not get one. Keras wires the masks a layer reads
-    into its graph when the model is built, with one exception: MultiHeadAttention reads
-    its query's mask off the tensor at run time, and clears its arguments' masks off them
-    when it runs. A MultiHeadAttention whose query may have lost its mask so (another
-    MultiHeadAttention reads it, or it comes from such a tensor through layers that take
-    their input's mask off the tensor) is refused.
+    same arguments; a nested model may not get one. At run time Keras's layers read the
+    masks on the tensors, which MultiHeadAttention clears off its arguments when it runs,
+    but for a call on one tensor and nothing else, which reads the mask its model recorded;
+    a Graph does the same (`run_graph`), in its layers' order: a mask whose clearing Keras's
+    order may put either side of its reading, or that Keras and the Graph read the two ways
+    round after a clearing, is refused.
     """
     import inspect
 
@@ -252,20 +253,49 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
         return call.kind == "layer" and (name in _PASSTHROUGH or name == "Activation" and call.operation.get_config()[
             "activation"] == "linear") and isinstance(as_call(call.edge).args[0], int)
 
-    # a tensor's array in Keras: its own, or the one a layer returning its input passes on
-    array = list(range(num_inputs))
-    readers: dict[int, set[int]] = {}  # array -> the MultiHeadAttention calls that clear its mask in Keras
-    after: list[set[int]] = [set() for _ in range(num_inputs)]  # tensor -> the MultiHeadAttention calls before it
+    # Keras also keeps each mask on its tensor at run time, which every layer reads but one whose node recorded
+    # the mask it got (a call on one tensor and nothing else), and which every layer not given `mask=` passes its
+    # own on from. MultiHeadAttention clears its arguments' masks off their arrays when it runs (a layer
+    # returning its input passes on the array itself); a Graph off its arguments alone, in its layers' order
+    # (`run_graph`). A mask read off a tensor is the Graph's as Keras's if every clearing that reached it ran
+    # before in both orders and cleared this very tensor, or after in both (the clearing reads what this gives).
+    array = list(range(num_inputs))  # tensor -> its array in Keras
+    readers: dict[int, set[int]] = {}  # array -> the MultiHeadAttention calls clearing its mask
+    cleared: dict[int, set[int]] = {}  # tensor -> the MultiHeadAttention calls given it
+    with_mha = any(map(is_mha, calls))
+    upstream: list[set[int]] = [set() for _ in range(num_inputs)]  # tensor -> the calls it comes from
+    before: list[set[int]] = []  # call -> the calls before it
     for k, call in enumerate(calls):
-        before = set().union(*(after[t] for t in _tensor_ids(call.edge)))
-        after.append(before | {k} if is_mha(call) else before)
+        before.append(set().union(*(upstream[t] for t in _tensor_ids(call.edge))) if with_mha else set())
+        upstream.append(before[-1] | {k} if with_mha else set())
         array.append(array[as_call(call.edge).args[0]] if passes_through(call) else num_inputs + k)
         if is_mha(call):
             for t in _tensor_ids(Call(as_call(call.edge).args)):
                 readers.setdefault(array[t], set()).add(k)
+                cleared.setdefault(t, set()).add(k)
     ours: list[Any] = [None] * num_inputs  # our mask of each tensor (a shape struct), or None
-    # tensor -> the MultiHeadAttention calls that may clear its mask off it (or off a tensor it takes its mask from)
-    clearers: list[set[int]] = [readers.get(t, set()) for t in range(num_inputs)]
+    # tensor -> the clearings its mask on it may or may not have had (doubt), or had at all (hit)
+    doubt: list[set[int]] = [set() for _ in range(num_inputs)]
+    hit: list[set[int]] = [set() for _ in range(num_inputs)]
+
+    def reaching(t: int, k: int) -> set[int]:
+        """The clearings of tensor t's array that may run before call k."""
+        return {m for m in readers.get(array[t], ()) if m != k and k not in upstream[num_inputs + m]}
+
+    def uncertain(t: int, k: int) -> set[int]:
+        """The clearings that may, or may not, have cleared tensor t's mask on it when call k reads it."""
+        return doubt[t] | {m for m in reaching(t, k) if not (m in before[k] and m in cleared.get(t, ()))}
+
+    def check_read(call: _Call, k: int, tensors: Sequence[int], both_on_tensor: bool) -> None:
+        """Refuse if the masks call k reads off these (masked) tensors may not be the Graph's: reading them off
+        the tensors on both sides, a clearing Keras's order may run either side of; else, any clearing at all."""
+        unsure = set().union(*((uncertain(t, k) if both_on_tensor else hit[t] | reaching(t, k)) for t in tensors))
+        if unsure:
+            raise refuse(call, f"reads a mask that {calls[min(unsure)].name!r} (MultiHeadAttention) clears off its "
+                               "arguments when it runs, where Keras's order (or one array being two tensors) decides "
+                               "whether it has by then, or reads the mask its model recorded where jaxlayers reads "
+                               "the one on the tensor (or the other way round); jaxlayers follows neither.")
+
     for k, call in enumerate(calls):
         whole = as_call(call.edge)
         edge = whole.args[0] if isinstance(whole.args[0], tuple) else (whole.args[0],)
@@ -273,17 +303,16 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
         definition = None if layer is None else _convert.by_keras_name().get(type(layer).__name__)
         mine = [pick(ours, j) is not None for j in edge]
         first = [r.tensor if isinstance(r, Item) else r for r in edge]
-        # the tensors whose masks Keras reads off the tensor at run time: MultiHeadAttention's query, the operands
-        # of Maximum, Minimum, Multiply; the other MultiHeadAttentions that may clear them first (not this one,
-        # nor those that read what it gives)
-        off = first[:1] if is_mha(call) else first if type(layer).__name__ in _OFF_TENSOR else []
-        earlier = {m for t, masked in zip(off, mine) if masked
-                   for m in clearers[t] if m != k and k not in after[num_inputs + m]}
-        if earlier:
-            other = calls[min(earlier)].name
-            raise refuse(call, f"reads the mask of a masked tensor off it (as Keras's does) whose mask {other!r} "
-                               "(MultiHeadAttention) may clear: Keras's MultiHeadAttention clears its arguments' masks "
-                               "when it runs, so this mask depends on Keras's order, which jaxlayers does not follow.")
+        masked_first = [t for t, masked in zip(first, mine) if masked]
+        if definition is not None and definition.argument_masks:  # each argument's, off the tensors
+            check_read(call, k, [a.tensor if isinstance(a, Item) else a for a in whole.args
+                                 if not isinstance(a, tuple) and pick(ours, a) is not None], True)
+        elif type(layer).__name__ in _OFF_TENSOR:  # reads its operands' masks off them
+            check_read(call, k, masked_first, True)
+        elif definition is not None and definition.takes_mask and masked_first:  # `mask=`
+            ours_recorded = _records_mask(call.edge)
+            if ours_recorded != call.recorded_mask or not ours_recorded:
+                check_read(call, k, masked_first, not ours_recorded and not call.recorded_mask)
         parameters = inspect.signature(layer.call).parameters if layer is not None else {}
         single = len(whole.args) + len(whole.keywords) == 1  # Keras gives `mask=` to one tensor argument only
         if definition is not None and definition.argument_masks:
@@ -315,10 +344,13 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
             kwargs = _convert.from_layer(layer, keras, f"Keras model {model.name!r}: {call.name!r}", None)[1]
             masks = pick(ours, edge[0]) if len(edge) == 1 else [pick(ours, j) for j in edge]
             ours.append(jax.eval_shape(L.face(definition)(**kwargs).compute_mask, _shapes(call.inputs), masks))
-        # a layer given the graph's mask (`mask=`, one tensor argument) passes that on; any other its input's off it
-        off_tensor = ours[-1] is not None and not (single and "mask" in parameters)
-        clearers.append(set().union(*(clearers[t] for t in first)) if off_tensor else set())
-        clearers[-1] |= readers.get(array[num_inputs + k], set())
+        # a layer given the mask its node recorded passes that on; any other the one on its input
+        if ours[-1] is not None and not call.recorded_mask:
+            doubt.append(set().union(*(uncertain(t, k) for t in first)))
+            hit.append(set().union(*(hit[t] | reaching(t, k) for t in first)))
+        else:
+            doubt.append(set())
+            hit.append(set())
 
 
 def _operation(operation: Any, args: Sequence[Any], kwargs: Mapping[str, Any], ids: Mapping[int, int], what: str,

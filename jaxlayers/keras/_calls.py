@@ -30,12 +30,15 @@ class KerasCall:
         operands: for "op", the constants, None where a tensor goes.
         positional: the Keras tensors (or lists) of each positional argument.
         extra: the Keras tensors it takes besides its first argument.
+        recorded_mask: whether its node holds the mask Keras gave it (a call on one tensor and
+            nothing else, which reads that mask, not the one on the tensor at run time).
     """
 
     def __init__(self, operation: Any, kind: str, edge: Wire, inputs: Any, name: str, operands: tuple = (),
-                 positional: tuple = (), extra: tuple = ()):
+                 positional: tuple = (), extra: tuple = (), recorded_mask: bool = False):
         self.operation, self.kind, self.edge, self.inputs, self.name = operation, kind, edge, inputs, name
         self.operands, self.positional, self.extra = operands, positional or (inputs,), extra
+        self.recorded_mask = recorded_mask
 
 
 def ref_of(arg: Any, ids: Mapping[int, Ref]) -> Any:
@@ -128,7 +131,8 @@ def layer_call(layer: Any, node: Any, ids: Mapping[int, Ref], what: str, keras: 
     args = tuple(ref_of(a, ids) for a in positional)
     edge = args[0] if len(args) == 1 and not keywords and not constants else Call(args, tuple(keywords),
                                                                                  tuple(constants))
-    return KerasCall(layer, "layer", edge, first, layer.name, positional=tuple(positional), extra=tuple(extra))
+    return KerasCall(layer, "layer", edge, first, layer.name, positional=tuple(positional), extra=tuple(extra),
+                     recorded_mask="mask" in node.arguments.kwargs)
 
 
 def keras_mask(tensor: Any, keras: Any) -> Any:

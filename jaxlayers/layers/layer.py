@@ -138,6 +138,7 @@ class Layer:
     # the keywords of `call` taking its positional arguments' masks, in order (Keras's `<argument>_mask`,
     # `query_mask` ...): a Graph gives each masked argument's
     argument_masks: ClassVar[tuple[str, ...]] = ()
+    clears_masks: ClassVar[bool] = False  # Keras's call clears its arguments' masks off them (MultiHeadAttention)
     keras_name: ClassVar[str | None] = None  # the Keras class; None: the class's own name, if Keras has it
     keras_aliases: ClassVar[tuple[str, ...]] = ()  # Keras's other names for the class (MaxPool2D, ...)
     keras_module: ClassVar[str] = "keras.layers"  # where Keras keeps the class (applications: their own)

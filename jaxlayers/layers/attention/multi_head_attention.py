@@ -52,6 +52,8 @@ class MultiHeadAttention(ProjectedAttention):
         rng_collection: the rng stream of the dropout (keyword-only).
     """
 
+    clears_masks = True  # Keras's clears its arguments' masks off them when it runs
+
     num_heads: int
     key_dim: int
     value_dim: int | None = None
