@@ -79,9 +79,67 @@ def refused(model: keras.Model, layer: str) -> None:
         from_keras(model)
 
 
-def test_batch_normalization_given_a_mask_is_refused():
-    """Keras's BatchNormalization computes masked statistics in training: not carried, so refused."""
-    refused(functional(K.Embedding(12, 4, mask_zero=True), K.BatchNormalization(name="bn"), K.LSTM(3)), "bn")
+@pytest.mark.parametrize("api", ["linen", "nnx"])
+def test_batch_normalization_statistics_over_the_unmasked_steps(api, rng):
+    """Embedding(mask_zero) -> LSTM(sequences) -> BatchNormalization -> GlobalAveragePooling1D -> Dense: Keras's
+    training-mode statistics are over the unmasked steps; outputs and moving statistics as Keras's, in both modes."""
+    model = functional(K.Embedding(12, 4, mask_zero=True), K.LSTM(5, return_sequences=True),
+                       K.BatchNormalization(momentum=0.5, name="bn"), K.GlobalAveragePooling1D(), K.Dense(3))
+    random_weights(model, rng, 0.5)
+    ids = padded_ids(rng)
+    want = model.predict(ids, verbose=0)
+    if api == "nnx":
+        layer = from_keras(model, api="nnx")
+        np.testing.assert_allclose(np.asarray(layer(ids)), want, **TOL)
+        layer.train()
+        got = np.asarray(layer(ids))
+        stats = {n: np.asarray(getattr(layer.layers[2], n)[...]) for n in ("moving_mean", "moving_variance")}
+    else:
+        module, variables = from_keras(model)
+        np.testing.assert_allclose(np.asarray(module.apply(variables, ids)), want, **TOL)
+        got, updates = module.apply(variables, ids, training=True, mutable=["batch_stats"])
+        stats = {n: np.asarray(updates["batch_stats"]["bn"][n]) for n in ("moving_mean", "moving_variance")}
+    np.testing.assert_allclose(np.asarray(got), np.asarray(model(ids, training=True)), **TOL)
+    bn = model.get_layer("bn")
+    for name in stats:
+        np.testing.assert_allclose(stats[name], np.asarray(getattr(bn, name)), err_msg=name, **TOL)
+
+
+def test_functional_masked_batch_norm_matches_keras(rng):
+    """F.batch_norm(mask=) against Keras's layer called with the mask: a step masked everywhere in a batch row,
+    a features axis other than the last, the gradients; inference ignores the mask."""
+    x = rng.standard_normal((3, 6, 4)).astype(np.float32) * 3 + 1
+    mask = rng.uniform(size=(3, 6)) > 0.4
+    mask[1] = False
+    for axis in (-1, 1):
+        layer = K.BatchNormalization(axis=axis, momentum=0.8)
+        layer.build(x.shape)
+        weights = [rng.standard_normal(w.shape).astype(np.float32) for w in layer.weights]
+        weights[3] = np.abs(weights[3]) + 0.5
+        layer.set_weights(weights)
+        gamma, beta, mean, var = map(jax.numpy.asarray, weights)
+        want = np.asarray(layer(x, training=True, mask=mask))
+        y, new_mean, new_var = F.batch_norm(x, mean, var, gamma, beta, training=True, axis=axis, momentum=0.8,
+                                            mask=mask)
+        np.testing.assert_allclose(np.asarray(y), want, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(np.asarray(new_mean), np.asarray(layer.moving_mean), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(new_var), np.asarray(layer.moving_variance), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(F.batch_norm(x, mean, var, gamma, beta, axis=axis, mask=mask)[0]),
+                                   np.asarray(F.batch_norm(x, mean, var, gamma, beta, axis=axis)[0]))
+
+        def keras_loss(x):
+            values = [jax.numpy.asarray(w) for w in weights]
+            out = layer.stateless_call(values[:2], values[2:], x, training=True, mask=mask)[0]
+            return jax.numpy.sum(jax.numpy.sin(out))
+
+        def our_loss(x):
+            return jax.numpy.sum(jax.numpy.sin(F.batch_norm(x, mean, var, gamma, beta, training=True, axis=axis,
+                                                             mask=mask)[0]))
+
+        np.testing.assert_allclose(np.asarray(jax.grad(our_loss)(x)), np.asarray(jax.grad(keras_loss)(x)),
+                                   rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match=r"`mask` must be x's shape but the last axis, \(3, 6\), got shape \(3,\)"):
+        F.batch_norm(x, mean, var, training=True, mask=mask[:, 0])
 
 
 def test_masked_input_to_a_nested_model_is_refused():

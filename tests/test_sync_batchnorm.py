@@ -53,6 +53,22 @@ SCRIPT = textwrap.dedent('''
     y_local, _ = sharded(run_local)(x)
     assert np.abs(np.asarray(y_local) - np.asarray(y_ref)).max() > 0.5  # per-shard statistics differ
 
+    # masked: the unmasked steps' statistics over every shard (shards masked unevenly, one fully)
+    mask = rng.uniform(size=x.shape[:2]) > 0.3
+    mask[4:8] = False
+    def masked(axis_name):
+        bn = L.BatchNormalization(momentum=0.8, axis_name=axis_name)
+        def run(x, mask):
+            y, upd = bn.apply(variables, x, mask=mask, use_running_average=False, mutable=["batch_stats"])
+            return y, upd["batch_stats"]
+        return run
+    y_ref, stats_ref_masked = masked(None)(x, mask)
+    y, stats = jax.jit(jax.shard_map(masked("batch"), mesh=mesh, in_specs=(P("batch"), P("batch")),
+                                     out_specs=(P("batch"), P()), check_vma=False))(x, mask)
+    np.testing.assert_allclose(y, y_ref, **tol)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, **tol), stats, stats_ref_masked)
+    y_ref, _ = run_whole(x)
+
     # linen: gradients w.r.t. the input and gamma/beta equal the unsharded call's
     w = rng.standard_normal(x.shape).astype(np.float32)  # a loss that weighs every output differently
     def loss(params, x, w, axis_name):

@@ -139,10 +139,25 @@ def _scale_and_shift(x: jax.Array, mean: jax.Array, variance: jax.Array, gamma: 
     return x * inv + shift
 
 
+def _masked_moments(x: jax.Array, mask: jax.Array, reduce: tuple[int, ...], axis_name: Hashable | None
+                    ) -> tuple[jax.Array, jax.Array]:
+    """Keras's masked BatchNormalization moments: sums over the unmasked steps / (their count + 1e-7), the
+    variance about that mean (over `axis_name`'s devices too: their sums and counts summed)."""
+    keep = jnp.broadcast_to(mask[..., None], x.shape)
+
+    def total(v: jax.Array) -> jax.Array:
+        summed = jnp.sum(jnp.where(keep, v, 0), reduce, keepdims=True)
+        return summed if axis_name is None else jax.lax.psum(summed, axis_name)
+
+    count = total(jnp.ones((), x.dtype)) + jnp.asarray(1e-7, x.dtype)  # Keras's backend.epsilon()
+    mean = total(x) / count
+    return mean, total(jnp.square(x - mean)) / count
+
+
 def batch_norm(
     x: jax.Array, moving_mean: jax.Array, moving_variance: jax.Array, gamma: jax.Array | None = None,
     beta: jax.Array | None = None, *, training: bool = False, axis: int = -1, momentum: float = 0.99,
-    epsilon: float = 1e-3, axis_name: Hashable | None = None,
+    epsilon: float = 1e-3, axis_name: Hashable | None = None, mask: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Keras `BatchNormalization`: `(y, moving_mean, moving_variance)`.
 
@@ -164,6 +179,9 @@ def batch_norm(
         axis_name: in training, the mapped axis (`shard_map`, `pmap`, `vmap`; a name or a
             tuple of names) over which the batch's mean and variance are averaged, so they
             are the whole batch's (shards of equal size); None: this batch's alone.
+        mask: Keras's mask of x's steps, x's shape but the last axis (bool): in training the
+            statistics are over the unmasked steps alone (Keras's: sums over them, divided by
+            their count + 1e-7); ignored at inference. None: every step.
 
     Returns:
         `(y, moving_mean, moving_variance)`: y of x's shape and dtype, the statistics
@@ -172,9 +190,12 @@ def batch_norm(
     Raises:
         TypeError: `axis` is not an int, or `momentum`/`epsilon` not a real number.
         ValueError: `axis` out of range, a vector not of shape (features,), `momentum`
-            outside [0, 1], or `epsilon` not finite and > 0.
+            outside [0, 1], `epsilon` not finite and > 0, or a mask not of x's shape but the last.
     """
     check_array(x, "batch_norm")
+    if mask is not None and tuple(jnp.shape(mask)) != tuple(x.shape[:-1]):
+        raise ValueError(f"batch_norm `mask` must be x's shape but the last axis, {tuple(x.shape[:-1])}, got shape "
+                         f"{tuple(jnp.shape(mask))}.")
     momentum, epsilon = check_momentum(momentum), check_epsilon(epsilon)
     check_axis_name(axis_name)
     axis = feature_axis(axis, x.ndim)
@@ -192,7 +213,9 @@ def batch_norm(
     old_mean, old_variance = cast(moving_mean), cast(moving_variance)
     if training:
         reduce = tuple(a for a in range(x.ndim) if a != axis)
-        if axis_name is None:
+        if mask is not None:
+            mean, variance = _masked_moments(xc, jnp.asarray(mask, bool), reduce, axis_name)
+        elif axis_name is None:
             mean, variance = jnp.mean(xc, reduce, keepdims=True), jnp.var(xc, reduce, keepdims=True)
         else:  # two passes, as jnp.var: the global mean first, then the mean squared deviation from it
             mean = jax.lax.pmean(jnp.mean(xc, reduce, keepdims=True), axis_name)

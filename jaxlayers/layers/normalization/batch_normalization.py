@@ -45,6 +45,7 @@ class BatchNormalization(WeightedLayer):
     """
 
     supports_masking = True  # as Keras's: a mask passes through
+    takes_mask = True  # training statistics over the unmasked steps
 
     keeps_grid = True  # at inference it is elementwise, whatever its axis
     input_sizes = {"num_features": "the size of the features axis (x.shape[axis])."}
@@ -88,9 +89,10 @@ class BatchNormalization(WeightedLayer):
                 "moving_variance": Weight(shape, self.moving_variance_initializer, "batch_stats")}
 
     def call(self, x: jax.Array, gamma: jax.Array | None, beta: jax.Array | None, moving_mean: jax.Array,
-             moving_variance: jax.Array, training: bool) -> tuple[jax.Array, dict[str, jax.Array]]:
+             moving_variance: jax.Array, training: bool, mask: jax.Array | None = None
+             ) -> tuple[jax.Array, dict[str, jax.Array]]:
         x, gamma, beta = self.promote(x, gamma, beta)
         y, mean, variance = F.batch_norm(x, moving_mean, moving_variance, gamma, beta, training=training,
                                          axis=feature_axis(self.axis, x.ndim), momentum=self.momentum,
-                                         epsilon=self.epsilon, axis_name=self.axis_name)
+                                         epsilon=self.epsilon, axis_name=self.axis_name, mask=mask)
         return y, ({"moving_mean": mean, "moving_variance": variance} if training else {})
