@@ -364,3 +364,39 @@ def test_sliding_window_needs_a_time_axis(rng):
     q = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
     with pytest.raises(ValueError, match="`sliding_window` need"):
         L.MultiHeadAttention(2, 3, sliding_window=2).init(jax.random.key(0), q, q)
+
+
+# ------------------------------------------------------------------ the fused path's numbers
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+@pytest.mark.parametrize("heads, kv_heads", [(4, 4), (4, 2), (3, 1)])
+def test_attend_computes_dot_product_attentions_numbers(dtype, heads, kv_heads, rng):
+    """`attend`'s fused path (no scores, no dropout) against `jax.nn.dot_product_attention` (Keras's JAX backend):
+    query groups, a fully masked row (uniform weights), batch 1 and odd lengths, a NaN, under vmap and grad."""
+    from jaxlayers.functional.multi_head_attention import attend
+
+    tol = dict(rtol=2e-2, atol=2e-2) if dtype == jnp.bfloat16 else dict(rtol=1e-5, atol=1e-6)
+    for batch, tq, ts in ((2, 5, 7), (1, 3, 1)):
+        q = jnp.asarray(rng.standard_normal((batch, tq, heads, 6)), dtype)
+        k = jnp.asarray(rng.standard_normal((batch, ts, kv_heads, 6)), dtype)
+        v = jnp.asarray(rng.standard_normal((batch, ts, kv_heads, 6)), dtype)
+        mask = rng.uniform(size=(batch, tq, ts)) > 0.3
+        mask[0, 0] = False
+        for m in (None, jnp.asarray(mask)):
+            want = jax.nn.dot_product_attention(q, k, v, mask=None if m is None else m[:, None], scale=6 ** -0.5)
+            got, _ = attend(q, k, v, m)
+            assert got.dtype == want.dtype
+            np.testing.assert_allclose(np.asarray(got, np.float32), np.asarray(want, np.float32), **tol)
+    q_nan = q.at[0, 0, 0, 0].set(jnp.nan)
+    got, want = attend(q_nan, k, v, None)[0], jax.nn.dot_product_attention(q_nan, k, v, scale=6 ** -0.5)
+    np.testing.assert_array_equal(np.isnan(np.asarray(got, np.float32)), np.isnan(np.asarray(want, np.float32)))
+    batched = jax.vmap(lambda q: attend(q, k, v, None)[0])(jnp.stack([q, q * 2]))
+    np.testing.assert_allclose(np.asarray(batched[1], np.float32), np.asarray(jax.nn.dot_product_attention(
+        q * 2, k, v, scale=6 ** -0.5), np.float32), **tol)
+    if dtype == jnp.float32:
+        grads = [jax.grad(lambda q, k, v: jnp.sum(jnp.sin(f(q, k, v))), argnums=(0, 1, 2))(q, k, v) for f in (
+            lambda q, k, v: attend(q, k, v, jnp.asarray(mask))[0],
+            lambda q, k, v: jax.nn.dot_product_attention(q, k, v, mask=jnp.asarray(mask)[:, None], scale=6 ** -0.5))]
+        for a, b in zip(*grads):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)

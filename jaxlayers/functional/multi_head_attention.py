@@ -151,14 +151,48 @@ def masked_softmax(logits: jax.Array, mask: jax.Array | None, axis: int | tuple[
     return jnp.where(mask, jax.nn.softmax(jnp.where(mask, logits, big), axis=axis), 0.0)
 
 
+def _fused_numbers(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None, scale: float) -> jax.Array:
+    """`jax.nn.dot_product_attention`'s XLA computation (Keras's fused path), written without its per-group
+    `vmap` and layout changes: logits of the scaled query in at least float32, masked to -0.7 * the float max
+    (fully masked rows get uniform weights), a float32 softmax in the key's dtype, then the values.
+
+    Args:
+        q: (batch, T, heads, key_dim).
+        k: (batch, S, kv_heads, key_dim), heads a multiple of kv_heads.
+        v: (batch, S, kv_heads, value_dim).
+        mask: (batch or 1, T, S) bool, or None.
+        scale: the logits' factor.
+
+    Returns:
+        (batch, T, heads, value_dim).
+    """
+    batch, tq, heads, size = q.shape
+    groups = heads // k.shape[2]
+    logits_dtype = jnp.promote_types(q.dtype, jnp.float32)
+    q = q * jnp.asarray(scale, q.dtype)  # on the smaller operand (equal but for rounding)
+    if groups == 1:  # the layout Flax's attention uses, which XLA:CPU runs with the fewest copies
+        logits = jnp.einsum("bthd,bshd->bhts", q, k, preferred_element_type=logits_dtype)
+    else:
+        grouped = q.reshape(batch, tq, k.shape[2], groups, size)
+        logits = jnp.einsum("btkgd,bskd->bkgts", grouped, k, preferred_element_type=logits_dtype)
+    if mask is not None:
+        big = -0.7 * min(float(jnp.finfo(logits_dtype).max), float(jnp.finfo(jnp.float32).max))
+        logits = jnp.where(mask[:, None] if groups == 1 else mask[:, None, None], logits,
+                           jnp.asarray(big, logits_dtype))
+    probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(k.dtype)
+    if groups == 1:
+        return jnp.einsum("bhts,bshd->bthd", probs, v)
+    return jnp.einsum("bkgts,bskd->btkgd", probs, v).reshape(batch, tq, heads, v.shape[-1])
+
+
 def attend(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None, *, dropout: float = 0.0,
            rng_key: jax.Array | None = None, return_attention_scores: bool = False,
            implementation: str | None = None) -> tuple[jax.Array, jax.Array | None]:
     """Scaled dot-product attention of projected heads, Keras's way (key/value heads shared by query groups).
 
-    Without scores and dropout it runs `jax.nn.dot_product_attention` (as Keras's JAX backend;
-    fully masked rows get uniform weights), else einsum and a softmax whose masked weights are
-    zeros (as Keras's).
+    Without scores and dropout it computes `jax.nn.dot_product_attention`'s numbers (as Keras's
+    JAX backend; fully masked rows get uniform weights; its cuDNN kernel for `implementation`),
+    else einsum and a softmax whose masked weights are zeros (as Keras's).
 
     Args:
         q: (batch, T, heads, key_dim).
@@ -176,10 +210,12 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None, *, 
     """
     scale = 1.0 / math.sqrt(q.shape[-1])
     explicit = dropout > 0 or return_attention_scores  # Keras's einsum path: masked weights are zeros
-    if not explicit and k.shape[-1] == v.shape[-1]:
+    if not explicit and k.shape[-1] == v.shape[-1] and implementation is not None:
         context = jax.nn.dot_product_attention(q, k, v, mask=None if mask is None else mask[:, None], scale=scale,
                                                implementation=implementation)
         return context, None
+    if not explicit and k.shape[-1] == v.shape[-1]:
+        return _fused_numbers(q, k, v, mask, scale), None
     repeats = q.shape[2] // k.shape[2]
     k, v = jnp.repeat(k, repeats, axis=2), jnp.repeat(v, repeats, axis=2)
     logits = jnp.einsum("aecd,abcd->acbe", k, q * jnp.asarray(scale, q.dtype))
