@@ -95,11 +95,13 @@ def error(got, want) -> float:
 # Training mode normalises by the batch's statistics, of 8 images at a few cells per channel deep
 # in a network: float32 rounding (the two sides sum in other orders) is amplified where a channel's
 # batch variance is small, to ~1e-4 of the scale at the output of 50 such layers (ResNet50) and to
-# ~1e-3 in the deepest EfficientNets, where Keras's own output moves as much for input noise of 1e-7.
-# So training mode is held to 1e-3, or to 5 times that noise of Keras's own where larger (a wrong
-# statistic or formula is off by far more), and the noise itself to 2e-3 (else the check says nothing).
+# ~1e-3 in the deepest EfficientNets and ResNets, where Keras's own output moves as much for input
+# noise of 1e-7.
+# So training mode is held to 1e-3, or to 5 times that noise of Keras's own where larger, and the
+# noise itself to 1e-2 (ResNet152's is 3.9e-3), so the limit stays under 5e-2: a wrong statistic or
+# formula (the unbiased variance of 8 values, say, off by 1/8) is off by more.
 TRAIN_TOL = 1e-3
-NOISE_LIMIT = 2e-3
+NOISE_LIMIT = 1e-2
 
 
 def keras_noise(model: keras.Model, x: np.ndarray, rng: np.random.Generator) -> float:
