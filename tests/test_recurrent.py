@@ -204,11 +204,16 @@ def test_from_keras_masking_and_simple_rnn(rng):
     close(to_keras(module, variables, (None, 6, 3))(x), expected)
 
 
-def test_from_keras_refuses_masks_it_cannot_carry():
+def test_from_keras_masked_batch_normalization_converts_and_stateful_is_refused(rng):
+    """A masked BatchNormalization before an LSTM converts (its masked training statistics: tests/test_masks.py);
+    a stateful LSTM is refused."""
     model = keras_model([keras.layers.Embedding(12, 4, mask_zero=True), keras.layers.Dense(3),
                          keras.layers.BatchNormalization(), keras.layers.LSTM(5)], (7,), "int32")
-    with pytest.raises(ValueError, match="'batch_normalization.*takes the mask of an Embedding"):
-        from_keras(model)
+    ids = rng.integers(1, 12, (4, 7)).astype(np.int32)
+    ids[:, 5:], ids[1, 2:] = 0, 0
+    module, variables = from_keras(model)
+    np.testing.assert_allclose(np.asarray(module.apply(variables, ids)), model.predict(ids, verbose=0),
+                               rtol=1e-5, atol=1e-5)
     model = keras.Sequential([keras.Input(batch_shape=(2, 4, 2)), keras.layers.LSTM(3, stateful=True)])
     with pytest.raises(ValueError, match="stateful"):
         from_keras(model)
