@@ -247,8 +247,8 @@ def test_errors(monkeypatch):
         from_keras(keras.Model([i, m], lstm))
     e = KL.Embedding(5, 3, mask_zero=True)(i)
     _, h = KL.GRU(2, return_state=True)(e)
-    given = KL.GRU(2, name="gru")(e, initial_state=[h], mask=e._keras_mask)
-    with pytest.raises(ValueError, match="'gru' .*mask= beside other tensor arguments"):
+    given = KL.GRU(2, name="given_gru")(e, initial_state=[h], mask=e._keras_mask)  # not Keras's own "gru"
+    with pytest.raises(ValueError, match="'given_gru' .*mask= beside other tensor arguments"):
         from_keras(keras.Model(i, given))
     q, v = keras.Input((4, 6)), keras.Input((5, 6))
     model = keras.Model([q, v], KL.Attention(name="att")([q, v], use_causal_mask=True))

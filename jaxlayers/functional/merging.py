@@ -60,10 +60,10 @@ def _step_masks(xs: list[jax.Array], masks: Sequence[jax.Array | None], what: st
 
 def _masked_extreme(op: Callable[[jax.Array, jax.Array], jax.Array], inputs: Sequence[jax.Array],
                     masks: Sequence[jax.Array | None] | None, what: str) -> jax.Array:
-    """Keras's masked `Maximum`/`Minimum`: a masked operand takes the value so far, a masked value so far the
-    operand's, while every input so far has a mask."""
+    """Keras's (masked) `Maximum`/`Minimum`: a masked operand takes the value so far, a masked value so far the
+    operand's, while every input so far has a mask; without masks, the plain elementwise op."""
     xs = _check_list(inputs, what)
-    steps = _step_masks(xs, masks, what)
+    steps = [None] * len(xs) if masks is None else _step_masks(xs, masks, what)
     if all(m is None for m in steps):
         return _elementwise(op, xs, what)
     out, out_mask = xs[0], None
@@ -182,8 +182,6 @@ def maximum(inputs: Sequence[jax.Array], masks: Sequence[jax.Array | None] | Non
         ValueError: no inputs, different batch sizes, shapes that do not broadcast, or masks
             not one per input of its shape.
     """
-    if masks is None:
-        return _elementwise(jnp.maximum, inputs, "maximum")
     return _masked_extreme(jnp.maximum, inputs, masks, "maximum")
 
 
@@ -206,8 +204,6 @@ def minimum(inputs: Sequence[jax.Array], masks: Sequence[jax.Array | None] | Non
         ValueError: no inputs, different batch sizes, shapes that do not broadcast, or masks
             not one per input of its shape.
     """
-    if masks is None:
-        return _elementwise(jnp.minimum, inputs, "minimum")
     return _masked_extreme(jnp.minimum, inputs, masks, "minimum")
 
 

@@ -152,8 +152,8 @@ def masked_softmax(logits: jax.Array, mask: jax.Array | None, axis: int | tuple[
 
 
 def _fused_numbers(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None, scale: float) -> jax.Array:
-    """`jax.nn.dot_product_attention`'s XLA computation (Keras's fused path), written without its per-group
-    `vmap` and layout changes: logits of the scaled query in at least float32, masked to -0.7 * the float max
+    """`jax.nn.dot_product_attention`'s XLA computation (Keras's fused path; also for value_dim != key_dim,
+    which that function refuses), written without its per-group `vmap` and layout changes: logits of the scaled query in at least float32, masked to -0.7 * the float max
     (fully masked rows get uniform weights), a float32 softmax in the key's dtype, then the values.
 
     Args:
@@ -214,15 +214,12 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None, *, 
         context = jax.nn.dot_product_attention(q, k, v, mask=None if mask is None else mask[:, None], scale=scale,
                                                implementation=implementation)
         return context, None
-    if not explicit and k.shape[-1] == v.shape[-1]:
+    if not explicit:
         return _fused_numbers(q, k, v, mask, scale), None
     repeats = q.shape[2] // k.shape[2]
     k, v = jnp.repeat(k, repeats, axis=2), jnp.repeat(v, repeats, axis=2)
     logits = jnp.einsum("aecd,abcd->acbe", k, q * jnp.asarray(scale, q.dtype))
-    if explicit or mask is None:
-        weights = masked_softmax(logits, None if mask is None else mask[:, None])
-    else:  # value_dim != key_dim without scores: the fused op's numbers (fully masked rows uniform)
-        weights = jax.nn.softmax(jnp.where(mask[:, None], logits, -0.7 * jnp.finfo(logits.dtype).max), axis=-1)
+    weights = masked_softmax(logits, None if mask is None else mask[:, None])
     scores = weights if return_attention_scores else None
     if dropout and rng_key is not None:
         weights = _dropout(weights, dropout, rng_key)

@@ -307,9 +307,7 @@ def _check_masks(model: Any, calls: list[_Call], num_inputs: int) -> None:
         if definition is not None and definition.argument_masks:  # each argument's, off the tensors
             check_read(call, k, [a.tensor if isinstance(a, Item) else a for a in whole.args
                                  if not isinstance(a, tuple) and pick(ours, a) is not None], True)
-        elif type(layer).__name__ in _OFF_TENSOR:  # reads its operands' masks off them
-            check_read(call, k, masked_first, True)
-        elif definition is not None and definition.takes_mask and masked_first:  # `mask=`
+        elif definition is not None and definition.takes_mask and masked_first:  # `mask=` (a merge's: its operands')
             ours_recorded = _records_mask(call.edge)
             if ours_recorded != call.recorded_mask or not ours_recorded:
                 check_read(call, k, masked_first, not ours_recorded and not call.recorded_mask)
