@@ -26,7 +26,7 @@ import jaxlayers.functional as F
 from jaxlayers import linen as L
 from jaxlayers import nnx as J
 from jaxlayers import padding as P
-from jaxlayers.functional import _lowering
+from jaxlayers.functional import _depthwise_shift, _lowering
 from jaxlayers.keras import from_keras, to_keras
 
 try:
@@ -142,6 +142,58 @@ def test_forward_mode_and_vmap(case):
     loss = [jax.jit(jax.grad(lambda k, m=modes: jnp.sum(jax.vmap(_op(case, m), (0, None))(xs, k) ** 2)))(kernel)
             for modes in (SHIFT, LAX)]
     np.testing.assert_allclose(np.asarray(loss[0]), np.asarray(loss[1]), **GRAD_TOL)
+
+
+CHUNKED = [dict(case, batch=batch) for case, batch in zip(CASES[-2:] + CASES[:3], (5, 4, 3, 1, 7))] + [
+    # every tap of the first row and column reads only padding: empty slices, zero-padded
+    dict(kernel=(1, 2), strides=(3, 2), dilation=(1, 1), padding=((2, 2), (3, 0)), sizes=(1, 2), channels=2,
+         multiplier=1, batch=3),
+]
+
+
+@pytest.mark.parametrize("case", CHUNKED, ids=[f"{i}_b{c['batch']}" for i, c in enumerate(CHUNKED)])
+def test_the_kernel_gradient_in_chunks_equals_the_lax_path(case, monkeypatch):
+    """`_kernel_tangent` two images at a time (a byte budget of 1): whole chunks, a
+    remainder, batch 1; reverse and forward mode, vmap and bfloat16."""
+    monkeypatch.setattr(_depthwise_shift, "CHUNK_BYTES", 1)
+    x, kernel, bias = _arrays(case, 7)
+    shift, direct = _op(case, SHIFT), _op(case, LAX)
+    cotangent = np.random.default_rng(8).uniform(-1, 1, jax.eval_shape(direct, x, kernel).shape).astype(np.float32)
+    (y, grads), (y_lax, grads_lax) = _outs_and_vjps((shift, direct), (x, kernel, bias), cotangent)
+    np.testing.assert_allclose(np.asarray(y), np.asarray(y_lax), **VALUE_TOL)
+    for g, g_lax in zip(grads, grads_lax, strict=True):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(g_lax), **GRAD_TOL)
+    _, dkernel, _ = _arrays(case, 9)
+    tangents = [jax.jit(lambda k, dk, m=m: jax.jvp(lambda k: m(x, k), (k,), (dk,))[1])(kernel, dkernel)
+                for m in (shift, direct)]
+    np.testing.assert_allclose(np.asarray(tangents[0]), np.asarray(tangents[1]), **VALUE_TOL)
+    xs = np.stack([x, -x])
+    vmapped = [jax.jit(jax.grad(lambda k, m=m: jnp.sum(jax.vmap(m, (0, None))(xs, k) ** 2)))(kernel)
+               for m in (shift, direct)]
+    np.testing.assert_allclose(np.asarray(vmapped[0]), np.asarray(vmapped[1]), **GRAD_TOL)
+    low = [jax.jit(jax.grad(lambda k, m=m: jnp.sum(m(x.astype(jnp.bfloat16), k).astype(jnp.float32) * cotangent)))(
+        kernel.astype(jnp.bfloat16)) for m in (shift, direct)]
+    assert low[0].dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(low[0], np.float32), np.asarray(low[1], np.float32), rtol=2 ** -6,
+                               atol=2e-2)
+
+
+@pytest.mark.parametrize("spec", ["b, 9, 7, 4", "b, h, w, 4"])
+def test_jax_export_of_the_kernel_gradient_with_symbolic_sizes(spec, monkeypatch):
+    """A symbolic batch keeps the shift sum (one chunk); symbolic spatial sizes take the lax path."""
+    monkeypatch.setattr(_depthwise_shift, "CHUNK_BYTES", 1)
+    kernel = np.random.default_rng(10).uniform(-1, 1, (3, 3, 4, 2)).astype(np.float32)
+
+    def grad(x, k):
+        return jax.grad(lambda k: jnp.sum(jnp.sin(F.depthwise_conv(x, k, strides=2, padding="same"))))(k)
+
+    exported = jax.export.export(jax.jit(grad))(
+        jax.ShapeDtypeStruct(jax.export.symbolic_shape(spec), jnp.float32), kernel)
+    assert ("feature_group_count" in exported.mlir_module()) == ("h" in spec)
+    x = np.random.default_rng(11).uniform(-1, 1, (5, 9, 7, 4)).astype(np.float32)
+    with _lowering.forced(**LAX):
+        want = jax.jit(grad)(x, kernel)
+    np.testing.assert_allclose(np.asarray(exported.call(x, kernel)), np.asarray(want), **GRAD_TOL)
 
 
 def test_bfloat16_is_accumulated_in_float32():

@@ -2,9 +2,11 @@
 
 On a 4-device mesh ("data",) with `jax.set_mesh`, a batch-sharded input keeps its
 sharding through block max/avg pooling, max_pool_with_indices/max_unpool, the sub-pixel
-transposed conv and nearest upsampling (the fast path still taken, checked on the
-lowered HLO), with the values and gradients of the unsharded run; an input sharded off
-its batch axis (on channels here) takes the plain path, with the same numbers.
+transposed conv, the depthwise shift sum and nearest upsampling (the fast path still
+taken, checked on the lowered HLO), with the values and gradients of the unsharded run;
+the depthwise kernel gradient (summed in chunks of the batch when unsharded) is the
+unsharded one; an input sharded off its batch axis (on channels here) takes the plain
+path, with the same numbers.
 
 XLA_FLAGS must be set before JAX starts, so the checks run in one subprocess (this file
 run as a script, forcing 4 host devices) and the tests read its report.
@@ -25,6 +27,7 @@ C = 4  # channels, sharded over the 4 devices in the off-batch case
 
 
 def _cases() -> dict:
+    import jax
     import jax.numpy as jnp
 
     import jaxlayers.functional as F
@@ -33,6 +36,10 @@ def _cases() -> dict:
     k_t = jnp.asarray(rng.standard_normal((3, 3, 5, C)).astype(np.float32))
     k_t1 = jnp.asarray(rng.standard_normal((4, 3, C)).astype(np.float32))
     k_shift = jnp.asarray(rng.standard_normal((2, 2, C, 1)).astype(np.float32))
+    k_dw = jnp.asarray(rng.standard_normal((3, 3, C, 2)).astype(np.float32))
+
+    def depthwise_kernel_grad(x):  # the kernel gradient is a sum over the batch (in chunks when unsharded)
+        return jax.grad(lambda k: jnp.sum(jnp.sin(F.depthwise_conv(x, k, padding="same"))))(k_dw)
     pool = functools.partial
     # name -> (op, input shape, dtype, special input, HLO text the fast path has none of)
     return {
@@ -61,6 +68,9 @@ def _cases() -> dict:
         "conv_transpose1d-s2": (pool(F.conv_transpose, kernel=k_t1, strides=2), (4, 9, C), "float32", False,
                                 "lhs_dilation"),
         "conv-few-filters": (pool(F.conv, kernel=k_shift, padding="same"), (4, 9, 7, C), "float32", False, None),
+        "depthwise-s2-same": (pool(F.depthwise_conv, kernel=k_dw, strides=2, padding="same"), (4, 9, 7, C),
+                              "float32", True, "feature_group_count"),
+        "depthwise-kernel-grad": (depthwise_kernel_grad, (8, 9, 7, C), "float32", False, "feature_group_count"),
         "upsample-nearest": (pool(F.upsample, size=(2, 3)), (4, 9, 7, C), "float32", True, "gather"),
         "upsample-nearest-uint8": (pool(F.upsample, size=2), (4, 5, 7, C), "uint8", True, "gather"),
         "upsample-bilinear": (pool(F.upsample, size=2, method="bilinear"), (4, 5, 7, C), "float32", False, None),
@@ -86,7 +96,10 @@ def _report() -> dict:
     from jax.sharding import AxisType
     from jax.sharding import PartitionSpec as P
 
+    from jaxlayers.functional import _depthwise_shift
+
     assert jax.device_count() == DEVICES
+    _depthwise_shift.CHUNK_BYTES = 1  # unsharded, the kernel gradient is summed two images at a time
     mesh = jax.make_mesh((DEVICES,), ("data",), axis_types=(AxisType.Explicit,))
 
     def loss(fn, x):
@@ -140,7 +153,9 @@ def report() -> dict:
 NAMES = ["max_pool-2", "max_pool-2-same", "max_pool-3x2-int32", "max_pool-2-bfloat16", "max_pool-3-2-same-overlapping",
          "avg_pool-2-same", "max_pool1d-3", "max_pool_with_indices-2-same", "max_pool_with_indices-3-2-overlapping",
          "max_unpool-2-same", "max_unpool-3-2-overlapping", "conv_transpose-s2-same", "conv_transpose-s3-valid",
-         "conv_transpose1d-s2", "conv-few-filters", "upsample-nearest", "upsample-nearest-uint8", "upsample-bilinear"]
+         "conv_transpose1d-s2", "conv-few-filters", "depthwise-s2-same", "upsample-nearest", "upsample-nearest-uint8",
+         "upsample-bilinear"]
+REPLICATED = ["depthwise-kernel-grad"]  # a result summed over the batch
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -156,8 +171,9 @@ def test_batch_sharded_input_keeps_its_sharding_and_numbers(report, name):
         assert entry["fast_path"], "the fast path gave way"
 
 
-# lax's own convolutions refuse a channel-sharded input without `out_sharding`.
-@pytest.mark.parametrize("name", [name for name in NAMES if not name.startswith("conv")])
+# lax's own convolutions refuse a channel-sharded input without `out_sharding` (a
+# depthwise conv sharded off its batch axis takes the lax path).
+@pytest.mark.parametrize("name", [name for name in NAMES if not name.startswith(("conv", "depthwise"))])
 def test_input_sharded_on_channels_gives_the_same_numbers(report, name):
     entry = report[f"{name}/channels"]
     assert "error" not in entry, entry.get("error")
@@ -165,8 +181,17 @@ def test_input_sharded_on_channels_gives_the_same_numbers(report, name):
     assert entry.get("grads", True), entry["grad_error"]
 
 
+@pytest.mark.parametrize("name", REPLICATED)
+def test_a_batch_sum_of_a_batch_sharded_input_gives_the_same_numbers(report, name):
+    entry = report[f"{name}/batch"]
+    assert "error" not in entry, entry.get("error")
+    assert entry["values"]
+    assert entry["grad_error"] < 1e-4  # a second derivative, summed in another order
+    assert entry["fast_path"], "the fast path gave way"
+
+
 def test_every_case_is_tested():
-    assert NAMES == list(_cases())
+    assert sorted(NAMES + REPLICATED) == sorted(_cases())
 
 
 if __name__ == "__main__":

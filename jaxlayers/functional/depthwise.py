@@ -10,7 +10,7 @@ from jaxlayers._args import IntOrSeq, as_tuple, positive_int
 from jaxlayers._args import dilation_rate as resolve_dilation
 from jaxlayers.functional import _depthwise_shift, _lowering
 from jaxlayers.functional._checks import (
-    add_bias, check_bias, check_channels, check_input, check_kernel, check_precision, promote,
+    add_bias, batch_sharded_at_most, check_bias, check_channels, check_input, check_kernel, check_precision, promote,
 )
 from jaxlayers.functional.conv import PADDINGS, _direct, conv
 
@@ -62,7 +62,8 @@ def depthwise_conv(
     `c*m .. c*m + m - 1` (Keras's order). The general path is one grouped
     `lax.conv_general_dilated` (a group per channel); on the backends where it measured
     faster (`_lowering`, "depthwise_shift") the equivalent sum of the taps' shifted input
-    slices times their kernel rows runs instead (`_depthwise_shift`).
+    slices times their kernel rows runs instead (`_depthwise_shift`), unless `x` has
+    symbolic spatial sizes or is explicitly sharded off its batch axis.
 
     Args:
         x: (batch, *spatial, C).
@@ -92,7 +93,8 @@ def depthwise_conv(
     check_bias(bias, channels * multiplier, shape)
     pairs, strides, dilation = _window(x, shape, strides, padding, dilation_rate)
     x, kernel, bias = promote(x, kernel, bias)
-    if _lowering.use("depthwise_shift", _depthwise_shift.worthwhile(kernel_size)):
+    sliced = pad.static(x.shape[1:-1]) and batch_sharded_at_most(x)
+    if _lowering.use("depthwise_shift", _depthwise_shift.worthwhile(kernel_size), applicable=sliced):
         y = _depthwise_shift.depthwise_shift_sum(x, kernel, strides, dilation, pairs)
     else:
         y = _direct(x, kernel.reshape(*kernel_size, 1, channels * multiplier),
