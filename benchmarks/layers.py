@@ -297,13 +297,15 @@ def torch_contender(op: Op, shape: tuple[int, ...], dtype: str, backward: bool,
 # ----------------------------------------------------------------------- run
 
 
+GROUPS = ("autoencoder", "mobilenetv2", "large")
+
+
 def run(size: str, platform: str, repeats: int, min_sample_s: float, log: Callable[[str], None] = print,
-        deadline: Deadline | None = None) -> list[dict]:
-    """Every case as JSON-ready records, most telling first: forward+backward at the
-    autoencoder shapes (float32, then bfloat16 on accelerators), then MobileNetV2's
+        deadline: Deadline | None = None, groups: tuple[str, ...] = GROUPS) -> list[dict]:
+    """Every case of `groups` as JSON-ready records, most telling first: forward+backward at
+    the autoencoder shapes (float32, then bfloat16 on accelerators), then MobileNetV2's
     depthwise convs, then the large shape, then forward (smoke: forward+backward
-    only); cases left when `deadline`
-    passes are recorded as skipped."""
+    only); cases left when `deadline` passes are recorded as skipped."""
     import jax.numpy as jnp
 
     dtypes = ["float32"] + (["bfloat16"] if platform in ("gpu", "tpu") else [])
@@ -311,7 +313,7 @@ def run(size: str, platform: str, repeats: int, min_sample_s: float, log: Callab
     records = []
     cases = case_shapes(size)
     order = [(backward, dtype, case, op, shape) for backward in ((True,) if size == "smoke" else (True, False))
-             for group in ("autoencoder", "mobilenetv2", "large") for dtype in dtypes
+             for group in groups for dtype in dtypes
              for case, op, shape in cases if case == group]
     for backward, dtype, case, op, shape in order:
         mode = "fwd+bwd" if backward else "fwd"

@@ -17,6 +17,9 @@ def render(result: dict, markdown: bool = False) -> str:
     lines += [f"Note: {n}" for n in result.get("notes", [])]
     if "layers" in result:
         lines += ["", "Layers (median over repeats; 'jl speedup' = contender / jaxlayers time)", layers_table(result["layers"])]
+    if "depthwise" in result:
+        lines += ["", "MobileNetV2's depthwise convs (median over repeats; 'jl speedup' = contender / jaxlayers time)",
+                  layers_table(result["depthwise"])]
     if "sequence" in result:
         lines += ["", "Sequence layers, forward+backward (median over repeats; 'jl speedup' = contender / jaxlayers "
                   "time; input: batch, time, features, units (attention: batch, tokens, heads, key_dim))",

@@ -4,13 +4,14 @@
     python -m benchmarks.run --quick              # a minute or two on 2 CPU cores
     python -m benchmarks.run --only layers --json out.json
     python -m benchmarks.run --only sequence      # LSTM, GRU, MultiHeadAttention fwd+bwd
+    python -m benchmarks.run --only depthwise     # the layers part's MobileNetV2 depthwise convs alone
     python -m benchmarks.run --only quality       # benchmarks.quality (minutes)
     python -m benchmarks.run --quick --only applications   # MobileNetV2 training
     python -m benchmarks.run --only rnn --mnist-dir DIR   # the RNN guide's classifier: jaxlayers, keras, torch
     python -m benchmarks.run --device gpu --only fulljob --only training --only profile \
         --only applications --only layers --only sequence --mnist-dir DIR --budget 400   # benchmarks/accelerator.sh
 
-Parts: layers, sequence (LSTM, GRU and MultiHeadAttention forward+backward against Flax,
+Parts: layers, depthwise (the layers part's MobileNetV2 depthwise conv cases alone), sequence (LSTM, GRU and MultiHeadAttention forward+backward against Flax,
 Keras and torch: benchmarks.sequence), training, fulljob (50 epochs of each autoencoder
 on real MNIST, needs --mnist-dir), profile (a step's time op by op, jaxlayers and torch), applications
 (MobileNetV2 training: from_keras, Keras fit, torchvision), quality, rnn (benchmarks.rnn:
@@ -38,7 +39,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # allocator), but of less than its default 75%, leaving torch room.
 os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.5")
 
-PARTS = ("layers", "sequence", "training", "fulljob", "profile", "applications", "quality", "rnn")
+PARTS = ("layers", "depthwise", "sequence", "training", "fulljob", "profile", "applications", "quality", "rnn")
 PLATFORMS = {"cpu": "cpu", "gpu": "cuda", "tpu": "tpu"}  # --device -> JAX_PLATFORMS
 
 SETTINGS = {
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         "notes": contenders.missing_notes(),
     }
     variants = {"variants": cfg["variants"]} if "variants" in cfg else {}
-    if {"layers", "training", "applications"} & set(parts):
+    if {"layers", "depthwise", "training", "applications"} & set(parts):
         log("matmul peak ...")
         result["matmul_peak"] = machine.matmul_peak(n=512 if size == "smoke" else 2048 if size == "quick" else 4096)
     for part in parts:
@@ -126,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
 
             result["layers"] = layers.run(cfg["layer_size"], platform, cfg["layer_repeats"], cfg["min_sample_s"], log,
                                           deadline)
+        elif part == "depthwise":
+            from benchmarks import layers
+
+            result["depthwise"] = layers.run(cfg["layer_size"], platform, cfg["layer_repeats"], cfg["min_sample_s"],
+                                             log, deadline, groups=("mobilenetv2",))
         elif part == "sequence":
             from benchmarks import sequence
 

@@ -126,6 +126,24 @@ def test_every_sequence_contender_ran(smoke):
     assert "Sequence layers, forward+backward" in markdown and "MultiHeadAttention (self-attention)" in markdown
 
 
+def test_the_depthwise_part_runs_the_mobilenetv2_cases_alone(tmp_path):
+    """`--only depthwise --smoke`: the layers part's MobileNetV2 cases and nothing else, in a table of its own."""
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env.pop("KERAS_BACKEND", None)
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--only", "depthwise", "--smoke", "--json",
+                           str(tmp_path / "r.json"), "--markdown", str(tmp_path / "r.md")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert "layers" not in result and result["settings"]["parts"] == ["depthwise"]
+    assert {r["case"] for r in result["depthwise"]} == {"mobilenetv2"}
+    assert {r["op"] for r in result["depthwise"]} == {"dwconv", "dwconv_s2"}
+    for record in result["depthwise"]:
+        assert _expected(LAYER_CONTENDERS[record["op"]]) <= set(record["results"])
+        assert all(stats["error"] is None for stats in record["results"].values())
+    assert "MobileNetV2's depthwise convs" in (tmp_path / "r.md").read_text()
+
+
 def test_every_training_contender_ran(smoke):
     result, _, _ = smoke
     for record in result["training"]:

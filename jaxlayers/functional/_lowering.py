@@ -24,11 +24,11 @@ made per `jax.default_backend()` from measurements (benchmarks/RESULTS.md).
   (one group per channel), which XLA:CPU runs far below dense speed.
 
 Two limits on top of each rule (`jax.export`, explicit sharding): with symbolic spatial
-sizes the shift and tap sums give way (they slice by concrete sizes); under explicit
-sharding (`jax.sharding.AxisType.Explicit`) the reshape-based lowerings keep a
-batch-sharded input batch-sharded (`_checks.reshape`) and give way where the input is
-sharded off its batch axis, the shift sum (whose contraction merges the batch axis)
-wherever it is sharded.
+sizes the shift, tap and depthwise sums give way (they slice by concrete sizes); under
+explicit sharding (`jax.sharding.AxisType.Explicit`) the reshape-based lowerings and the
+depthwise sum keep a batch-sharded input batch-sharded (`_checks.reshape`) and give way
+where the input is sharded off its batch axis, the shift sum (whose contraction merges
+the batch axis) wherever it is sharded.
 
 A mode is "auto" (use where its own rule says it pays), "never", or, only through
 `forced` (tests and benchmarks), "always" (use wherever it applies).
