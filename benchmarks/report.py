@@ -15,11 +15,10 @@ def render(result: dict, markdown: bool = False) -> str:
         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
     ]
     lines += [f"Note: {n}" for n in result.get("notes", [])]
-    if "layers" in result:
-        lines += ["", "Layers (median over repeats; 'jl speedup' = contender / jaxlayers time)", layers_table(result["layers"])]
-    if "depthwise" in result:
-        lines += ["", "MobileNetV2's depthwise convs (median over repeats; 'jl speedup' = contender / jaxlayers time)",
-                  layers_table(result["depthwise"])]
+    for part, title in (("layers", "Layers"), ("depthwise", "MobileNetV2's depthwise convs")):
+        if part in result:
+            lines += ["", f"{title} (median over repeats; 'jl speedup' = contender / jaxlayers time)",
+                      layers_table(result[part])]
     if "sequence" in result:
         lines += ["", "Sequence layers, forward+backward (median over repeats; 'jl speedup' = contender / jaxlayers "
                   "time; input: batch, time, features, units (attention: batch, tokens, heads, key_dim))",

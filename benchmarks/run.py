@@ -122,16 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         result["matmul_peak"] = machine.matmul_peak(n=512 if size == "smoke" else 2048 if size == "quick" else 4096)
     for part in parts:
         log(f"{part} ({size}) ...")
-        if part == "layers":
+        if part in ("layers", "depthwise"):
             from benchmarks import layers
 
-            result["layers"] = layers.run(cfg["layer_size"], platform, cfg["layer_repeats"], cfg["min_sample_s"], log,
-                                          deadline)
-        elif part == "depthwise":
-            from benchmarks import layers
-
-            result["depthwise"] = layers.run(cfg["layer_size"], platform, cfg["layer_repeats"], cfg["min_sample_s"],
-                                             log, deadline, groups=("mobilenetv2",))
+            groups = layers.GROUPS if part == "layers" else ("mobilenetv2",)
+            result[part] = layers.run(cfg["layer_size"], platform, cfg["layer_repeats"], cfg["min_sample_s"], log,
+                                      deadline, groups=groups)
         elif part == "sequence":
             from benchmarks import sequence
 

@@ -102,22 +102,23 @@ def _kernel_tangent(x: jax.Array, dkernel: jax.Array, geo: Geometry) -> jax.Arra
     Its transpose, the kernel gradient, then reads each chunk's input and cotangent once
     for all taps from cache, instead of the whole arrays from memory once per tap; the
     chunks' sums are accumulated in `accumulation(x.dtype)`. Under explicit sharding
-    (a map cannot run over a sharded axis) and for a symbolic batch the whole batch is
-    one chunk.
+    (a map cannot run over a sharded axis), for a symbolic batch and where one chunk
+    holds the batch, it runs on the whole batch at once.
     """
     dkernel = dkernel.astype(accumulation(x.dtype))
-    if explicit_sharding(x) is not None or not pad.static([x.shape[0]]):
+    batch = x.shape[0]
+    if explicit_sharding(x) is not None or not pad.static([batch]):
         return _terms(x, dkernel, geo, spread=True)
-    batch, chunk = x.shape[0], _chunk(x, math.prod(dkernel.shape[-2:]), geo)
+    chunk = _chunk(x, math.prod(dkernel.shape[-2:]), geo)
+    if chunk >= batch:
+        return _terms(x, dkernel, geo, spread=True)
     whole = batch - batch % chunk
-    parts = []
-    if whole:
-        chunks = x[:whole].reshape(whole // chunk, chunk, *x.shape[1:])
-        ys = lax.map(jax.checkpoint(lambda part: _terms(part, dkernel, geo, spread=True)), chunks)
-        parts.append(ys.reshape(whole, *ys.shape[2:]))
+    chunks = x[:whole].reshape(whole // chunk, chunk, *x.shape[1:])
+    ys = lax.map(jax.checkpoint(lambda part: _terms(part, dkernel, geo, spread=True)), chunks)
+    parts = [ys.reshape(whole, *ys.shape[2:])]
     if whole < batch:
         parts.append(_terms(x[whole:], dkernel, geo, spread=True))
-    return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
+    return jnp.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
 def _chunk(x: jax.Array, channels: int, geo: Geometry) -> int:

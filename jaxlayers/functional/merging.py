@@ -44,8 +44,12 @@ def _elementwise(op: Callable[[jax.Array, jax.Array], jax.Array], inputs: Sequen
     return functools.reduce(op, xs)
 
 
-def _step_masks(xs: list[jax.Array], masks: Sequence[jax.Array | None], what: str) -> list[jax.Array | None]:
-    """Each input's mask (batch, ...) (its shape but the last axis) broadcast over the last axis, or None."""
+def _step_masks(xs: list[jax.Array], masks: Sequence[jax.Array | None] | None, what: str
+                ) -> list[jax.Array | None]:
+    """Each input's mask (batch, ...) (its shape but the last axis) broadcast over the last axis, or None
+    (all None for `masks=None`)."""
+    if masks is None:
+        return [None] * len(xs)
     if not isinstance(masks, (list, tuple)) or len(masks) != len(xs):
         raise ValueError(f"{what} `masks` must be a list of one mask (or None) per input ({len(xs)}), got "
                          f"{masks!r}.")
@@ -63,14 +67,11 @@ def _masked_extreme(op: Callable[[jax.Array, jax.Array], jax.Array], inputs: Seq
     """Keras's (masked) `Maximum`/`Minimum`: a masked operand takes the value so far, a masked value so far the
     operand's, while every input so far has a mask; without masks, the plain elementwise op."""
     xs = _check_list(inputs, what)
-    steps = [None] * len(xs) if masks is None else _step_masks(xs, masks, what)
+    steps = _step_masks(xs, masks, what)
     if all(m is None for m in steps):
         return _elementwise(op, xs, what)
-    out, out_mask = xs[0], None
-    for k, (x, m) in enumerate(zip(xs, steps)):
-        if k == 0:
-            out_mask = m
-            continue
+    out, out_mask = xs[0], steps[0]
+    for x, m in zip(xs[1:], steps[1:]):
         if m is not None:
             x = jnp.where(m, x, out)
         if out_mask is not None:
@@ -133,8 +134,6 @@ def multiply(inputs: Sequence[jax.Array], masks: Sequence[jax.Array | None] | No
         ValueError: no inputs, different batch sizes, shapes that do not broadcast, or masks
             not one per input of its shape.
     """
-    if masks is None:
-        return _elementwise(jnp.multiply, inputs, "multiply")
     xs = _check_list(inputs, "multiply")
     steps = _step_masks(xs, masks, "multiply")
     if all(m is None for m in steps):
