@@ -226,6 +226,81 @@ def test_nan_and_infinities_reach_the_same_cells(where):
     np.testing.assert_allclose(np.asarray(y), np.asarray(y_lax), **VALUE_TOL)  # NaN where NaN, same infinities
 
 
+INPUT_GRADIENT = [
+    dict(kernel=(3, 3), strides=(2, 2), dilation=(1, 1), padding="same", sizes=(8, 8), channels=4, multiplier=1,
+         batch=2),  # MobileNetV2's stride-2 depthwise: four phases
+    dict(kernel=(3, 3), strides=(1, 1), dilation=(1, 1), padding="valid", sizes=(7, 6), channels=3, multiplier=1,
+         batch=1),
+    dict(kernel=(3, 2), strides=(3, 2), dilation=(2, 1), padding="same", sizes=(11, 7), channels=2, multiplier=3,
+         batch=1),  # odd sizes, uneven phases, dilation with stride
+    dict(kernel=(3,), strides=(4,), dilation=(1,), padding=((5, 0),), sizes=(2,), channels=2, multiplier=2,
+         batch=2),  # stride past the input, a tap in padding only
+    # every tap reads only padding: the input gradient is zero
+    dict(kernel=(2,), strides=(3,), dilation=(1,), padding=((2, 0),), sizes=(1,), channels=2, multiplier=1,
+         batch=2),
+]
+
+
+@pytest.mark.parametrize("case", INPUT_GRADIENT, ids=[f"{i}_s{c['strides']}" for i, c in enumerate(INPUT_GRADIENT)])
+def test_the_input_gradient_through_a_batchnorm_equals_the_lax_path(case):
+    """The input's tangent as a scatter (`_scattered`): its transpose under a BatchNorm and
+    ReLU6 (the cotangent's producers, fused into it), forward mode, vmap and bfloat16."""
+    x, kernel, bias = _arrays(case, 11)
+
+    def block(op):
+        def f(x):
+            y = op(x, kernel, bias)
+            axes = tuple(range(y.ndim - 1))
+            mean = y.mean(axes)
+            return jnp.clip((y - mean) * jax.lax.rsqrt(((y - mean) ** 2).mean(axes) + 1e-3), 0.0, 6.0)
+        return f
+
+    shift, direct = block(_op(case, SHIFT)), block(_op(case, LAX))
+    cotangent = np.random.default_rng(12).uniform(-1, 1, jax.eval_shape(direct, x).shape).astype(np.float32)
+    grads = [jax.jit(lambda x, f=f: jax.vjp(f, x)[1](cotangent)[0])(x) for f in (shift, direct)]
+    np.testing.assert_allclose(np.asarray(grads[0]), np.asarray(grads[1]), **GRAD_TOL)
+    if case["sizes"] == (1,):
+        np.testing.assert_array_equal(np.asarray(grads[0]), 0.0)
+    dx = _arrays(case, 13)[0]
+    tangents = [jax.jit(lambda x, dx, m=m: jax.jvp(lambda x: m(x, kernel), (x,), (dx,))[1])(x, dx)
+                for m in (_op(case, SHIFT), _op(case, LAX))]
+    np.testing.assert_allclose(np.asarray(tangents[0]), np.asarray(tangents[1]), **VALUE_TOL)
+    xs = np.stack([x, dx])
+    vmapped = [jax.jit(jax.vmap(jax.grad(lambda x, m=m: jnp.sum(m(x, kernel) ** 2))))(xs)
+               for m in (_op(case, SHIFT), _op(case, LAX))]
+    np.testing.assert_allclose(np.asarray(vmapped[0]), np.asarray(vmapped[1]), **GRAD_TOL)
+    low = [jax.jit(jax.grad(lambda x, m=m: jnp.sum(m(x, kernel.astype(jnp.bfloat16)).astype(jnp.float32) ** 2)))(
+        x.astype(jnp.bfloat16)) for m in (_op(case, SHIFT), _op(case, LAX))]
+    assert low[0].dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(low[0], np.float32), np.asarray(low[1], np.float32), rtol=2 ** -6,
+                               atol=5e-2)
+
+
+@pytest.mark.parametrize("where", ["cotangent", "kernel"])
+def test_nan_and_infinities_reach_the_input_gradient(where):
+    """Non-finite cotangents reach the lax path's cells. A non-finite kernel tap also turns
+    the border cells it meets in padding to NaN (0 * inf, as the forward's border cells are):
+    the input gradient's padded cotangent is multiplied by every tap."""
+    case = dict(kernel=(3, 3), strides=(2, 1), dilation=(1, 1), padding="same", sizes=(7, 8), channels=3,
+                multiplier=1, batch=1)
+    x, kernel, _ = _arrays(case, 14)
+    cotangent = np.random.default_rng(15).uniform(-1, 1, jax.eval_shape(_op(case, LAX), x, kernel).shape)
+    cotangent = cotangent.astype(np.float32)
+    target = cotangent if where == "cotangent" else kernel
+    target.reshape(-1)[[1, 7, 20]] = [np.nan, np.inf, -np.inf]
+    dx, dx_lax = (jax.jit(lambda x, m=m: jax.vjp(lambda x: _op(case, m)(x, kernel), x)[1](cotangent)[0])(x)
+                  for m in (SHIFT, LAX))
+    dx, dx_lax = np.asarray(dx), np.asarray(dx_lax)
+    assert np.isnan(dx).any()
+    if where == "cotangent":
+        np.testing.assert_array_equal(np.isnan(dx), np.isnan(dx_lax))
+        np.testing.assert_allclose(dx, dx_lax, **VALUE_TOL)
+    else:  # the lax path's NaN cells, and more: border cells where padding meets an infinite tap (0 * inf)
+        assert np.isnan(dx[np.isnan(dx_lax)]).all()
+        kept = ~np.isnan(dx)
+        np.testing.assert_allclose(dx[kept], dx_lax[kept], **VALUE_TOL)
+
+
 def test_functional_errors_name_the_argument():
     x, kernel = jnp.zeros((2, 5, 5, 3)), jnp.zeros((3, 3, 3, 2))
     with pytest.raises(ValueError, match=r"`x` has 4 channels but `kernel` of shape \(3, 3, 3, 2\) expects 3"):

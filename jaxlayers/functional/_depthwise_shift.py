@@ -10,17 +10,17 @@ a `(C*m,)` kernel row, one elementwise fusion (for `m > 1` the channels are repe
 first). XLA:CPU runs the grouped `lax.conv_general_dilated` far below dense speed
 (32x56x56x144, 3x3: forward about 470 ms there, about 55 ms here on 2 cores).
 
-The input's gradient is autodiff's (the slices' transposes: pads, one fusion). The
-kernel's would be one reduction of a strided slice of `xpad` times the cotangent per
-tap, which XLA:CPU materialises before reducing (4-5x slower than the rest), so a
-custom JVP gives the kernel's tangent with each row broadcast by doubling
-concatenations along the batch and spatial axes (`_spread`): its transpose, the kernel
-gradient, is a tree of halving elementwise adds, and only a small remainder is reduced
-(done on the 4-D arrays: with the rows flattened first, XLA wrote each tap's product
-out before adding, 3x slower at 32x112x112x32). That tangent runs a few images at a
-time (`_kernel_tangent`, one `lax.map` of a rematerialised body), so each tap of the
-gradient reads its chunk from cache rather than the whole input and cotangent from
-memory (3x3, kernel gradient on a 2-core AMD EPYC VM: 32x56x56x144 79-82 -> 28 ms at
+The input's tangent is the same sum written as a scatter (`_scattered`), so that its
+transpose, the input gradient, reads one padded copy of the cotangent. The kernel's
+would be one reduction of a strided slice of `xpad` times the cotangent per tap, which
+XLA:CPU materialises before reducing (4-5x slower than the rest), so a custom JVP gives
+the kernel's tangent with each row broadcast by doubling concatenations along the batch
+and spatial axes (`_spread`): its transpose, the kernel gradient, is a tree of halving
+elementwise adds, and only a small remainder is reduced (done on the 4-D arrays: with
+the rows flattened first, XLA wrote each tap's product out before adding, 3x slower at
+32x112x112x32). That tangent runs a few images at a time (`_kernel_tangent`, one
+`lax.map` of a rematerialised body), so each tap of the gradient reads its chunk from
+cache rather than the whole input and cotangent from memory (3x3, kernel gradient on a 2-core AMD EPYC VM: 32x56x56x144 79-82 -> 28 ms at
 stride 1, 43-46 -> 12 ms at stride 2; 32x112x112x32 54-57 -> 30-40 ms). Forward and
 reverse mode both work. `(lo, hi)` come from `jaxlayers.padding`; the per-tap geometry
 is `_shift_sum`'s, the slices `_tap_sum`'s.
@@ -77,6 +77,45 @@ def _terms(x: jax.Array, kernel: jax.Array, geo: Geometry, spread: bool = False)
         term = part * (_spread(row, part.shape) if spread else row)
         y = term if y is None else y + term
     return y
+
+
+def _scattered(dx: jax.Array, kernel: jax.Array, geo: Geometry) -> jax.Array:
+    """`_terms(dx, kernel, geo)` written as a scatter, for its transpose: the input gradient.
+
+    Per axis, tap offset `o` reads `x[s*h + r]` (`r = o - lo`), which is `phase[h + k]`
+    for `phase = x[p::s]`, `(k, p) = divmod(r, s)`. Each tap's product `phase * w[t]` is
+    padded into one grid at its shift, the taps are added and the output is sliced from
+    the grid. The transpose is then one padded copy of the cotangent, its fused producers
+    (a BatchNorm's backward, an activation's mask) run once, read by every tap at stride 1
+    and scattered back into the tap's phase; the gather form's transpose pads each tap's
+    product, recomputing those producers per tap (MobileNetV2 0.35 at 96x96, training on 2
+    CPU cores: 1.25x the images/s). The padding is multiplied by every tap, as in the
+    forward: a non-finite tap makes NaN of the border cells it meets in padding.
+    """
+    acc = accumulation(dx.dtype)
+    multiplier = kernel.shape[-1]
+    dx = dx.astype(acc)
+    if multiplier > 1:
+        dx = jnp.repeat(dx, multiplier, axis=-1)
+    taps = []  # (row, per axis (p, k, phase length)) of each tap that reads any input
+    for offsets, row in zip(geo.tap_offsets(), kernel.astype(acc).reshape(-1, dx.shape[-1])):
+        axes = [(p, k, -(-(n - p) // s)) for o, s, n, (lo, _) in zip(offsets, geo.strides, geo.spatial, geo.pairs)
+                for k, p in [divmod(o - lo, s)]]
+        if all(m > 0 for _, _, m in axes):
+            taps.append((row, axes))
+    if not taps:  # every tap reads only padding
+        return jnp.zeros((dx.shape[0], *geo.sizes, dx.shape[-1]), acc)
+    starts = [max(0, *(axes[i][1] for _, axes in taps)) for i in range(len(geo.spatial))]
+    grid = [max(a + size, *(a - axes[i][1] + axes[i][2] for _, axes in taps))
+            for i, (a, size) in enumerate(zip(starts, geo.sizes))]
+    total = None
+    for row, axes in taps:
+        phase = lax.slice(dx, (0, *(p for p, _, _ in axes), 0), dx.shape, (1, *geo.strides, 1))
+        widths = [(a - k, g - (a - k) - m, 0) for (_, k, m), a, g in zip(axes, starts, grid)]
+        term = lax.pad(phase * row, jnp.zeros((), acc), [(0, 0, 0), *widths, (0, 0, 0)])
+        total = term if total is None else total + term
+    limits = (dx.shape[0], *(a + size for a, size in zip(starts, geo.sizes)), dx.shape[-1])
+    return lax.slice(total, (0, *starts, 0), limits)
 
 
 def _spread(row: jax.Array, shape: tuple[int, ...]) -> jax.Array:
@@ -141,7 +180,7 @@ def _depthwise_jvp(geo: Geometry, primals: tuple[jax.Array, jax.Array], tangents
     y = _terms(x, kernel, geo)
     dy = jnp.zeros_like(y)
     if not isinstance(dx, jax.custom_derivatives.SymbolicZero):
-        dy = dy + _terms(dx, kernel, geo)
+        dy = dy + _scattered(dx, kernel, geo)
     if not isinstance(dkernel, jax.custom_derivatives.SymbolicZero):
         dy = dy + _kernel_tangent(x, dkernel, geo)
     return y.astype(x.dtype), dy.astype(x.dtype)
