@@ -31,6 +31,7 @@ CHOICES_OF = {
     "conv_few": ("shift_sum",), "conv_in1": ("tap_sum",), "conv_t1v": ("explicit_pad",), "conv_t2": ("subpixel",),
     "max_pool": ("block_pool",), "avg_pool": ("block_pool",), "unpool": ("block_pool",),
     "nearest": ("broadcast_upsample",), "dwconv": ("depthwise_shift",), "dwconv_s2": ("depthwise_shift",),
+    "conv_1x1": ("shift_sum",),
 }
 
 
@@ -45,6 +46,7 @@ class Op:
     filters: int | None = None  # conv family: fixed filters in every case (None: as many as channels)
     channels: int | None = None  # fixed input channels in every case (None: the case's)
     depthwise: bool = False  # a depthwise conv (one 3x3 filter per channel)
+    kernel: int = 3  # conv family: the kernel size on each axis
 
 
 OPS = (
@@ -60,10 +62,12 @@ OPS = (
     Op("bed_of_nails", "upsample bed-of-nails x2"),
     Op("unpool", "max_pool_with_indices + max_unpool 2x2"),
 )
-# MobileNetV2's depthwise convs (timed at its own shapes only, not at the autoencoder or large shapes).
-DEPTHWISE_OPS = {
+# MobileNetV2's depthwise convs and a 1x1 expansion (timed at its own shapes only, not at the
+# autoencoder or large shapes).
+MOBILENETV2_OPS = {
     "dwconv": Op("dwconv", "depthwise conv2d 3x3 same", depthwise=True),
     "dwconv_s2": Op("dwconv_s2", "depthwise conv2d 3x3 s2 same", stride=2, depthwise=True),
+    "conv_1x1": Op("conv_1x1", "conv2d 1x1 (expansion)", out_channels=True, kernel=1),
 }
 
 # Inputs (batch, height, width, channels[, conv filters]) taken from the two MNIST
@@ -81,15 +85,17 @@ AUTOENCODER_SHAPES = {
     "bed_of_nails": (256, 14, 14, 16),
     "unpool": (256, 28, 28, 16),
 }
-# MobileNetV2's depthwise convs at batch 32 (ImageNet resolution, alpha 1): an expanded
-# block at 56x56x144, stride 1 and stride 2 (blocks 2 and 3), and block 1 at 112x112x32.
-MOBILENETV2_SHAPES = [("dwconv", (32, 56, 56, 144)), ("dwconv_s2", (32, 56, 56, 144)), ("dwconv", (32, 112, 112, 32))]
+# MobileNetV2's convs at batch 32 (ImageNet resolution, alpha 1): the depthwise convs of an
+# expanded block at 56x56x144, stride 1 and stride 2 (blocks 2 and 3), and of block 1 at
+# 112x112x32; block 2's 1x1 expansion, 24 -> 144 channels at 56x56.
+MOBILENETV2_SHAPES = [("dwconv", (32, 56, 56, 144)), ("dwconv_s2", (32, 56, 56, 144)), ("dwconv", (32, 112, 112, 32)),
+                      ("conv_1x1", (32, 56, 56, 24, 144))]
 SIZES = {
     "full": {"autoencoder": AUTOENCODER_SHAPES, "large": (64, 224, 224, 32), "mobilenetv2": MOBILENETV2_SHAPES},
     "quick": {"autoencoder": AUTOENCODER_SHAPES, "large": (16, 64, 64, 32), "mobilenetv2": MOBILENETV2_SHAPES},
     "smoke": {"autoencoder": {**{k: (4, 8, 8, 4, 4)[: len(v)] for k, v in AUTOENCODER_SHAPES.items()},
                               "conv_few": (4, 8, 8, 12, 1), "conv_in1": (4, 8, 8, 1, 4)}, "large": None,
-              "mobilenetv2": [("dwconv", (4, 8, 8, 8)), ("dwconv_s2", (4, 8, 8, 8))]},
+              "mobilenetv2": [("dwconv", (4, 8, 8, 8)), ("dwconv_s2", (4, 8, 8, 8)), ("conv_1x1", (4, 8, 8, 4, 8))]},
 }
 
 
@@ -101,7 +107,7 @@ def case_shapes(size: str) -> list[tuple[str, Op, tuple[int, ...]]]:
         *image, channels = spec["large"]
         cases += [("large", op, (*image, op.channels or channels, op.filters or channels) if op.out_channels
                    else (*image, channels)) for op in OPS]
-    cases += [("mobilenetv2", DEPTHWISE_OPS[key], shape) for key, shape in spec["mobilenetv2"]]
+    cases += [("mobilenetv2", MOBILENETV2_OPS[key], shape) for key, shape in spec["mobilenetv2"]]
     return cases
 
 
@@ -126,11 +132,11 @@ def jax_contenders(op: Op, shape: tuple[int, ...], dtype: Any) -> dict[str, tupl
     def param(*dims: int) -> jax.Array:
         return jnp.asarray(rng.normal(0, 0.1, dims), dtype)
 
-    if op.key in ("conv", "conv_few", "conv_in1"):
-        f = shape[4]
-        p = {"k": param(3, 3, c, f), "b": param(f)}
+    if op.key in ("conv", "conv_few", "conv_in1", "conv_1x1"):
+        f, k = shape[4], op.kernel
+        p = {"k": param(k, k, c, f), "b": param(f)}
         out[JAXLAYERS] = (lambda p, x: F.conv(x, p["k"], p["b"], padding="same"), p)
-        m = nn.Conv(f, (3, 3), padding="SAME", dtype=dtype, param_dtype=dtype)
+        m = nn.Conv(f, (k, k), padding="SAME", dtype=dtype, param_dtype=dtype)
         out["flax nn.Conv"] = (lambda p, x: m.apply({"params": p}, x), m.init(jax.random.key(0), x)["params"])
         if kops:
             out["keras.ops.conv"] = (lambda p, x: kops.conv(x, p["k"], padding="same") + p["b"], p)
@@ -238,9 +244,10 @@ def torch_contender(op: Op, shape: tuple[int, ...], dtype: str, backward: bool,
     if op.depthwise:  # what nn.Conv2d(C, C, 3, groups=C) calls; stride 2: padding 1 each side (see RESULTS)
         name, weights = "torch F.conv2d (groups=C)", [(c, 1, 3, 3), (c,)]
         f = lambda x, wt, b: TF.conv2d(x, wt, b, stride=s, padding=1, groups=c)  # noqa: E731
-    elif op.key in ("conv", "conv_few", "conv_in1"):
-        name, weights = "torch F.conv2d", [(shape[4], c, 3, 3), (shape[4],)]
-        f = lambda x, wt, b: TF.conv2d(x, wt, b, padding=1)  # noqa: E731
+    elif op.key in ("conv", "conv_few", "conv_in1", "conv_1x1"):
+        k = op.kernel
+        name, weights = "torch F.conv2d", [(shape[4], c, k, k), (shape[4],)]
+        f = lambda x, wt, b: TF.conv2d(x, wt, b, padding=k // 2)  # noqa: E731
     elif op.key.startswith("conv_t"):
         name, weights = "torch F.conv_transpose2d", [(c, shape[4], 3, 3), (shape[4],)]
         extra, padding = op.output_padding or 0, {"same": 1, "valid": 0}[op.padding]
@@ -304,7 +311,7 @@ def run(size: str, platform: str, repeats: int, min_sample_s: float, log: Callab
         deadline: Deadline | None = None, groups: tuple[str, ...] = GROUPS) -> list[dict]:
     """Every case of `groups` as JSON-ready records, most telling first: forward+backward at
     the autoencoder shapes (float32, then bfloat16 on accelerators), then MobileNetV2's
-    depthwise convs, then the large shape, then forward (smoke: forward+backward
+    convs, then the large shape, then forward (smoke: forward+backward
     only); cases left when `deadline` passes are recorded as skipped."""
     import jax.numpy as jnp
 

@@ -4,14 +4,14 @@
     python -m benchmarks.run --quick              # a minute or two on 2 CPU cores
     python -m benchmarks.run --only layers --json out.json
     python -m benchmarks.run --only sequence      # LSTM, GRU, MultiHeadAttention fwd+bwd
-    python -m benchmarks.run --only depthwise     # the layers part's MobileNetV2 depthwise convs alone
+    python -m benchmarks.run --only depthwise     # the layers part's MobileNetV2 cases alone (depthwise, 1x1)
     python -m benchmarks.run --only quality       # benchmarks.quality (minutes)
     python -m benchmarks.run --quick --only applications   # MobileNetV2 training
     python -m benchmarks.run --only rnn --mnist-dir DIR   # the RNN guide's classifier: jaxlayers, keras, torch
     python -m benchmarks.run --device gpu --only fulljob --only training --only profile \
         --only applications --only layers --only sequence --mnist-dir DIR --budget 400   # benchmarks/accelerator.sh
 
-Parts: layers, depthwise (the layers part's MobileNetV2 depthwise conv cases alone), sequence (LSTM, GRU and MultiHeadAttention forward+backward against Flax,
+Parts: layers, depthwise (the layers part's MobileNetV2 cases alone: its depthwise convs and a 1x1 expansion), sequence (LSTM, GRU and MultiHeadAttention forward+backward against Flax,
 Keras and torch: benchmarks.sequence), training, fulljob (50 epochs of each autoencoder
 on real MNIST, needs --mnist-dir), profile (a step's time op by op, jaxlayers and torch), applications
 (MobileNetV2 training: from_keras, Keras fit, torchvision), quality, rnn (benchmarks.rnn:

@@ -269,7 +269,7 @@ def test_stride_one_conv_transpose_lowerings_equal_dilated(case, lowering):
         np.testing.assert_allclose(got, ref, **GRAD_TOL)
 
 
-# Layers where `auto` picks the shift sum (taps * filters <= channels), against Keras.
+# Layers where `auto` picks the shift sum (taps * filters <= channels, or 1x1 at stride 1), against Keras.
 SHIFT_SUM_LAYERS = [
     ("Conv", dict(kernel_size=(3, 3), filters=1, padding="same"), (2, 9, 8, 16)),
     ("Conv", dict(kernel_size=(3, 3), filters=1, padding="valid", strides=2), (2, 9, 8, 12)),
@@ -277,6 +277,10 @@ SHIFT_SUM_LAYERS = [
     ("Conv", dict(kernel_size=3, filters=2, padding="causal"), (3, 11, 6)),
     ("Conv", dict(kernel_size=(2, 2, 2), filters=1, padding="same", strides=(1, 2, 1)), (1, 5, 6, 4, 8)),
     ("Conv", dict(kernel_size=1, filters=3, padding="valid"), (2, 5, 5, 4)),
+    ("Conv", dict(kernel_size=1, filters=24, padding="same"), (2, 7, 5, 8)),  # 1x1 expansion (MobileNetV2's)
+    ("Conv", dict(kernel_size=1, filters=5, padding="valid"), (3, 7, 2)),
+    ("Conv", dict(kernel_size=(1, 1, 1), filters=6, padding="same"), (1, 3, 4, 5, 2)),
+    ("ConvTranspose", dict(kernel_size=1, filters=12, padding="valid"), (2, 5, 6, 4)),
     ("ConvTranspose", dict(kernel_size=(3, 3), filters=1, padding="same"), (2, 7, 6, 16)),
     ("ConvTranspose", dict(kernel_size=(3, 3), filters=1, padding="valid"), (2, 5, 6, 9)),
     ("ConvTranspose", dict(kernel_size=4, filters=2, padding="same"), (2, 8, 8)),
@@ -306,6 +310,12 @@ def test_shift_sum_dispatch_rule():
     x = jnp.zeros((2, 6, 6, 16))
     assert _shift_sum.worthwhile((3, 3, 16, 1)) and _shift_sum.worthwhile((1, 1, 16, 16))
     assert not _shift_sum.worthwhile((3, 3, 16, 2)) and not _shift_sum.worthwhile((3, 3, 16, 1), groups=2)
+    # 1x1 at stride 1: one matrix product, whatever the filters; strided, the direct conv
+    assert _shift_sum.worthwhile((1, 1, 8, 48)) and _shift_sum.worthwhile((1, 1, 8, 48), strides=(1, 1))
+    assert not _shift_sum.worthwhile((1, 1, 8, 48), strides=(2, 1)) and not _shift_sum.worthwhile((1, 1, 8, 48), 2)
+    assert not _convs(F.conv, x, jnp.zeros((1, 1, 16, 96)))
+    assert len(_convs(functools.partial(F.conv, strides=2), x, jnp.zeros((1, 1, 16, 96)))) == 1
+    assert not _convs(F.conv_transpose, x, jnp.zeros((1, 1, 96, 16)))
     assert not _convs(F.conv, x, jnp.zeros((3, 3, 16, 1)))  # 9 <= 16: shift sum
     assert len(_convs(F.conv, x, jnp.zeros((3, 3, 16, 2)))) == 1  # 18 > 16: direct
     assert len(_convs(functools.partial(F.conv, groups=2), x, jnp.zeros((1, 1, 8, 2)))) == 1  # grouped: direct
