@@ -280,6 +280,9 @@ SHIFT_SUM_LAYERS = [
     ("Conv", dict(kernel_size=1, filters=24, padding="same"), (2, 7, 5, 8)),  # 1x1 expansion (MobileNetV2's)
     ("Conv", dict(kernel_size=1, filters=5, padding="valid"), (3, 7, 2)),
     ("Conv", dict(kernel_size=(1, 1, 1), filters=6, padding="same"), (1, 3, 4, 5, 2)),
+    ("Conv", dict(kernel_size=1, filters=12, padding="same", strides=2), (2, 7, 6, 4)),  # strided: sliced first
+    ("Conv", dict(kernel_size=1, filters=6, padding="valid", strides=3), (1, 8, 3)),
+    ("Conv", dict(kernel_size=(1, 1, 1), filters=4, padding="valid", strides=(2, 1, 3)), (2, 5, 3, 7, 2)),
     ("ConvTranspose", dict(kernel_size=1, filters=12, padding="valid"), (2, 5, 6, 4)),
     ("ConvTranspose", dict(kernel_size=(3, 3), filters=1, padding="same"), (2, 7, 6, 16)),
     ("ConvTranspose", dict(kernel_size=(3, 3), filters=1, padding="valid"), (2, 5, 6, 9)),
@@ -301,6 +304,45 @@ def test_shift_sum_auto_matches_keras(family, kwargs, in_shape):
     np.testing.assert_allclose(got, K.run(layer, x), **VALUE_TOL)
 
 
+POINTWISE = [  # 1x1 convs: (input shape, filters, strides, padding)
+    ((2, 7, 6, 4), 12, (2, 2), "same"),
+    ((1, 9, 5, 3), 8, (3, 2), "valid"),  # batch 1, odd sizes
+    ((3, 10, 2), 5, (4,), "valid"),
+    ((2, 4, 5, 3, 2), 6, (2, 1, 3), "same"),
+    ((2, 7, 6, 4), 9, (2, 3), ((1, 0), (2, 1))),  # explicit padding: the whole grid, then the slices
+    ((2, 6, 6, 4), 9, (1, 1), ((1, 1), (0, 2))),
+]
+
+
+@pytest.mark.parametrize("shape,filters,strides,padding", POINTWISE, ids=[str(i) for i in range(len(POINTWISE))])
+def test_pointwise_convs_equal_the_direct_conv(shape, filters, strides, padding):
+    """1x1 convs through the shift sum's matrix product (strided: the pixels read sliced first)
+    against the direct conv: values, both gradients, jvp, vmap, bfloat16 and non-finite inputs."""
+    r = np.random.default_rng(len(shape) * 10 + filters)
+    x = r.uniform(-1, 1, shape).astype(np.float32)
+    kernel = r.uniform(-1, 1, (1,) * (len(shape) - 2) + (shape[-1], filters)).astype(np.float32)
+    x[(0,) * (len(shape) - 1)] = [np.nan, np.inf, -np.inf, 1.0][: shape[-1]] + [0.0] * (shape[-1] - 4)
+    op = functools.partial(F.conv, strides=strides, padding=padding)
+    fast, direct = op, _lowered(op, "direct")
+    assert not _convs(fast, x, kernel) and len(_convs(direct, x, kernel)) == 1
+    outs = [np.asarray(jax.jit(f)(x, kernel)) for f in (fast, direct)]
+    np.testing.assert_array_equal(np.isnan(outs[0]), np.isnan(outs[1]))
+    np.testing.assert_allclose(outs[0], outs[1], **VALUE_TOL)
+    x = np.nan_to_num(x, posinf=2.0, neginf=-2.0)
+    cotangent = r.uniform(-1, 1, outs[0].shape).astype(np.float32)
+    grads = [jax.jit(lambda x, k, f=f: jax.vjp(f, x, k)[1](cotangent))(x, kernel) for f in (fast, direct)]
+    for got, ref in zip(*grads):
+        np.testing.assert_allclose(got, ref, **GRAD_TOL)
+    tangents = [jax.jit(lambda x, k, f=f: jax.jvp(f, (x, k), (k.sum() * x, 2 * k))[1])(x, kernel) for f in (fast, direct)]
+    np.testing.assert_allclose(tangents[0], tangents[1], **GRAD_TOL)
+    xs = np.stack([x, -x])
+    vmapped = [jax.jit(jax.vmap(jax.grad(lambda x, f=f: jnp.sum(f(x, kernel) ** 2))))(xs) for f in (fast, direct)]
+    np.testing.assert_allclose(vmapped[0], vmapped[1], **GRAD_TOL)
+    low = [jax.jit(f)(x.astype(jnp.bfloat16), kernel.astype(jnp.bfloat16)) for f in (fast, direct)]
+    assert low[0].dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(low[0], np.float32), np.asarray(low[1], np.float32), rtol=2 ** -7, atol=2e-2)
+
+
 def _convs(fn, *args):
     # A fresh function each time: JAX caches traces by function, not by `_lowering.forced`.
     return [e for e in jax.make_jaxpr(lambda *a: fn(*a))(*args).eqns if e.primitive.name == "conv_general_dilated"]
@@ -310,11 +352,11 @@ def test_shift_sum_dispatch_rule():
     x = jnp.zeros((2, 6, 6, 16))
     assert _shift_sum.worthwhile((3, 3, 16, 1)) and _shift_sum.worthwhile((1, 1, 16, 16))
     assert not _shift_sum.worthwhile((3, 3, 16, 2)) and not _shift_sum.worthwhile((3, 3, 16, 1), groups=2)
-    # 1x1 at stride 1: one matrix product, whatever the filters; strided, the direct conv
-    assert _shift_sum.worthwhile((1, 1, 8, 48)) and _shift_sum.worthwhile((1, 1, 8, 48), strides=(1, 1))
-    assert not _shift_sum.worthwhile((1, 1, 8, 48), strides=(2, 1)) and not _shift_sum.worthwhile((1, 1, 8, 48), 2)
+    # 1x1: one matrix product, whatever the filters and strides
+    assert _shift_sum.worthwhile((1, 1, 8, 48)) and _shift_sum.worthwhile((1, 8, 48))
+    assert not _shift_sum.worthwhile((1, 1, 8, 48), 2)
     assert not _convs(F.conv, x, jnp.zeros((1, 1, 16, 96)))
-    assert len(_convs(functools.partial(F.conv, strides=2), x, jnp.zeros((1, 1, 16, 96)))) == 1
+    assert not _convs(functools.partial(F.conv, strides=2), x, jnp.zeros((1, 1, 16, 96)))
     assert not _convs(F.conv_transpose, x, jnp.zeros((1, 1, 96, 16)))
     assert not _convs(F.conv, x, jnp.zeros((3, 3, 16, 1)))  # 9 <= 16: shift sum
     assert len(_convs(F.conv, x, jnp.zeros((3, 3, 16, 2)))) == 1  # 18 > 16: direct

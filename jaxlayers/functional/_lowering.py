@@ -4,7 +4,7 @@ Every lowering here computes the same numbers as the plain `lax` op (tests check
 values and gradients); which is faster depends on the backend, so the choice is
 made per `jax.default_backend()` from measurements (benchmarks/RESULTS.md).
 
-- "shift_sum": a conv with few filters (taps x filters <= channels), or 1x1 at stride 1,
+- "shift_sum": a conv with few filters (taps x filters <= channels), or 1x1 (any stride),
   as one channel contraction plus shifted slices added (`_shift_sum`); else
   `lax.conv_general_dilated`.
 - "tap_sum": a conv with few input channels (taps x channels <= 18, filters <= 16) as

@@ -11,8 +11,9 @@ and since zero padding commutes with it (a padded zero stays zero),
     out[h] = sum_t zpad[s*h + d*t, t]       (T strided slices of zpad, added).
 
 `z` holds `T*F` values per pixel where `x` holds `C`, so when `T*F <= C` (a 3x3
-kernel from 16 channels to 1 filter: 9 <= 16) it is no larger than `x` (a 1x1 conv at
-stride 1 is the matrix product alone, `z` its output, whatever `F`); the
+kernel from 16 channels to 1 filter: 9 <= 16) it is no larger than `x` (a 1x1 conv is
+the matrix product alone, `z` its output, whatever `F`; strided and unpadded, of the
+pixels it reads, sliced first); the
 contraction is a plain matrix product, the shifted sum one elementwise fusion, and
 the gradients are matrix products and pads too. This is the case where XLA:CPU's
 direct convolution is slowest (forward + both gradients of a 3x3, 16 -> 1 conv at
@@ -38,18 +39,18 @@ from jaxlayers.functional import _lowering
 from jaxlayers.functional._checks import accumulation
 
 
-def worthwhile(kernel_shape: Sequence[int], groups: int = 1, strides: Sequence[int] = ()) -> bool:
+def worthwhile(kernel_shape: Sequence[int], groups: int = 1) -> bool:
     """Use this lowering: ungrouped, and `z` (taps * filters per pixel) no larger than `x`,
-    or the conv is 1x1 at stride 1, where `z` is the output itself.
+    or the conv is 1x1, where `z` is the output itself (strided: of the pixels it reads).
 
     A 1x1 conv is then one matrix product; XLA:CPU's direct convolution computes its
-    gradients 3-8x slower (2 AMD EPYC cores, input and kernel gradients: 32x48x48x8 -> 48
-    17 -> 2 ms, 32x12x12x16 -> 96 1.7 -> 0.4 ms; the expansions of MobileNetV2).
+    gradients 3-13x slower (2 AMD EPYC cores, input and kernel gradients: 32x48x48x8 -> 48
+    17 -> 2 ms, 32x12x12x16 -> 96 1.7 -> 0.4 ms, MobileNetV2's expansions; stride 2
+    32x56x56x64 -> 128 76 -> 9 ms, a ResNet shortcut).
     """
     *kernel_size, channels, filters = kernel_shape
     taps = math.prod(kernel_size)
-    pointwise = taps == 1 and all(s == 1 for s in strides)
-    return groups == 1 and (taps * filters <= channels or pointwise)
+    return groups == 1 and (taps * filters <= channels or taps == 1)
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,9 @@ def conv_shift_sum(
     rank = kernel.ndim - 2
     kernel_size, (channels, filters) = tuple(kernel.shape[:rank]), kernel.shape[rank:]
     taps = math.prod(kernel_size)
+    if taps == 1 and not any(lo or hi for lo, hi in pairs):  # 1x1, unpadded: the pixels it reads alone
+        x = lax.slice(x, (0,) * x.ndim, x.shape, (1, *strides, 1))
+        strides = (1,) * rank
     w = jnp.moveaxis(kernel.reshape(taps, channels, filters), 0, 1).reshape(channels, taps * filters)
     parts = _lowering.contraction_parts(x.shape[0])
     z = lax.dot_general(x.reshape(parts, -1, channels), jnp.broadcast_to(w, (parts, *w.shape)),

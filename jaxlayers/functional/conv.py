@@ -104,7 +104,7 @@ def conv(
 
     Strides and dilation rates may both exceed 1 (Keras refuses that combination).
     With few filters (taps * filters <= in, e.g. 3x3 from 16 channels to 1), or a 1x1
-    kernel at stride 1, this may be computed by the equivalent `_shift_sum` lowering (a
+    kernel (any stride), this may be computed by the equivalent `_shift_sum` lowering (a
     matrix product over channels, then shifted slices added), with few input channels
     (taps * in <= 18 and filters <= 16, e.g. 3x3 from 1 channel to 16) by `_tap_sum`
     (the taps' shifted input slices times their kernel rows, added), on the backends
@@ -151,7 +151,7 @@ def conv(
                                groups=groups, precision=precision)
     # The sums slice by concrete sizes; the shift sum's contraction merges the batch axis.
     sliced = groups == 1 and pad.static(x.shape[1:-1])
-    if _lowering.use("shift_sum", _shift_sum.worthwhile(shape, groups, strides), applicable=sliced and not explicit_sharding(x)):
+    if _lowering.use("shift_sum", _shift_sum.worthwhile(shape, groups), applicable=sliced and not explicit_sharding(x)):
         y = _shift_sum.conv_shift_sum(x, kernel, strides, dilation, pairs, precision)
     elif _lowering.use("tap_sum", _tap_sum.worthwhile(shape, groups), applicable=sliced):
         y = _tap_sum.conv_tap_sum(x, kernel, strides, dilation, pairs, direct, precision)
