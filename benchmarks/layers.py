@@ -26,6 +26,7 @@ from benchmarks import contenders as optional
 from benchmarks.timing import Contender, Deadline, Prepared, fastest_of, jax_prepared, measure
 
 JAXLAYERS = "jaxlayers"
+CONVS = ("conv", "conv_few", "conv_in1", "conv_1x1")  # the plain conv ops (same padding, stride 1)
 # The lowering choices each op's jaxlayers path depends on (see jaxlayers.functional._lowering).
 CHOICES_OF = {
     "conv_few": ("shift_sum",), "conv_in1": ("tap_sum",), "conv_t1v": ("explicit_pad",), "conv_t2": ("subpixel",),
@@ -132,7 +133,7 @@ def jax_contenders(op: Op, shape: tuple[int, ...], dtype: Any) -> dict[str, tupl
     def param(*dims: int) -> jax.Array:
         return jnp.asarray(rng.normal(0, 0.1, dims), dtype)
 
-    if op.key in ("conv", "conv_few", "conv_in1", "conv_1x1"):
+    if op.key in CONVS:
         f, k = shape[4], op.kernel
         p = {"k": param(k, k, c, f), "b": param(f)}
         out[JAXLAYERS] = (lambda p, x: F.conv(x, p["k"], p["b"], padding="same"), p)
@@ -244,7 +245,7 @@ def torch_contender(op: Op, shape: tuple[int, ...], dtype: str, backward: bool,
     if op.depthwise:  # what nn.Conv2d(C, C, 3, groups=C) calls; stride 2: padding 1 each side (see RESULTS)
         name, weights = "torch F.conv2d (groups=C)", [(c, 1, 3, 3), (c,)]
         f = lambda x, wt, b: TF.conv2d(x, wt, b, stride=s, padding=1, groups=c)  # noqa: E731
-    elif op.key in ("conv", "conv_few", "conv_in1", "conv_1x1"):
+    elif op.key in CONVS:
         k = op.kernel
         name, weights = "torch F.conv2d", [(shape[4], c, k, k), (shape[4],)]
         f = lambda x, wt, b: TF.conv2d(x, wt, b, padding=k // 2)  # noqa: E731

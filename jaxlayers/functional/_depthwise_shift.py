@@ -20,10 +20,11 @@ elementwise adds, and only a small remainder is reduced (done on the 4-D arrays:
 the rows flattened first, XLA wrote each tap's product out before adding, 3x slower at
 32x112x112x32). That tangent runs a few images at a time (`_kernel_tangent`, one
 `lax.map` of a rematerialised body), so each tap of the gradient reads its chunk from
-cache rather than the whole input and cotangent from memory (3x3, kernel gradient on a 2-core AMD EPYC VM: 32x56x56x144 79-82 -> 28 ms at
-stride 1, 43-46 -> 12 ms at stride 2; 32x112x112x32 54-57 -> 30-40 ms). Forward and
-reverse mode both work. `(lo, hi)` come from `jaxlayers.padding`; the per-tap geometry
-is `_shift_sum`'s, the slices `_tap_sum`'s.
+cache rather than the whole input and cotangent from memory (3x3, kernel gradient on a
+2-core AMD EPYC VM: 32x56x56x144 79-82 -> 28 ms at stride 1, 43-46 -> 12 ms at stride
+2; 32x112x112x32 54-57 -> 30-40 ms). Forward and reverse mode both work. `(lo, hi)`
+come from `jaxlayers.padding`; the per-tap geometry is `_shift_sum`'s, the slices
+`_tap_sum`'s.
 """
 from __future__ import annotations
 
@@ -63,15 +64,21 @@ def depthwise_shift_sum(
     return _depthwise(x, kernel, geometry)
 
 
-def _terms(x: jax.Array, kernel: jax.Array, geo: Geometry, spread: bool = False) -> jax.Array:
-    """sum_t xpad[s*h + d*t, c] * w[t, c, j] in `accumulation(x.dtype)`, kernel rows broadcast
-    by `_spread` with `spread` (the kernel tangent), else by broadcasting."""
+def _operands(x: jax.Array, kernel: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """`x` in `accumulation(x.dtype)` with each channel repeated `m` times, and the kernel's
+    rows (taps, C*m) in that dtype: output channel `c*m + j` from input channel `c`."""
     acc = accumulation(x.dtype)
     multiplier = kernel.shape[-1]
     x = x.astype(acc)
     if multiplier > 1:
         x = jnp.repeat(x, multiplier, axis=-1)
-    rows = kernel.astype(acc).reshape(-1, x.shape[-1])  # (taps, C*m): channel c*m + j
+    return x, kernel.astype(acc).reshape(-1, x.shape[-1])
+
+
+def _terms(x: jax.Array, kernel: jax.Array, geo: Geometry, spread: bool = False) -> jax.Array:
+    """sum_t xpad[s*h + d*t, c] * w[t, c, j] in `accumulation(x.dtype)`, kernel rows broadcast
+    by `_spread` with `spread` (the kernel tangent), else by broadcasting."""
+    x, rows = _operands(x, kernel)
     y = None
     for part, row in zip(_slices(x, geo, copy=True if spread else None), rows):
         term = part * (_spread(row, part.shape) if spread else row)
@@ -92,13 +99,10 @@ def _scattered(dx: jax.Array, kernel: jax.Array, geo: Geometry) -> jax.Array:
     CPU cores: 1.25x the images/s). The padding is multiplied by every tap, as in the
     forward: a non-finite tap makes NaN of the border cells it meets in padding.
     """
-    acc = accumulation(dx.dtype)
-    multiplier = kernel.shape[-1]
-    dx = dx.astype(acc)
-    if multiplier > 1:
-        dx = jnp.repeat(dx, multiplier, axis=-1)
+    dx, rows = _operands(dx, kernel)
+    acc = dx.dtype
     taps = []  # (row, per axis (p, k, phase length)) of each tap that reads any input
-    for offsets, row in zip(geo.tap_offsets(), kernel.astype(acc).reshape(-1, dx.shape[-1])):
+    for offsets, row in zip(geo.tap_offsets(), rows):
         axes = [(p, k, -(-(n - p) // s)) for o, s, n, (lo, _) in zip(offsets, geo.strides, geo.spatial, geo.pairs)
                 for k, p in [divmod(o - lo, s)]]
         if all(m > 0 for _, _, m in axes):
