@@ -9,7 +9,7 @@
 # its dependencies, then runs benchmarks.run on the GPU: the tutorial's full job
 # (50 epochs of each autoencoder on the MNIST IDX files in MNIST_DIR), the training
 # contenders, a per-op profile, MobileNetV2 training (from_keras, Keras fit,
-# torchvision) and the layer cases (float32 and bfloat16; MobileNetV2's depthwise and 1x1 convs
+# torchvision) and the layer cases (float32 and bfloat16; MobileNetV2's depthwise, 1x1 and first convs
 # right after the autoencoder shapes) and the sequence layers (LSTM, GRU, MultiHeadAttention), in that order, 3 timed repeats each, within
 # --budget seconds (default 400: the 280 s the autoencoder parts and layers took on
 # the H200, plus about 2 minutes for MobileNetV2; what is left then is recorded as

@@ -26,13 +26,13 @@ from benchmarks import contenders as optional
 from benchmarks.timing import Contender, Deadline, Prepared, fastest_of, jax_prepared, measure
 
 JAXLAYERS = "jaxlayers"
-CONVS = ("conv", "conv_few", "conv_in1", "conv_1x1")  # the plain conv ops (same padding, stride 1)
+CONVS = ("conv", "conv_few", "conv_in1", "conv_1x1", "conv_stem")  # the plain conv ops (same padding)
 # The lowering choices each op's jaxlayers path depends on (see jaxlayers.functional._lowering).
 CHOICES_OF = {
     "conv_few": ("shift_sum",), "conv_in1": ("tap_sum",), "conv_t1v": ("explicit_pad",), "conv_t2": ("subpixel",),
     "max_pool": ("block_pool",), "avg_pool": ("block_pool",), "unpool": ("block_pool",),
     "nearest": ("broadcast_upsample",), "dwconv": ("depthwise_shift",), "dwconv_s2": ("depthwise_shift",),
-    "conv_1x1": ("shift_sum",),
+    "conv_1x1": ("shift_sum",), "conv_stem": ("tap_sum",),
 }
 
 
@@ -63,12 +63,13 @@ OPS = (
     Op("bed_of_nails", "upsample bed-of-nails x2"),
     Op("unpool", "max_pool_with_indices + max_unpool 2x2"),
 )
-# MobileNetV2's depthwise convs and a 1x1 expansion (timed at its own shapes only, not at the
-# autoencoder or large shapes).
+# MobileNetV2's depthwise convs, a 1x1 expansion and its first conv (timed at its own shapes
+# only, not at the autoencoder or large shapes).
 MOBILENETV2_OPS = {
     "dwconv": Op("dwconv", "depthwise conv2d 3x3 same", depthwise=True),
     "dwconv_s2": Op("dwconv_s2", "depthwise conv2d 3x3 s2 same", stride=2, depthwise=True),
     "conv_1x1": Op("conv_1x1", "conv2d 1x1 (expansion)", out_channels=True, kernel=1),
+    "conv_stem": Op("conv_stem", "conv2d 3x3 s2 same (RGB stem)", out_channels=True, stride=2),
 }
 
 # Inputs (batch, height, width, channels[, conv filters]) taken from the two MNIST
@@ -88,15 +89,17 @@ AUTOENCODER_SHAPES = {
 }
 # MobileNetV2's convs at batch 32 (ImageNet resolution, alpha 1): the depthwise convs of an
 # expanded block at 56x56x144, stride 1 and stride 2 (blocks 2 and 3), and of block 1 at
-# 112x112x32; block 2's 1x1 expansion, 24 -> 144 channels at 56x56.
+# 112x112x32; block 2's 1x1 expansion, 24 -> 144 channels at 56x56; the first conv, 3 -> 32
+# channels at 224x224, stride 2.
 MOBILENETV2_SHAPES = [("dwconv", (32, 56, 56, 144)), ("dwconv_s2", (32, 56, 56, 144)), ("dwconv", (32, 112, 112, 32)),
-                      ("conv_1x1", (32, 56, 56, 24, 144))]
+                      ("conv_1x1", (32, 56, 56, 24, 144)), ("conv_stem", (32, 224, 224, 3, 32))]
 SIZES = {
     "full": {"autoencoder": AUTOENCODER_SHAPES, "large": (64, 224, 224, 32), "mobilenetv2": MOBILENETV2_SHAPES},
     "quick": {"autoencoder": AUTOENCODER_SHAPES, "large": (16, 64, 64, 32), "mobilenetv2": MOBILENETV2_SHAPES},
     "smoke": {"autoencoder": {**{k: (4, 8, 8, 4, 4)[: len(v)] for k, v in AUTOENCODER_SHAPES.items()},
                               "conv_few": (4, 8, 8, 12, 1), "conv_in1": (4, 8, 8, 1, 4)}, "large": None,
-              "mobilenetv2": [("dwconv", (4, 8, 8, 8)), ("dwconv_s2", (4, 8, 8, 8)), ("conv_1x1", (4, 8, 8, 4, 8))]},
+              "mobilenetv2": [("dwconv", (4, 8, 8, 8)), ("dwconv_s2", (4, 8, 8, 8)), ("conv_1x1", (4, 8, 8, 4, 8)),
+                              ("conv_stem", (4, 8, 8, 3, 8))]},
 }
 
 
@@ -134,13 +137,13 @@ def jax_contenders(op: Op, shape: tuple[int, ...], dtype: Any) -> dict[str, tupl
         return jnp.asarray(rng.normal(0, 0.1, dims), dtype)
 
     if op.key in CONVS:
-        f, k = shape[4], op.kernel
+        f, k, s = shape[4], op.kernel, op.stride
         p = {"k": param(k, k, c, f), "b": param(f)}
-        out[JAXLAYERS] = (lambda p, x: F.conv(x, p["k"], p["b"], padding="same"), p)
-        m = nn.Conv(f, (k, k), padding="SAME", dtype=dtype, param_dtype=dtype)
+        out[JAXLAYERS] = (lambda p, x: F.conv(x, p["k"], p["b"], strides=s, padding="same"), p)
+        m = nn.Conv(f, (k, k), strides=(s, s), padding="SAME", dtype=dtype, param_dtype=dtype)
         out["flax nn.Conv"] = (lambda p, x: m.apply({"params": p}, x), m.init(jax.random.key(0), x)["params"])
         if kops:
-            out["keras.ops.conv"] = (lambda p, x: kops.conv(x, p["k"], padding="same") + p["b"], p)
+            out["keras.ops.conv"] = (lambda p, x: kops.conv(x, p["k"], strides=s, padding="same") + p["b"], p)
     elif op.key.startswith("conv_t"):
         f, s, extra, padding = shape[4], op.stride, op.output_padding, op.padding
         p = {"k": param(3, 3, f, c), "b": param(f)}
@@ -247,8 +250,8 @@ def torch_contender(op: Op, shape: tuple[int, ...], dtype: str, backward: bool,
         f = lambda x, wt, b: TF.conv2d(x, wt, b, stride=s, padding=1, groups=c)  # noqa: E731
     elif op.key in CONVS:
         k = op.kernel
-        name, weights = "torch F.conv2d", [(shape[4], c, k, k), (shape[4],)]
-        f = lambda x, wt, b: TF.conv2d(x, wt, b, padding=k // 2)  # noqa: E731
+        name, weights = "torch F.conv2d", [(shape[4], c, k, k), (shape[4],)]  # stride 2: padding 1 each side
+        f = lambda x, wt, b: TF.conv2d(x, wt, b, stride=s, padding=k // 2)  # noqa: E731
     elif op.key.startswith("conv_t"):
         name, weights = "torch F.conv_transpose2d", [(c, shape[4], 3, 3), (shape[4],)]
         extra, padding = op.output_padding or 0, {"same": 1, "valid": 0}[op.padding]

@@ -15,7 +15,7 @@ def render(result: dict, markdown: bool = False) -> str:
         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
     ]
     lines += [f"Note: {n}" for n in result.get("notes", [])]
-    for part, title in (("layers", "Layers"), ("depthwise", "MobileNetV2's depthwise and 1x1 convs")):
+    for part, title in (("layers", "Layers"), ("depthwise", "MobileNetV2's depthwise, 1x1 and first convs")):
         if part in result:
             lines += ["", f"{title} (median over repeats; 'jl speedup' = contender / jaxlayers time)",
                       layers_table(result[part])]

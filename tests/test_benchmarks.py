@@ -41,6 +41,7 @@ LAYER_CONTENDERS = {
     "dwconv_s2": {"jaxlayers", "jaxlayers (lax path)", "flax nn.Conv (groups=C)", "keras.ops.depthwise_conv",
                   "torch F.conv2d (groups=C)"},
     "conv_1x1": {"jaxlayers", "jaxlayers (lax path)", "flax nn.Conv", "keras.ops.conv", "torch F.conv2d"},
+    "conv_stem": {"jaxlayers", "jaxlayers (lax path)", "flax nn.Conv", "keras.ops.conv", "torch F.conv2d"},
 }
 # The smoke run leaves out the contenders that only vary a setting of another (other loop,
 # lax lowerings, XLA fusions): every code path runs, not every setting.
@@ -138,11 +139,11 @@ def test_the_depthwise_part_runs_the_mobilenetv2_cases_alone(tmp_path):
     result = json.loads((tmp_path / "r.json").read_text())
     assert "layers" not in result and result["settings"]["parts"] == ["depthwise"]
     assert {r["case"] for r in result["depthwise"]} == {"mobilenetv2"}
-    assert {r["op"] for r in result["depthwise"]} == {"dwconv", "dwconv_s2", "conv_1x1"}
+    assert {r["op"] for r in result["depthwise"]} == {"dwconv", "dwconv_s2", "conv_1x1", "conv_stem"}
     for record in result["depthwise"]:
         assert _expected(LAYER_CONTENDERS[record["op"]]) <= set(record["results"])
         assert all(stats["error"] is None for stats in record["results"].values())
-    assert "MobileNetV2's depthwise and 1x1 convs" in (tmp_path / "r.md").read_text()
+    assert "MobileNetV2's depthwise, 1x1 and first convs" in (tmp_path / "r.md").read_text()
 
 
 def test_every_training_contender_ran(smoke):

@@ -377,12 +377,15 @@ def test_shift_sum_dispatch_rule():
 def test_tap_sum_dispatch_rule():
     x = jnp.zeros((2, 6, 6, 1))
     assert _tap_sum.worthwhile((3, 3, 1, 16)) and _tap_sum.worthwhile((3, 3, 2, 16))
-    assert not _tap_sum.worthwhile((3, 3, 3, 16)) and not _tap_sum.worthwhile((5, 5, 1, 16))
-    assert not _tap_sum.worthwhile((3, 3, 1, 32))
+    assert _tap_sum.worthwhile((3, 3, 3, 32)) and _tap_sum.worthwhile((5, 5, 1, 64))  # RGB and grey stems
+    assert not _tap_sum.worthwhile((3, 3, 4, 16)) and not _tap_sum.worthwhile((5, 5, 3, 16))
+    assert not _tap_sum.worthwhile((3, 3, 3, 65))
     assert not _tap_sum.worthwhile((3, 3, 2, 4), groups=2)
     with _lowering.forced(tap_sum="auto"):
-        assert not _convs(F.conv, x, jnp.zeros((3, 3, 1, 16)))  # 9 <= 18: the tap sum
-        assert len(_convs(F.conv, jnp.zeros((2, 6, 6, 3)), jnp.zeros((3, 3, 3, 16)))) == 1  # 27: direct
+        assert not _convs(F.conv, x, jnp.zeros((3, 3, 1, 16)))  # 9 <= 27: the tap sum
+        rgb = functools.partial(F.conv, strides=2, padding="same")
+        assert not _convs(rgb, jnp.zeros((2, 9, 9, 3)), jnp.zeros((3, 3, 3, 32)))  # 27: the tap sum
+        assert len(_convs(F.conv, jnp.zeros((2, 6, 6, 4)), jnp.zeros((3, 3, 4, 16)))) == 1  # 36: direct
         # few filters too: the shift sum comes first
         assert "dot_general" in str(jax.make_jaxpr(F.conv)(jnp.zeros((2, 6, 6, 2)), jnp.zeros((1, 1, 2, 1))))
     assert _lowering.mode("tap_sum", "cpu") == "auto" and _lowering.mode("tap_sum", "gpu") == "never"

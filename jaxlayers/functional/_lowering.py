@@ -7,7 +7,7 @@ made per `jax.default_backend()` from measurements (benchmarks/RESULTS.md).
 - "shift_sum": a conv with few filters (taps x filters <= channels), or 1x1 (any stride),
   as one channel contraction plus shifted slices added (`_shift_sum`); else
   `lax.conv_general_dilated`.
-- "tap_sum": a conv with few input channels (taps x channels <= 18, filters <= 16) as
+- "tap_sum": a conv with few input channels (taps x channels <= 27, filters <= 64) as
   its taps' shifted input slices times their kernel rows, added (`_tap_sum`; the kernel
   gradient one matrix product); else `lax.conv_general_dilated`.
 - "subpixel": a strided transposed conv as one stride-1 conv + depth-to-space

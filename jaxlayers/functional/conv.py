@@ -106,7 +106,7 @@ def conv(
     With few filters (taps * filters <= in, e.g. 3x3 from 16 channels to 1), or a 1x1
     kernel (any stride), this may be computed by the equivalent `_shift_sum` lowering (a
     matrix product over channels, then shifted slices added), with few input channels
-    (taps * in <= 18 and filters <= 16, e.g. 3x3 from 1 channel to 16) by `_tap_sum`
+    (taps * in <= 27 and filters <= 64, e.g. 3x3 from 3 channels to 32) by `_tap_sum`
     (the taps' shifted input slices times their kernel rows, added), on the backends
     where they measured faster (`_lowering`).
 
