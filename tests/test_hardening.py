@@ -322,6 +322,7 @@ def _mean_error(y, reference):
 @pytest.mark.parametrize("choice, x_shape, kernel_shape, scale", [
     ("shift_sum", (4, 16, 16, 32), (3, 3, 32, 2), 8),  # 18 <= 32: the automatic choice is the shift sum
     ("tap_sum", (4, 16, 16, 1), (3, 3, 1, 16), 3),  # 9 * 1 <= 27: the automatic choice is the tap sum
+    ("tap_sum", (4, 16, 16, 3), (3, 3, 3, 32), 5),  # an RGB stem, 9 * 3 <= 27: the tap sum too
 ])
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_lowering_low_precision_error_is_the_direct_paths(choice, x_shape, kernel_shape, scale, dtype):
