@@ -2,11 +2,11 @@
 
 On a 4-device mesh ("data",) with `jax.set_mesh`, a batch-sharded input keeps its
 sharding through block max/avg pooling, max_pool_with_indices/max_unpool, the sub-pixel
-transposed conv, the depthwise shift sum and nearest upsampling (the fast path still
-taken, checked on the lowered HLO), with the values and gradients of the unsharded run;
-the depthwise kernel gradient (summed in chunks of the batch when unsharded) is the
-unsharded one; an input sharded off its batch axis (on channels here) takes the plain
-path, with the same numbers.
+transposed conv, the depthwise shift sum, the few-input-channel tap sum and nearest
+upsampling (the fast path still taken, checked on the lowered HLO), with the values and
+gradients of the unsharded run; the depthwise and tap-sum kernel gradients (summed in
+chunks or parts of the batch when unsharded) are the unsharded ones; an input sharded off
+its batch axis (on channels here) takes the plain path, with the same numbers.
 
 XLA_FLAGS must be set before JAX starts, so the checks run in one subprocess (this file
 run as a script, forcing 4 host devices) and the tests read its report.
@@ -37,9 +37,13 @@ def _cases() -> dict:
     k_t1 = jnp.asarray(rng.standard_normal((4, 3, C)).astype(np.float32))
     k_shift = jnp.asarray(rng.standard_normal((2, 2, C, 1)).astype(np.float32))
     k_dw = jnp.asarray(rng.standard_normal((3, 3, C, 2)).astype(np.float32))
+    k_tap = jnp.asarray(rng.standard_normal((2, 2, C, 8)).astype(np.float32))  # 4 taps x 4 channels: the tap sum
 
     def depthwise_kernel_grad(x):  # the kernel gradient is a sum over the batch (in chunks when unsharded)
         return jax.grad(lambda k: jnp.sum(jnp.sin(F.depthwise_conv(x, k, padding="same"))))(k_dw)
+
+    def tap_sum_kernel_grad(x):  # one matrix product over the batch and every output cell
+        return jax.grad(lambda k: jnp.sum(jnp.sin(F.conv(x, k, strides=2, padding="same"))))(k_tap)
     pool = functools.partial
     # name -> (op, input shape, dtype, special input, HLO text the fast path has none of)
     return {
@@ -68,6 +72,10 @@ def _cases() -> dict:
         "conv_transpose1d-s2": (pool(F.conv_transpose, kernel=k_t1, strides=2), (4, 9, C), "float32", False,
                                 "lhs_dilation"),
         "conv-few-filters": (pool(F.conv, kernel=k_shift, padding="same"), (4, 9, 7, C), "float32", False, None),
+        "conv-few-channels": (pool(F.conv, kernel=k_tap, strides=2, padding="same"), (4, 9, 7, C), "float32", True,
+                              "convolution"),
+        # 8 x 3 x 2 output cells summed per kernel entry: in float32 within the 1e-6 the values are compared at
+        "conv-few-channels-kernel-grad": (tap_sum_kernel_grad, (8, 5, 4, C), "float32", False, "convolution"),
         "depthwise-s2-same": (pool(F.depthwise_conv, kernel=k_dw, strides=2, padding="same"), (4, 9, 7, C),
                               "float32", True, "feature_group_count"),
         "depthwise-kernel-grad": (depthwise_kernel_grad, (8, 9, 7, C), "float32", False, "feature_group_count"),
@@ -153,9 +161,9 @@ def report() -> dict:
 NAMES = ["max_pool-2", "max_pool-2-same", "max_pool-3x2-int32", "max_pool-2-bfloat16", "max_pool-3-2-same-overlapping",
          "avg_pool-2-same", "max_pool1d-3", "max_pool_with_indices-2-same", "max_pool_with_indices-3-2-overlapping",
          "max_unpool-2-same", "max_unpool-3-2-overlapping", "conv_transpose-s2-same", "conv_transpose-s3-valid",
-         "conv_transpose1d-s2", "conv-few-filters", "depthwise-s2-same", "upsample-nearest", "upsample-nearest-uint8",
-         "upsample-bilinear"]
-REPLICATED = ["depthwise-kernel-grad"]  # a result summed over the batch
+         "conv_transpose1d-s2", "conv-few-filters", "conv-few-channels", "depthwise-s2-same", "upsample-nearest",
+         "upsample-nearest-uint8", "upsample-bilinear"]
+REPLICATED = ["depthwise-kernel-grad", "conv-few-channels-kernel-grad"]  # results summed over the batch
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -27,9 +27,9 @@ made per `jax.default_backend()` from measurements (benchmarks/RESULTS.md).
 Two limits on top of each rule (`jax.export`, explicit sharding): with symbolic spatial
 sizes the shift, tap and depthwise sums give way (they slice by concrete sizes); under
 explicit sharding (`jax.sharding.AxisType.Explicit`) the reshape-based lowerings and the
-depthwise sum keep a batch-sharded input batch-sharded (`_checks.reshape`) and give way
-where the input is sharded off its batch axis, the shift sum (whose contraction merges
-the batch axis) wherever it is sharded.
+depthwise and tap sums keep a batch-sharded input batch-sharded (`_checks.reshape`,
+`contract`) and give way where the input is sharded off its batch axis, the shift sum
+(whose contraction merges the batch axis) wherever it is sharded.
 
 A mode is "auto" (use where its own rule says it pays), "never", or, only through
 `forced` (tests and benchmarks), "always" (use wherever it applies).
@@ -41,6 +41,10 @@ import contextvars
 from collections.abc import Iterator, Mapping
 
 import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxlayers.functional._checks import explicit_sharding
 
 CHOICES = ("shift_sum", "tap_sum", "subpixel", "block_pool", "broadcast_upsample", "explicit_pad", "depthwise_shift")
 MODES = ("auto", "never", "always")
@@ -105,6 +109,22 @@ def direct() -> contextlib.AbstractContextManager[None]:
 
 
 def contraction_parts(batch: int, backend: str | None = None) -> int:
-    """Parts the shift-sum's contraction splits a batch of `batch` into (1: none)."""
+    """Parts the shift and tap sums' contractions split a batch of `batch` into (1: none)."""
     parts = CONTRACTION_PARTS.get(backend or jax.default_backend(), 1)
     return parts if batch % parts == 0 else 1
+
+
+def contract(x: jax.Array, w: jax.Array, precision: lax.PrecisionLike, dtype: jax.typing.DTypeLike) -> jax.Array:
+    """x: (batch, ..., K) @ w: (K, N) -> (batch, ..., N) in `dtype` (`preferred_element_type`).
+
+    As `contraction_parts` batched matrix products over equal parts of the batch (the
+    kernel broadcast), except for an explicitly sharded x: there one product over x's own
+    axes, so that the batch axis is not merged with the others and keeps its sharding.
+    """
+    parts = 1 if explicit_sharding(x) is not None else contraction_parts(x.shape[0])
+    if parts == 1:
+        return lax.dot_general(x, w, (((x.ndim - 1,), (0,)), ((), ())), precision=precision,
+                               preferred_element_type=dtype)
+    z = lax.dot_general(x.reshape(parts, -1, x.shape[-1]), jnp.broadcast_to(w, (parts, *w.shape)),
+                        (((2,), (1,)), ((0,), (0,))), precision=precision, preferred_element_type=dtype)
+    return z.reshape(*x.shape[:-1], w.shape[-1])

@@ -20,8 +20,8 @@ direct convolution is slowest (forward + both gradients of a 3x3, 16 -> 1 conv a
 256x28x28 on 2 CPU cores: 29 ms direct, 13.5 ms here; `benchmarks/` has the
 `conv_few` layer case).
 `(lo, hi)` come from `jaxlayers.padding`: this module has no padding rule of its own.
-On CPU the contraction is split over the batch (`_lowering.contraction_parts`), so that
-its kernel gradient runs on every core.
+On CPU the contraction is split over the batch (`_lowering.contract`), so that its
+kernel gradient runs on every core.
 """
 from __future__ import annotations
 
@@ -97,9 +97,7 @@ def conv_shift_sum(
         x = lax.slice(x, (0,) * x.ndim, x.shape, (1, *strides, 1))
         strides = (1,) * rank
     w = jnp.moveaxis(kernel.reshape(taps, channels, filters), 0, 1).reshape(channels, taps * filters)
-    parts = _lowering.contraction_parts(x.shape[0])
-    z = lax.dot_general(x.reshape(parts, -1, channels), jnp.broadcast_to(w, (parts, *w.shape)),
-                        (((2,), (1,)), ((0,), (0,))), precision=precision, preferred_element_type=accumulation(x.dtype))
+    z = _lowering.contract(x, w, precision, accumulation(x.dtype))
     geometry = Geometry.of(x.shape[1:-1], kernel_size, strides, dilation, pairs)
     return _shifted_sum(z.reshape(*x.shape[:-1], taps, filters), geometry).astype(x.dtype)
 

@@ -11,7 +11,7 @@ whole output per tap; the input's: one padded copy per tap, 3x the direct conv's
 custom JVP gives the kernel's tangent as one matrix product, `patches @ dw` (`patches`:
 the taps' slices side by side, `(batch, *out, taps * C)`), whose transpose, the kernel
 gradient, is `patches^T @ g`: one matrix product, split over the batch on CPU
-(`_lowering.contraction_parts`); and the input's tangent as the caller's direct
+(`_lowering.contract`); and the input's tangent as the caller's direct
 convolution of `dx`, so the input gradient is XLA's. Forward and reverse mode both work.
 `(lo, hi)` come from `jaxlayers.padding`; the per-tap geometry is `_shift_sum`'s.
 """
@@ -133,11 +133,6 @@ def _tap_conv_jvp(geo: Geometry, direct: Callable, precision: lax.PrecisionLike,
         dy = dy + direct(dx, kernel)
     if not isinstance(dkernel, jax.custom_derivatives.SymbolicZero):
         patches = jnp.concatenate(_slices(x, geo), axis=-1)  # (batch, *sizes, taps * C)
-        taps_c, filters = patches.shape[-1], kernel.shape[-1]
-        parts = _lowering.contraction_parts(x.shape[0])
-        product = lax.dot_general(
-            patches.reshape(parts, -1, taps_c), jnp.broadcast_to(dkernel.reshape(taps_c, filters), (parts, taps_c, filters)),
-            (((2,), (1,)), ((0,), (0,))), precision=precision, preferred_element_type=accumulation(x.dtype),
-        )
-        dy = dy + product.reshape(y.shape).astype(y.dtype)
+        rows = dkernel.reshape(patches.shape[-1], kernel.shape[-1])
+        dy = dy + _lowering.contract(patches, rows, precision, accumulation(x.dtype)).astype(y.dtype)
     return y, dy

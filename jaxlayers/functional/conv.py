@@ -149,11 +149,12 @@ def conv(
     x, kernel, bias = promote(x, kernel, bias)
     direct = functools.partial(_direct, windows=windows, strides=strides, dilation=dilation, pairs=pairs,
                                groups=groups, precision=precision)
-    # The sums slice by concrete sizes; the shift sum's contraction merges the batch axis.
+    # The sums slice by concrete sizes; the shift sum's contraction merges the batch axis, the
+    # tap sum's contracts the channels (lax's conv refuses them sharded too).
     sliced = groups == 1 and pad.static(x.shape[1:-1])
     if _lowering.use("shift_sum", _shift_sum.worthwhile(shape, groups), applicable=sliced and not explicit_sharding(x)):
         y = _shift_sum.conv_shift_sum(x, kernel, strides, dilation, pairs, precision)
-    elif _lowering.use("tap_sum", _tap_sum.worthwhile(shape, groups), applicable=sliced):
+    elif _lowering.use("tap_sum", _tap_sum.worthwhile(shape, groups), applicable=sliced and batch_sharded_at_most(x)):
         y = _tap_sum.conv_tap_sum(x, kernel, strides, dilation, pairs, direct, precision)
     else:
         y = direct(x, kernel)
