@@ -35,7 +35,8 @@ import numpy as np
 
 from benchmarks import contenders as optional
 from benchmarks.timing import SKIPPED, Contender, Deadline, Prepared, measure, timed
-from benchmarks.training import TimedFit, serve_worker, torch_name, worker_contender
+from benchmarks.timing import serve_worker, worker_contender
+from benchmarks.training import TimedFit, torch_name
 
 BATCH = 32
 SIZE = 96  # --smoke: 32, MobileNetV2's smallest input (the same program, 9x less work)
@@ -236,8 +237,7 @@ def torch_contenders(n: int, torch_compile: bool, gpu: bool, size: int = SIZE) -
         cuda = torch is not None and torch.cuda.is_available()
         return [Contender(torch_name(LAYOUT, mode), torch_contender(n, mode, cuda, size)) for mode in modes]
     return [Contender(torch_name(LAYOUT, mode), worker_contender(
-        ["torch", "--images", str(n), "--size", str(size), "--compile", mode or "eager"], {"OMP_WAIT_POLICY": None},
-        module="benchmarks.applications")) for mode in modes]
+        "benchmarks.applications", ["torch", "--images", str(n), "--size", str(size), "--compile", mode or "eager"])) for mode in modes]
 
 
 # ----------------------------------------------------------------------- run

@@ -7,8 +7,10 @@ constant, and for linear ops such as average pooling and upsampling XLA folds th
 whole backward pass into a constant: that would time nothing.) Torch runs eager,
 forward under `no_grad`, forward+backward with `torch.autograd.grad` for a random
 cotangent; its layout (NCHW or channels_last) is whichever is faster for that case,
-chosen during warm-up and named in the note (on a GPU run, torch runs on CUDA and
-every call ends with `torch.cuda.synchronize()`).
+chosen during warm-up and named in the note. On the CPU torch runs in a process of its
+own with OpenMP's defaults (`timing.worker_contender`; `python -m benchmarks.layers
+--worker torch ...`); on a GPU run, in this process on CUDA, every call ending with
+`torch.cuda.synchronize()`.
 
 Where an op has an exact alternative lowering (`jaxlayers.functional._lowering`),
 the one this backend does not choose runs too, as "jaxlayers (lax path)" or
@@ -17,13 +19,15 @@ the one this backend does not choose runs too, as "jaxlayers (lax path)" or
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from benchmarks import contenders as optional
-from benchmarks.timing import Contender, Deadline, Prepared, fastest_of, jax_prepared, measure
+from benchmarks.timing import (Contender, Deadline, Prepared, fastest_of, jax_prepared, measure, serve_worker,
+                               worker_contender)
 
 JAXLAYERS = "jaxlayers"
 CONVS = ("conv", "conv_few", "conv_in1", "conv_1x1", "conv_stem")  # the plain conv ops (same padding)
@@ -341,7 +345,8 @@ def run(size: str, platform: str, repeats: int, min_sample_s: float, log: Callab
         else:
             tc = torch_contender(op, shape, dtype, backward, torch_device)
             if tc is not None:
-                contenders.append(Contender(*tc))
+                contenders.append(Contender(tc[0], tc[1] if torch_device != "cpu" else worker_contender(
+                    "benchmarks.layers", ["torch", size, case, op.key, ",".join(map(str, shape)), dtype, str(backward)])))
         log(f"  {op.title} {case} {shape} {dtype} {mode}: {', '.join(c.name for c in contenders)}")
         record["results"] = measure_results(contenders, repeats, min_sample_s, log, deadline)
         records.append(record)
@@ -374,3 +379,23 @@ def _record(st, base: float | None) -> dict:
     # How many times faster jaxlayers is than this contender (> 1: jaxlayers faster).
     rec["jaxlayers_speedup"] = st.median / base if st.median and base else None
     return rec
+
+
+def torch_worker(argv: list[str]) -> int:
+    """`python -m benchmarks.layers --worker torch SIZE CASE OP SHAPE DTYPE BACKWARD`: a case's torch
+    contender on the CPU in a process of its own (`timing.worker_env`), served to `worker_contender`."""
+    size, case, key, shape, dtype, backward = argv[1:]
+    (op,) = [o for c, o, s in case_shapes(size) if c == case and o.key == key and ",".join(map(str, s)) == shape]
+    _, build = torch_contender(op, tuple(map(int, shape.split(","))), dtype, backward == "True")
+
+    def make() -> tuple[Callable[[], Any], str]:
+        prepared = build()
+        return prepared.run, ", ".join(filter(None, ["subprocess", prepared.note]))
+
+    return serve_worker(make)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:3] == ["--worker", "torch"]:
+        sys.exit(torch_worker(sys.argv[2:]))
+    sys.exit("internal: use `python -m benchmarks.run --only layers`")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import re
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import numpy as np
 
 from benchmarks import ROOT
 from benchmarks import contenders as optional
-from benchmarks.timing import SKIPPED, Deadline
+from benchmarks.timing import SKIPPED, Deadline, worker_env
 
 BATCH = 256
 TOP = 15
@@ -133,11 +132,9 @@ def _platform() -> str:
 
 
 def torch_profile_subprocess(variant: str, steps: int) -> dict:
-    """`torch_profile` in a process of its own with OpenMP's default settings (as the CPU
-    training contenders run: this process sets OMP_WAIT_POLICY=PASSIVE for torch beside JAX)."""
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    """`torch_profile` in a process of its own with OpenMP's default settings (`timing.worker_env`)."""
     proc = subprocess.run([sys.executable, "-m", "benchmarks.opprofile", "--torch", variant, str(steps)],
-                          capture_output=True, text=True, env=env, timeout=600,
+                          capture_output=True, text=True, env=worker_env(), timeout=600,
                           cwd=ROOT)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}")

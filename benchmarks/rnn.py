@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.timing import worker_env
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH, UNITS, LR = 64, 64, 1e-3
@@ -135,7 +136,7 @@ def run_worker(args: list[str], mnist_dir: str | None, images: int, epochs: int)
     """One contender in a fresh subprocess: its JSON summary, or {"error": ...}."""
     command = [sys.executable, "-m", "benchmarks.rnn", "--worker", *args, "--images", str(images),
                "--epochs", str(epochs)] + (["--mnist-dir", mnist_dir] if mnist_dir else [])
-    env = dict(os.environ, KERAS_BACKEND="jax", CI="true")
+    env = worker_env({"KERAS_BACKEND": "jax", "CI": "true"})
     try:
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=WORKER_TIMEOUT_S)
     except subprocess.TimeoutExpired:

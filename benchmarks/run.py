@@ -31,8 +31,9 @@ import sys
 import time
 
 # Before jax, keras or torch are imported: keras.ops on JAX here (the torch backend runs
-# in a subprocess); torch's OpenMP threads sleep instead of spinning between calls, which
-# otherwise starves XLA's threads (and torch's own, after a JAX call) on a small machine.
+# in a subprocess); torch's OpenMP threads in this process (a GPU run's torch) sleep instead
+# of spinning between calls, which otherwise starves XLA's threads on a small machine. On
+# the CPU every torch contender runs in a worker process without this (`timing.worker_env`).
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # JAX and torch share the GPU on a GPU run: JAX keeps its preallocation (its fastest

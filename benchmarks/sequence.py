@@ -3,13 +3,14 @@ MultiHeadAttention forward+backward, jaxlayers against Flax, Keras 3 on JAX and 
 
 Every case is the layer's output and its VJP with respect to the input and every weight,
 for a random cotangent (the gradient of `sum(cotangent * y)`), jitted for the JAX
-contenders (`layers.jax_build`), `torch.autograd.grad` for torch (oneDNN on the CPU, CUDA
-on a GPU run). Shapes: LSTM/GRU x (64, 100, 64) -> 128 units, every step's output;
+contenders (`layers.jax_build`), `torch.autograd.grad` for torch (oneDNN on the CPU, in a
+process of its own with OpenMP's defaults; CUDA on a GPU run). Shapes: LSTM/GRU x (64, 100, 64) -> 128 units, every step's output;
 MultiHeadAttention self-attention on (32, 128, 128), 4 heads of key_dim 32. The records
 are those of `benchmarks.layers` (one table, 'jl speedup' = contender / jaxlayers time).
 """
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from benchmarks import contenders as optional
 from benchmarks.layers import JAXLAYERS, _torch_device, jax_build, measure_results
-from benchmarks.timing import Contender, Deadline, Prepared
+from benchmarks.timing import Contender, Deadline, Prepared, serve_worker, worker_contender
 
 # (batch, time, features, units) for the recurrent cases; (batch, tokens, heads, key_dim) for attention.
 SHAPES = {
@@ -129,8 +130,27 @@ def run(size: str, platform: str, repeats: int, min_sample_s: float, log: Callab
         if torch_device is None:
             record["note"] = "torch not installed" if optional.torch() is None else "no torch for this device"
         else:
-            contenders.append(Contender(*torch_contender(key, shape, torch_device)))
+            name, build = torch_contender(key, shape, torch_device)
+            contenders.append(Contender(name, build if torch_device != "cpu" else worker_contender(
+                "benchmarks.sequence", ["torch", key, ",".join(map(str, shape))])))
         log(f"  {TITLES[key]} {shape}: {', '.join(c.name for c in contenders)}")
         record["results"] = measure_results(contenders, repeats, min_sample_s, log, deadline)
         records.append(record)
     return records
+
+
+def torch_worker(argv: list[str]) -> int:
+    """`python -m benchmarks.sequence --worker torch KEY SHAPE`: a case's torch contender on the CPU in a
+    process of its own (`timing.worker_env`), served to `worker_contender`."""
+    _, build = torch_contender(argv[1], tuple(map(int, argv[2].split(","))), "cpu")
+
+    def make() -> tuple[Callable[[], Any], str]:
+        return build().run, "subprocess"
+
+    return serve_worker(make)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:3] == ["--worker", "torch"]:
+        sys.exit(torch_worker(sys.argv[2:]))
+    sys.exit("internal: use `python -m benchmarks.run --only sequence`")

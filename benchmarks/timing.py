@@ -10,11 +10,17 @@ order each round, so that a noisy shared machine slows all of them alike.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from benchmarks import ROOT
 
 
 class Deadline:
@@ -178,3 +184,82 @@ def jax_prepared(fn: Callable, *args: Any) -> Prepared:
 
     compiled, compile_s = timed(lambda: jax.jit(fn).lower(*args).compile())
     return Prepared(lambda: jax.block_until_ready(compiled(*args)), compile_s)
+
+
+def worker_env(env: dict[str, str | None] | None = None) -> dict[str, str]:
+    """A worker subprocess's environment: this process's, with OpenMP's defaults (without the
+    OMP_WAIT_POLICY=PASSIVE that `benchmarks.run` sets for torch beside JAX, which makes torch's
+    own CPU runs up to 4x slower: an LSTM's many small kernels wake sleeping threads), then `env`
+    on top (None removes a variable)."""
+    merged = {**os.environ, "OMP_WAIT_POLICY": None, **(env or {})}
+    return {k: v for k, v in merged.items() if v is not None}
+
+
+def worker_contender(module: str, args: list[str], env: dict[str, str | None] | None = None
+                     ) -> Callable[[], Prepared]:
+    """A contender living in a subprocess (`python -m MODULE --worker ...`, environment
+    `worker_env(env)`), one unit of work per request; the worker side is `serve_worker`."""
+
+    def build() -> Prepared:
+        proc = subprocess.Popen([sys.executable, "-m", module, "--worker", *args],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True, env=worker_env(env), cwd=ROOT)
+
+        def ask(command: str) -> dict:
+            proc.stdin.write(command + "\n")
+            proc.stdin.flush()
+            for line in proc.stdout:
+                if line.startswith("@@ "):
+                    reply = json.loads(line[3:])
+                    if "error" in reply:
+                        raise RuntimeError(reply["error"])
+                    return reply
+            raise RuntimeError(f"worker exited (code {proc.wait()})")
+
+        def close() -> None:
+            if proc.poll() is None:
+                proc.stdin.close()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+        try:
+            ready = ask("ready")
+        except Exception:
+            close()
+            raise
+        return Prepared(lambda: Elapsed(ask("epoch")["seconds"]), note=ready.get("note", ""), close=close)
+
+    return build
+
+
+def serve_worker(make: Callable[[], tuple[Callable[[], Any], str]]) -> int:
+    """The subprocess side of `worker_contender`: `make()` -> (epoch, note), then one reply
+    per request on stdin ("ready": the note; "epoch": its seconds, `Elapsed` or wall),
+    each a line "@@ JSON" on the real stdout (print output goes to stderr)."""
+    out = sys.stdout
+    sys.stdout = sys.stderr  # keep the pipe for replies
+
+    def reply(obj: dict) -> None:
+        out.write("@@ " + json.dumps(obj) + "\n")
+        out.flush()
+
+    try:
+        epoch, note = make()
+    except Exception as err:
+        for line in sys.stdin:
+            reply({"error": f"{type(err).__name__}: {err}"})
+        return 1
+    for line in sys.stdin:
+        command = line.strip()
+        try:
+            if command == "ready":
+                reply({"note": note})
+            elif command == "epoch":
+                started = time.perf_counter()
+                seconds = epoch()
+                reply({"seconds": float(seconds if isinstance(seconds, Elapsed) else time.perf_counter() - started)})
+        except Exception as err:
+            reply({"error": f"{type(err).__name__}: {err}"})
+    return 0

@@ -27,9 +27,7 @@ epoch, the last partial batch kept; timed epochs exclude evaluation):
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,9 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import ROOT
 from benchmarks import contenders as optional
-from benchmarks.timing import SKIPPED, Contender, Deadline, Elapsed, Prepared, measure
+from benchmarks.timing import SKIPPED, Contender, Deadline, Elapsed, Prepared, measure, serve_worker, worker_contender
 
 VARIANTS = ("upsample", "transpose")  # the tutorial's two autoencoders (experiments.models names)
 BATCH = 256
@@ -296,48 +293,6 @@ def keras_jax_contender(variant: str, n: int, spe: int) -> Callable[[], Prepared
     return build
 
 
-def worker_contender(args: list[str], env: dict[str, str | None],
-                     module: str = "benchmarks.training") -> Callable[[], Prepared]:
-    """A contender living in a subprocess (`python -m MODULE --worker ...`), one epoch per
-    request; the worker side is `serve_worker`.
-
-    env: variables set for the subprocess on top of this process's; None removes one."""
-
-    def build() -> Prepared:
-        merged = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
-        proc = subprocess.Popen([sys.executable, "-m", module, "--worker", *args],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                text=True, env=merged, cwd=ROOT)
-
-        def ask(command: str) -> dict:
-            proc.stdin.write(command + "\n")
-            proc.stdin.flush()
-            for line in proc.stdout:
-                if line.startswith("@@ "):
-                    reply = json.loads(line[3:])
-                    if "error" in reply:
-                        raise RuntimeError(reply["error"])
-                    return reply
-            raise RuntimeError(f"worker exited (code {proc.wait()})")
-
-        def close() -> None:
-            if proc.poll() is None:
-                proc.stdin.close()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-
-        try:
-            ready = ask("ready")
-        except Exception:
-            close()
-            raise
-        return Prepared(lambda: Elapsed(ask("epoch")["seconds"]), note=ready.get("note", ""), close=close)
-
-    return build
-
-
 # --------------------------------------------------------------------- torch
 
 
@@ -449,8 +404,8 @@ def torch_contenders(variant: str, n: int, torch_compile: bool) -> list[Contende
         return [Contender(torch_name(layout, mode), torch_contender(variant, n, layout, mode, cuda))
                 for mode in modes for layout in TORCH_LAYOUTS]
     return [Contender(torch_name(layout, mode), worker_contender(
-        ["torch", "--variant", variant, "--images", str(n), "--layout", layout, "--compile", mode or "eager"],
-        {"OMP_WAIT_POLICY": None})) for mode in modes for layout in TORCH_LAYOUTS]
+        "benchmarks.training",
+        ["torch", "--variant", variant, "--images", str(n), "--layout", layout, "--compile", mode or "eager"])) for mode in modes for layout in TORCH_LAYOUTS]
 
 
 def _jax_platform() -> str:
@@ -496,11 +451,11 @@ def contenders_for(variant: str, n: int, keras_torch: bool = True, torch_compile
                                    experiments_contender(variant, n, devices=1)))
         flags = " ".join(f"--{k}={v}" for k, v in CPU_FUSIONS["dots"].items())
         cs.append(Contender("keras fit (jax, spe=1, dots-only fusions)", worker_contender(
-            ["keras", "--variant", variant, "--images", str(n)],
+            "benchmarks.training", ["keras", "--variant", variant, "--images", str(n)],
             {"KERAS_BACKEND": "jax", "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()})))
     if keras_torch and platform == "cpu":
         cs.append(Contender("keras fit (torch)", worker_contender(
-            ["keras", "--variant", variant, "--images", str(n)], {"KERAS_BACKEND": "torch", "OMP_WAIT_POLICY": None})))
+            "benchmarks.training", ["keras", "--variant", variant, "--images", str(n)], {"KERAS_BACKEND": "torch"})))
     if optional.torch() is not None:
         cs += torch_contenders(variant, n, torch_compile)
     return cs
@@ -559,37 +514,6 @@ def _worker(argv: list[str]) -> int:
         return prepared.run, f"subprocess, {prepared.note}"
 
     return serve_worker(make)
-
-
-def serve_worker(make: Callable[[], tuple[Callable[[], Any], str]]) -> int:
-    """The subprocess side of `worker_contender`: `make()` -> (epoch, note), then one reply
-    per request on stdin ("ready": the note; "epoch": its seconds, `Elapsed` or wall),
-    each a line "@@ JSON" on the real stdout (print output goes to stderr)."""
-    out = sys.stdout
-    sys.stdout = sys.stderr  # keep the pipe for replies
-
-    def reply(obj: dict) -> None:
-        out.write("@@ " + json.dumps(obj) + "\n")
-        out.flush()
-
-    try:
-        epoch, note = make()
-    except Exception as err:
-        for line in sys.stdin:
-            reply({"error": f"{type(err).__name__}: {err}"})
-        return 1
-    for line in sys.stdin:
-        command = line.strip()
-        try:
-            if command == "ready":
-                reply({"note": note})
-            elif command == "epoch":
-                started = time.perf_counter()
-                seconds = epoch()
-                reply({"seconds": float(seconds if isinstance(seconds, Elapsed) else time.perf_counter() - started)})
-        except Exception as err:
-            reply({"error": f"{type(err).__name__}: {err}"})
-    return 0
 
 
 if __name__ == "__main__":

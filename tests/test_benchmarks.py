@@ -103,6 +103,8 @@ def test_every_layer_contender_ran(smoke):
             assert 0 < stats["min"] <= stats["median"] <= stats["max"]
             if name == "jaxlayers":
                 assert stats["jaxlayers_speedup"] == pytest.approx(1.0)
+            if name.startswith("torch"):  # on the CPU in its own process, with OpenMP's defaults
+                assert stats["note"].startswith("subprocess"), (record["op"], name, stats["note"])
     for op, names in LAYER_CONTENDERS.items():
         assert _expected(names) <= seen[op], op
 
@@ -124,6 +126,8 @@ def test_every_sequence_contender_ran(smoke):
         for name, stats in results.items():
             assert stats["error"] is None, (op, name, stats["error"])
             assert 0 < stats["min"] <= stats["median"] <= stats["max"]
+            if name.startswith("torch"):
+                assert stats["note"] == "subprocess", (op, name, stats["note"])
         assert results["jaxlayers"]["jaxlayers_speedup"] == pytest.approx(1.0)
     assert "Sequence layers, forward+backward" in markdown and "MultiHeadAttention (self-attention)" in markdown
 
@@ -252,3 +256,16 @@ def test_rnn_comparison_runs_every_contender(tmp_path):
         assert r["images_per_second"] > 0 and 0 <= r["val_accuracy"] <= 1 and len(r["epoch_seconds"]) == 2
         assert r["data"] == "mnist"
     assert "The RNN guide's LSTM classifier" in proc.stdout and "jaxlayers speedup" in proc.stdout
+
+
+def test_workers_get_openmps_defaults(monkeypatch):
+    """torch beside JAX sleeps its threads (OMP_WAIT_POLICY=PASSIVE, set by benchmarks.run); a worker
+    process, torch alone, must not inherit that (4x slower LSTM training here), and takes its own settings."""
+    from benchmarks.timing import worker_env
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.setenv("JAXLAYERS_TEST_KEEP", "1")
+    env = worker_env()
+    assert "OMP_WAIT_POLICY" not in env and env["JAXLAYERS_TEST_KEEP"] == "1"
+    env = worker_env({"OMP_WAIT_POLICY": "ACTIVE", "KERAS_BACKEND": "torch", "JAXLAYERS_TEST_KEEP": None})
+    assert env["OMP_WAIT_POLICY"] == "ACTIVE" and env["KERAS_BACKEND"] == "torch" and "JAXLAYERS_TEST_KEEP" not in env
